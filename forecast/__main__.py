@@ -1,0 +1,284 @@
+"""Command line: python -m forecast {data,train,predict,evaluate,compare,bench} ...
+
+Arguments become one Config in `config_from_args`; domain errors become one `error: ...`
+line and an exit code in `main`. TensorFlow is imported only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from .config import Config
+from .errors import ForecastError
+
+DEFAULTS = Config()
+CELL_NAMES = ("gru", "lstm")  # the keys of models.CELLS, without importing TensorFlow for --help
+
+
+# --- argument types: each bad value is an argparse error (exit 2) -----------------------
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def window_size(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a window needs at least 2 days, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+# --- parser -----------------------------------------------------------------------------
+
+def _source(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("prices (Yahoo Finance by default, or a CSV file)")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--ticker", default=DEFAULTS.ticker, help="Yahoo Finance symbol (default: %(default)s)")
+    src.add_argument("--csv", type=Path, metavar="PATH",
+                     help="price file instead of Yahoo: Yahoo/yfinance layouts or a unix-seconds Timestamp file")
+    g.add_argument("--start", type=iso_date, metavar="DATE", help="first day of prices to use")
+    g.add_argument("--end", type=iso_date, metavar="DATE", help="last day of prices to use")
+    g.add_argument("--cache-dir", type=Path, default=DEFAULTS.cache_dir, metavar="DIR",
+                   help="where Yahoo prices are cached (default: %(default)s)")
+
+
+def _cell(p, required=False) -> None:
+    p.add_argument("--cell", choices=CELL_NAMES, default=None if required else DEFAULTS.cell,
+                   required=required, help="recurrent layer (default: %(default)s)")
+
+
+def _out(p) -> None:
+    p.add_argument("--out", type=Path, default=DEFAULTS.out, metavar="DIR",
+                   help="folder of saved models and results (default: %(default)s)")
+
+
+def _training(p) -> None:
+    g = p.add_argument_group("windows and training")
+    g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
+    g.add_argument("--test-start", type=iso_date, metavar="DATE",
+                   help="first test target day (default: the last 15%% of target days)")
+    g.add_argument("--scaling", choices=("window", "minmax"), default=DEFAULTS.scaling,
+                   help="window: log ratios to each window's last close; minmax: price levels (default: %(default)s)")
+    g.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="recurrent units (default: %(default)s)")
+    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="most epochs (default: %(default)s)")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="(default: %(default)s)")
+    g.add_argument("--learning-rate", type=positive_float, default=DEFAULTS.learning_rate, help="Adam (default: %(default)s)")
+    g.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
+                   help="early-stopping patience on validation loss (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="makes the run repeatable (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m forecast",
+        description="GRU vs LSTM for next-day Bitcoin closes, measured against 'tomorrow = today'.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="load, validate and cache prices; print a summary")
+    _source(p)
+    p.add_argument("--window", type=window_size, default=DEFAULTS.window,
+                   help="check there is enough data for this window (default: %(default)s)")
+
+    p = sub.add_parser("train", help="train a GRU or LSTM model and save it with metrics and charts")
+    _cell(p)
+    _source(p)
+    _training(p)
+    _out(p)
+
+    p = sub.add_parser("predict", help="forecast the next day's close with a saved model")
+    _cell(p)
+    _source(p)
+    _out(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("evaluate", help="evaluate a saved model on any range of days")
+    _cell(p)
+    _source(p)
+    p.add_argument("--since", type=iso_date, metavar="DATE", help="first target day (default: first possible)")
+    p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: last)")
+    p.add_argument("--json", type=Path, metavar="PATH", dest="json_path", help="also write the metrics here")
+    _out(p)
+
+    p = sub.add_parser("compare", help="train both cells on the same split, evaluate, time and report")
+    _source(p)
+    _training(p)
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per cell, from --seed on (default: %(default)s)")
+    _out(p)
+
+    p = sub.add_parser("bench", help="inference latency and throughput of fresh GRU and LSTM models")
+    p.add_argument("--window", type=window_size, default=DEFAULTS.window, help="(default: %(default)s)")
+    p.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="(default: %(default)s)")
+    p.add_argument("--calls", type=positive_int, default=200, help="timed calls per path and cell (default: %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=610,
+                   help="windows per throughput call, a full test set (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="(default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The one place where command-line arguments become settings."""
+    fields = set(Config.__dataclass_fields__)
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return Config(**values)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+def cmd_data(cfg: Config, args) -> int:
+    from .data import load_prices
+    from .windows import rows_needed
+
+    print(load_prices(cfg, min_rows=rows_needed(cfg.window)).summary())
+    return 0
+
+
+def cmd_train(cfg: Config, args) -> int:
+    from .data import load_prices
+    from .train import summary, train
+    from .windows import rows_needed
+
+    prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
+    logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
+    print(summary(train(cfg, prices)))
+    return 0
+
+
+def cmd_predict(cfg: Config, args) -> int:
+    from .predict import next_day
+
+    result = next_day(cfg)
+    print(json.dumps(result, indent=2) if args.json else result_text(result))
+    return 0
+
+
+def result_text(r: dict) -> str:
+    return (
+        f"{r['source']}: next-day forecast by {r['cell'].upper()}\n"
+        f"  last close  {r['last_date']}  {r['last_close']:>12,.2f} USD\n"
+        f"  forecast    {r['date']}  {r['predicted_close']:>12,.2f} USD  ({r['change_pct']:+.2f}%)"
+    )
+
+
+def cmd_evaluate(cfg: Config, args) -> int:
+    from .predict import evaluate_range
+
+    text, metrics = evaluate_range(cfg, args.since, args.until)
+    print(text)
+    if args.json_path:
+        from .artifacts import write_json
+
+        write_json(args.json_path, metrics)
+        print(f"metrics written to {args.json_path}")
+    return 0
+
+
+def cmd_compare(cfg: Config, args) -> int:
+    from .compare import run_compare
+
+    print(run_compare(cfg, seeds=args.seeds))
+    return 0
+
+
+def cmd_bench(cfg: Config, args) -> int:
+    from .bench import bench_table, run_bench
+
+    result = run_bench(window=args.window, units=args.units, calls=args.calls, batch=args.batch, seed=args.seed)
+    print(json.dumps(result, indent=2) if args.json else bench_table(result))
+    return 0
+
+
+COMMANDS = {
+    "data": cmd_data, "train": cmd_train, "predict": cmd_predict,
+    "evaluate": cmd_evaluate, "compare": cmd_compare, "bench": cmd_bench,
+}
+
+
+NEEDS_TENSORFLOW = {"train", "predict", "evaluate", "compare", "bench"}
+
+
+def _import_tensorflow_quietly() -> None:
+    """TensorFlow's C++ start-up lines (CUDA probing, oneDNN notes) are printed before its
+    logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot stop them (tensorflow#100442).
+    They go to a temp file while TensorFlow loads and are shown only if loading fails."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("forecast")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise to a user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
+    try:
+        cfg = config_from_args(args)
+        if args.command in NEEDS_TENSORFLOW:
+            _import_tensorflow_quietly()
+        return COMMANDS[args.command](cfg, args)
+    except ForecastError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # unwritable --out, full disk: the user's to fix, not a bug
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; files already saved are intact", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

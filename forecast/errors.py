@@ -1,0 +1,13 @@
+"""Errors a user can cause. The CLI turns each into one `error: ...` line and exit code 1."""
+
+
+class ForecastError(Exception):
+    """Base class: a problem with the user's input, data or saved files, not a bug."""
+
+
+class DataError(ForecastError):
+    """Prices could not be loaded, or are not usable."""
+
+
+class ModelError(ForecastError):
+    """A saved model is missing, corrupt or does not fit the data."""

@@ -1,0 +1,93 @@
+"""Charts. Each takes data (and optionally the axes to draw on) and returns the figure.
+
+Figures are built with matplotlib's object API, so no global pyplot state is touched:
+the CLI saves them, the notebook displays them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
+COLOURS = {"actual": "black", "naive": "tab:gray", "gru": "tab:blue", "lstm": "tab:orange"}
+
+
+def _axes(ax, nrows=1, ncols=1, figsize=(10, 4), **kw):
+    if ax is not None:
+        return ax.figure if nrows * ncols == 1 else ax[0].figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, squeeze=True, **kw)
+
+
+def _lines(ax, dates, actual, predictions: dict, naive):
+    ax.plot(dates, actual, color=COLOURS["actual"], lw=1.4, label="actual")
+    ax.plot(dates, naive, color=COLOURS["naive"], lw=1, ls="--", label="naive (tomorrow = today)")
+    for name, values in predictions.items():
+        ax.plot(dates, values, color=COLOURS.get(name.split()[0].lower()), lw=1.1, label=name)
+    ax.yaxis.set_major_formatter(USD)
+    ax.grid(alpha=0.3)
+
+
+def forecast_chart(dates, actual, predictions: dict, naive, title: str, zoom_days: int = 90, ax=None) -> Figure:
+    """Actual vs predicted vs naive over the whole period (top) and its last `zoom_days` (bottom).
+
+    `predictions` maps a label ("GRU", "LSTM") to next-day closes on `dates`; `ax`, if given,
+    is a pair of axes.
+    """
+    fig, (full, zoom) = _axes(ax, 2, 1, figsize=(11, 7))
+    dates = pd.DatetimeIndex(dates)
+    _lines(full, dates, actual, predictions, naive)
+    full.set_title(title)
+    full.legend(loc="upper left", fontsize=8)
+    tail = slice(max(len(dates) - zoom_days, 0), None)
+    _lines(zoom, dates[tail], np.asarray(actual)[tail],
+           {k: np.asarray(v)[tail] for k, v in predictions.items()}, np.asarray(naive)[tail])
+    zoom.set_title(f"last {min(zoom_days, len(dates))} days")
+    return fig
+
+
+def history_chart(history: dict, title: str = "training", ax=None) -> Figure:
+    """Training and validation loss per epoch, with the restored (best) epoch marked."""
+    fig, ax = _axes(ax, figsize=(7, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], label="training loss")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], label="validation loss")
+        best = int(np.argmin(history["val_loss"]))
+        ax.axvline(best + 1, color="gray", ls=":", label=f"best epoch ({best + 1}), weights restored")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def bar_chart(values: dict, title: str, ylabel: str, errors: dict | None = None, ax=None) -> Figure:
+    """One bar per name (model or naive), with optional error bars (e.g. std over seeds)."""
+    fig, ax = _axes(ax, figsize=(5, 4))
+    names = list(values)
+    ax.bar(names, [values[n] for n in names],
+           yerr=[errors.get(n, 0) for n in names] if errors else None,
+           color=[COLOURS.get(n.split()[0].lower(), "tab:green") for n in names], capsize=4)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def comparison_chart(dates, actual, predictions: dict, naive, mae: dict, latency_ms: dict,
+                     mae_std: dict | None = None) -> Figure:
+    """The comparison at a glance: forecasts on the test period, then error and latency bars."""
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    top = fig.add_subplot(grid[0, :])
+    _lines(top, pd.DatetimeIndex(dates), actual, predictions, naive)
+    top.set_title("test period: next-day forecasts")
+    top.legend(loc="upper left", fontsize=8)
+    bar_chart(mae, "test MAE (lower is better)", "USD", errors=mae_std, ax=fig.add_subplot(grid[1, 0]))
+    bar_chart(latency_ms, "latency, one window (p50)", "ms", ax=fig.add_subplot(grid[1, 1]))
+    return fig
