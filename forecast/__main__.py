@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source(p)
     _training(p)
     p.add_argument("--seeds", type=positive_int, default=1, help="seeds per cell, from --seed on (default: %(default)s)")
+    p.add_argument("--calls", type=positive_int, default=200, help="timed inference calls per path and cell (default: %(default)s)")
     _out(p)
 
     p = sub.add_parser("bench", help="inference latency and throughput of fresh GRU and LSTM models")
@@ -207,7 +209,7 @@ def cmd_evaluate(cfg: Config, args) -> int:
 def cmd_compare(cfg: Config, args) -> int:
     from .compare import run_compare
 
-    print(run_compare(cfg, seeds=args.seeds))
+    print(run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line))
     return 0
 
 
@@ -262,7 +264,9 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "python -m forecast " + shlex.join(argv)
     _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
     try:
         cfg = config_from_args(args)

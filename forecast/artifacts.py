@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import write_atomic
+from .files import write_atomic, write_together
 from .errors import ModelError
 
 SCHEMA = 1
@@ -64,11 +65,20 @@ def save_figure(path: Path, fig) -> None:
 
 
 def save_model(directory: Path, model, meta: dict) -> None:
-    """model.keras first, then the model.json that names its hash."""
+    """model.keras and the model.json that names its hash, renamed into place together:
+    an interrupted save leaves the previous pair, never a new model with an old description."""
     directory = Path(directory)
-    write_atomic(directory / MODEL_FILE, lambda tmp: model.save(tmp))
-    meta = {"schema": SCHEMA, **meta, "model_sha256": file_sha256(directory / MODEL_FILE)}
-    write_json(directory / META_FILE, meta)
+    digest = {}
+
+    def write_model(tmp: Path) -> None:
+        model.save(tmp)
+        digest["sha256"] = file_sha256(tmp)
+
+    def write_meta(tmp: Path) -> None:
+        full = {"schema": SCHEMA, **meta, "model_sha256": digest["sha256"]}
+        tmp.write_text(json.dumps(full, indent=2) + "\n")
+
+    write_together([(directory / MODEL_FILE, write_model), (directory / META_FILE, write_meta)])
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,9 @@ def load_model(directory: Path) -> SavedModel:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as e:  # zip, HDF5 and Keras errors all mean the same to a user
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        if not zipfile.is_zipfile(model_path):
+            # Keras reports any non-zip file (truncated, overwritten) as "File not found", which misleads.
+            reason = "not a zip archive: truncated or overwritten"
         raise ModelError(f"cannot load {model_path}: corrupt or not a Keras model ({reason})") from None
     expected = (None, meta["window"], meta.get("features", 1))
     if tuple(model.input_shape) != expected:

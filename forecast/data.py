@@ -11,9 +11,8 @@ import contextlib
 import csv
 import hashlib
 import logging
-import os
-import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,19 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise DataError(f"empty file: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        head = [row for _, row in zip(range(3), csv.reader(f))]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            head = [row for _, row in zip(range(3), csv.reader(f))]
+    except UnicodeDecodeError as e:  # a spreadsheet, a zip, a latin-1 export
+        raise DataError(
+            f"cannot read {path} as CSV: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+        ) from None
     if not head or not any(cell.strip() for cell in head[0]):
         raise DataError(f"empty file: {path}")
     multiheader = (
         len(head) == 3
         and _normalise(head[0][0]) == "price"
-        and _normalise(head[1][0]) == "ticker"
+        and [_normalise(c) for c in head[1][:1]] == ["ticker"]
     )
     try:
         if multiheader:
@@ -127,11 +132,14 @@ def _pick(frame: pd.DataFrame, names: tuple[str, ...], what: str, path) -> str:
 def _parse_dates(raw: pd.Series, column: str, path) -> pd.DatetimeIndex:
     text = raw.str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
-    if numeric.notna().all():
-        # Unix seconds, as in the Kaggle Bitstamp minute data.
-        parsed = pd.to_datetime(numeric, unit="s", utc=True, errors="coerce")
+    if numeric.notna().all() and not text.str.fullmatch(r"(19|20)\d{6}").all():
+        # Unix seconds, as in the Kaggle Bitstamp minute data; milli- or microseconds as some
+        # exchanges write them (1e11 seconds is the year 5138). 20210101 is a date, not seconds.
+        top = numeric.abs().max()
+        unit = "s" if top < 1e11 else "ms" if top < 1e14 else "us"
+        parsed = pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
     else:
-        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
+        parsed = _parse_date_text(text)
     bad = parsed.isna()
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
@@ -141,8 +149,22 @@ def _parse_dates(raw: pd.Series, column: str, path) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed).tz_convert(None)
 
 
+def _parse_date_text(text: pd.Series) -> pd.Series:
+    """One format for the whole column where there is one, so that 01/02/2021 and 13/02/2021
+    are read alike (month-first, as pandas does, then day-first); else each value on its own."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas' "could not infer format" notes
+        for kwargs in ({}, {"dayfirst": True}):
+            try:
+                return pd.to_datetime(text, utc=True, **kwargs)
+            except (ValueError, TypeError, OverflowError):
+                pass
+        return pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
+
+
 def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, path) -> pd.Series:
     values = pd.to_numeric(raw.str.strip(), errors="coerce")
+    values = values.where(np.isfinite(values))  # "inf" is no price either
     missing = raw.isna() | raw.str.strip().isin(["", "nan", "NaN", "null", "None"])
     nonnumeric = values.isna() & ~missing
     if nonnumeric.any():
@@ -267,7 +289,9 @@ def _history_to_cache_frame(history: pd.DataFrame, today: date) -> pd.DataFrame:
         frame.columns = frame.columns.get_level_values(0)
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
+        # A daily bar is labelled by its exchange's date (UTC for crypto); converting a Tokyo
+        # midnight to UTC first would move it to the day before.
+        index = index.tz_localize(None)
     frame.index = index.normalize()
     frame.index.name = "Date"
     if "Adj Close" not in frame.columns and "Close" in frame.columns:
@@ -279,34 +303,20 @@ def _history_to_cache_frame(history: pd.DataFrame, today: date) -> pd.DataFrame:
     return frame[~frame.index.duplicated(keep="last")].sort_index()
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Writes through a temp file in the same folder and renames it into place.
-
-    A crash or Ctrl-C in the middle leaves the previous file as it was and no temp file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _read_cache(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
-        frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"])
-        if "Close" not in frame.columns or frame.empty:
-            raise ValueError("no Close column or no rows")
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raw = pd.read_csv(path, dtype=str)
+        if "Date" not in raw.columns or "Close" not in raw.columns or raw.empty:
+            raise ValueError("no Date or Close column, or no rows")
+        # Every date and close must be valid before anything is merged into the cache.
+        parse_price_frame(raw.rename(columns=_normalise), path)
+        frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"]).sort_index()
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, DataError) as e:
+        reason = str(e).splitlines()[0].removeprefix(f"{path}: ")
         raise DataError(
-            f"the price cache {path} is unreadable ({str(e).splitlines()[0]}); "
+            f"the price cache {path} is unreadable ({reason}); "
             "move it away to download again, or pass --csv PATH"
         ) from None
     return frame

@@ -86,8 +86,9 @@ def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> dict[
     return {"statistic": float(statistic), "p_value": float(p_value), "days": n}
 
 
-def metrics_table(results: dict[str, dict]) -> str:
-    """Markdown table: one row per model, then the naive forecast on the same days."""
+def metrics_table(results: dict[str, dict], naive: dict | None = None) -> str:
+    """Markdown table: one row per model, then the naive forecast on the same days
+    (`naive`, or the "naive" entry of the first result)."""
     rows = ["| forecast | MAE (USD) | RMSE (USD) | MAPE | direction right | MAE / naive | RMSE / naive | beats naive |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in results.items():
@@ -96,7 +97,7 @@ def metrics_table(results: dict[str, dict]) -> str:
             f"{100 * m['directional_accuracy']:.1f}% | {m['mae_ratio_vs_naive']:.4f} | "
             f"{m['rmse_ratio_vs_naive']:.4f} | {100 * m['beats_naive_share']:.1f}% of days |"
         )
-    naive = next(iter(results.values()))["naive"]
+    naive = naive or next(iter(results.values()))["naive"]
     rows.append(f"| naive (tomorrow = today) | {naive['mae']:,.2f} | {naive['rmse']:,.2f} | "
                 f"{naive['mape']:.3f}% | n/a | 1 | 1 | n/a |")
     return "\n".join(rows)

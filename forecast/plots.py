@@ -91,3 +91,41 @@ def comparison_chart(dates, actual, predictions: dict, naive, mae: dict, latency
     bar_chart(mae, "test MAE (lower is better)", "USD", errors=mae_std, ax=fig.add_subplot(grid[1, 0]))
     bar_chart(latency_ms, "latency, one window (p50)", "ms", ax=fig.add_subplot(grid[1, 1]))
     return fig
+
+
+def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> Figure:
+    """Daily closes on a log scale, with the train / validation / test periods shaded.
+
+    `split_dates` is Split.describe(): {"train": {"first": ..., "last": ...}, ...}.
+    """
+    fig, ax = _axes(ax, figsize=(11, 4))
+    ax.plot(close.index, close.values, color=COLOURS["actual"], lw=1)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(USD)
+    for (name, span), colour in zip((split_dates or {}).items(), ("tab:blue", "tab:orange", "tab:red")):
+        ax.axvspan(pd.Timestamp(span["first"]), pd.Timestamp(span["last"]), color=colour, alpha=0.12,
+                   label=f"{name}: {span['first']}..{span['last']}")
+    if split_dates:
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("daily close (log scale)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax=None) -> Figure:
+    """One training example: the window and next-day target in USD (left) and as the model sees them (right)."""
+    fig, (usd, scaled) = _axes(ax, 1, 2, figsize=(11, 3.5))
+    dates = pd.DatetimeIndex(dates)  # window days + the target day
+    usd.plot(dates[:-1], window_usd, marker=".", lw=1, label="window")
+    usd.plot(dates[-1:], [target_usd], "o", color="tab:red", label="target (next day)")
+    usd.yaxis.set_major_formatter(USD)
+    usd.set_title("in USD")
+    scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1, label="input")
+    scaled.plot([1], [target_scaled], "o", color="tab:red", label="target")
+    scaled.set_xlabel("days relative to the window's last day")
+    scaled.set_title("model input and target (scaled)")
+    for a in (usd, scaled):
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+    usd.tick_params(axis="x", labelrotation=30)
+    return fig

@@ -84,7 +84,7 @@ def evaluate_range(cfg, since: date | None, until: date | None) -> tuple[str, di
     chart = saved.directory / f"evaluate_{metrics['first_date']}_{metrics['last_date']}.png"
     artifacts.save_figure(chart, plots.forecast_chart(
         dates, actual, {cell: predicted}, previous,
-        f"{cell} next-day forecast {metrics['first_date']}..{metrics['last_date']} (MAE ${metrics['mae']:,.0f})"))
+        f"{cell} next-day forecast {metrics['first_date']}..{metrics['last_date']} (MAE {metrics['mae']:,.0f} USD)"))
     overlap = dates[0] <= pd.Timestamp(saved.meta["split"]["val"]["last"])
     text = "\n".join([
         f"{cell} on {prices.source}, target days {metrics['first_date']}..{metrics['last_date']} ({metrics['days']} days)",

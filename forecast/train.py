@@ -122,7 +122,7 @@ def save_run(directory: Path, result: TrainResult, prices: Prices) -> None:
     artifacts.save_model(directory, result.model, result.meta)
     artifacts.write_json(directory / artifacts.METRICS_FILE, result.metrics)
     title = (f"{cell} next-day forecast, test period "
-             f"(MAE ${result.metrics['mae']:,.0f}, naive ${result.metrics['naive']['mae']:,.0f})")
+             f"(MAE {result.metrics['mae']:,.0f} USD, naive {result.metrics['naive']['mae']:,.0f} USD)")
     artifacts.save_figure(directory / "forecast.png", plots.forecast_chart(
         dates, y_test, {cell: result.test_pred}, X_test[:, -1], title))
     artifacts.save_figure(directory / "history.png",

@@ -1,0 +1,90 @@
+"""Metrics pinned against hand-computed values; the Diebold-Mariano test against a worked case."""
+
+import math
+
+import numpy as np
+import pytest
+
+from forecast import evaluate
+
+# Four target days. Model errors: -1, +1, -2, +1. Naive (previous close) errors: +1, +2, -1, +4.
+ACTUAL = np.array([100.0, 102.0, 101.0, 105.0])
+PREDICTED = np.array([101.0, 101.0, 103.0, 104.0])
+PREVIOUS = np.array([99.0, 100.0, 102.0, 101.0])
+
+
+def test_error_metrics_by_hand():
+    assert evaluate.mae(ACTUAL, PREDICTED) == pytest.approx(5 / 4)
+    assert evaluate.rmse(ACTUAL, PREDICTED) == pytest.approx(math.sqrt(7 / 4))
+    assert evaluate.mape(ACTUAL, PREDICTED) == pytest.approx(100 * (1 / 100 + 1 / 102 + 2 / 101 + 1 / 105) / 4)
+
+
+def test_directional_accuracy_by_hand():
+    # Predicted moves +2, +1, +1, +3; actual moves +1, +2, -1, +4: the third day is wrong.
+    assert evaluate.directional_accuracy(ACTUAL, PREDICTED, PREVIOUS) == 0.75
+
+
+def test_beats_naive_by_hand():
+    # |model error| 1, 1, 2, 1 against |naive error| 1, 2, 1, 4: strictly better on days 2 and 4.
+    assert evaluate.beats_naive(ACTUAL, PREDICTED, PREVIOUS) == 0.5
+
+
+def test_forecast_metrics_ratios_and_naive():
+    m = evaluate.forecast_metrics(ACTUAL, PREDICTED, PREVIOUS)
+    assert m["naive"] == pytest.approx({"mae": 2.0, "rmse": math.sqrt(22 / 4),
+                                        "mape": 100 * (1 / 100 + 2 / 102 + 1 / 101 + 4 / 105) / 4})
+    assert m["mae_ratio_vs_naive"] == pytest.approx(1.25 / 2.0)
+    assert m["rmse_ratio_vs_naive"] == pytest.approx(math.sqrt(7 / 4) / math.sqrt(22 / 4))
+    assert m["days"] == 4
+    assert set(m) == {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive",
+                      "rmse_ratio_vs_naive", "beats_naive_share", "days", "naive"}
+
+
+def test_naive_forecast_has_ratio_one():
+    m = evaluate.forecast_metrics(ACTUAL, PREVIOUS, PREVIOUS)
+    assert m["mae_ratio_vs_naive"] == 1.0
+    assert m["beats_naive_share"] == 0.0
+
+
+def test_diebold_mariano_worked_case():
+    # Squared-loss differences d = 1, 1, 1, 1, 4: mean 1.6, gamma0 = 1.44, var(mean) = 0.288,
+    # DM = 1.6 / sqrt(0.288); HLN factor sqrt((5 + 1 - 2) / 5) = sqrt(0.8): statistic exactly 8/3.
+    # Two-sided p-value from t with 4 df at 8/3 is 0.056.
+    actual = np.zeros(5)
+    worse = np.array([1.0, 1.0, 1.0, 1.0, 2.0])
+    better = np.zeros(5)
+    out = evaluate.diebold_mariano(actual, worse, better)
+    assert out["statistic"] == pytest.approx(8 / 3)
+    assert out["p_value"] == pytest.approx(0.056, abs=1e-9)
+    assert out["days"] == 5
+    swapped = evaluate.diebold_mariano(actual, better, worse)
+    assert swapped["statistic"] == pytest.approx(-8 / 3)
+    assert swapped["p_value"] == pytest.approx(out["p_value"])
+
+
+def test_diebold_mariano_equal_forecasts_is_undefined_not_an_error():
+    out = evaluate.diebold_mariano(ACTUAL, PREDICTED, PREDICTED)
+    assert math.isnan(out["statistic"]) and math.isnan(out["p_value"])
+
+
+def test_diebold_mariano_size_under_the_null():
+    # Two equally good forecasts: p-values should be uniform, so about 5% fall below 0.05.
+    rng = np.random.default_rng(0)
+    rejections = 0
+    for _ in range(400):
+        actual = rng.normal(size=60)
+        a, b = actual + rng.normal(size=60), actual + rng.normal(size=60)
+        rejections += evaluate.diebold_mariano(actual, a, b)["p_value"] < 0.05
+    assert 0.02 < rejections / 400 < 0.09
+
+
+def test_diebold_mariano_needs_three_days():
+    with pytest.raises(ValueError, match="^the Diebold-Mariano test needs at least 3 days, got 2$"):
+        evaluate.diebold_mariano([1, 2], [1, 2], [2, 3])
+
+
+def test_metrics_table_lists_models_then_naive():
+    m = evaluate.forecast_metrics(ACTUAL, PREDICTED, PREVIOUS)
+    lines = evaluate.metrics_table({"GRU": m}).splitlines()
+    assert lines[2].startswith("| GRU | 1.25 | 1.32 |")
+    assert lines[3].startswith("| naive (tomorrow = today) | 2.00 | 2.35 |")

@@ -1,0 +1,79 @@
+"""The two models: one GRU or one LSTM layer, then Dense(1); nothing else differs."""
+
+import keras
+import pytest
+
+from forecast.models import CELLS, build_model, get_cell
+
+CELL_CLASSES = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+ONLY_IN = {"gru": {"reset_after"}, "lstm": {"unit_forget_bias"}}  # each cell's own options
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {cell: build_model(cell, window=5, features=1, units=4) for cell in ("gru", "lstm")}
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_layers_and_shapes(models, cell):
+    model = models[cell]
+    assert [type(layer) for layer in model.layers] == [
+        keras.layers.InputLayer, CELL_CLASSES[cell], keras.layers.Dense,
+    ]
+    assert tuple(model.input_shape) == (None, 5, 1)
+    assert tuple(model.output_shape) == (None, 1)
+    recurrent, dense = model.layers[1], model.layers[2]
+    assert recurrent.units == 4
+    assert recurrent.return_sequences is False  # one layer, its last state only
+    assert dense.units == 1
+    assert dense.get_config()["activation"] == "linear"
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cudnn_compatible_defaults(models, cell):
+    """The conditions under which TensorFlow runs the fused cuDNN kernel on a GPU."""
+    config = models[cell].layers[1].get_config()
+    assert config["activation"] == "tanh"
+    assert config["recurrent_activation"] == "sigmoid"
+    assert config["recurrent_dropout"] == 0
+    assert config["use_bias"] is True
+    assert config["unroll"] is False
+    if cell == "gru":
+        assert config["reset_after"] is True
+
+
+def test_cells_differ_only_in_the_cell_type(models):
+    gru, lstm = models["gru"], models["lstm"]
+    g, l = gru.layers[1].get_config(), lstm.layers[1].get_config()
+    assert set(g) - set(l) == ONLY_IN["gru"]
+    assert set(l) - set(g) == ONLY_IN["lstm"]
+    shared = (set(g) & set(l)) - {"name"}
+    assert {k: g[k] for k in shared} == {k: l[k] for k in shared}
+    assert g["units"] == l["units"] == 4
+    # Input and output layers are identical, as is the compiled loss and optimizer.
+    assert gru.layers[0].get_config() == lstm.layers[0].get_config()
+    assert gru.layers[2].get_config() == lstm.layers[2].get_config()
+    assert gru.optimizer.get_config()["learning_rate"] == lstm.optimizer.get_config()["learning_rate"]
+    assert gru.loss == lstm.loss == "huber"
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_build_options(cell):
+    model = build_model(cell, window=7, features=3, units=2, learning_rate=0.01, loss="mse")
+    assert tuple(model.input_shape) == (None, 7, 3)
+    assert model.layers[1].units == 2
+    assert model.loss == "mse"
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
+
+
+def test_cell_registry():
+    assert list(CELLS) == ["gru", "lstm"]
+    assert get_cell("gru") is keras.layers.GRU
+    assert get_cell("lstm") is keras.layers.LSTM
+
+
+@pytest.mark.parametrize("call", [lambda: get_cell("rnn"), lambda: build_model("rnn", window=5, units=4)])
+def test_unknown_cell(call):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == "unknown cell 'rnn'; valid: gru, lstm"

@@ -1,0 +1,249 @@
+"""Windows, the chronological split and the two scalings, on tiny seeded series."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import MinMaxScaler
+from tests.conftest import random_walk
+
+from forecast.config import Config
+from forecast.errors import DataError
+from forecast.windows import (
+    MIN_TARGETS,
+    SCALINGS,
+    MinMaxScaling,
+    WindowScaling,
+    build_dataset,
+    get_scaling,
+    make_windows,
+    rows_needed,
+    scaling_from_dict,
+    scaling_to_dict,
+    split_targets,
+)
+
+WINDOW = 60
+SCALING_NAMES = ["window", "minmax"]
+
+
+def days(n: int, start: str = "2021-01-01") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="D")
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+def test_first_and_last_window_and_target():
+    closes = random_walk(200).to_numpy()
+    X, y = make_windows(closes, WINDOW)
+    assert X.shape == (140, WINDOW) and y.shape == (140,)
+    np.testing.assert_array_equal(X[0], closes[0:60])
+    assert y[0] == closes[60]
+    np.testing.assert_array_equal(X[-1], closes[139:199])
+    assert y[-1] == closes[199]
+
+
+def test_every_target_is_the_day_after_its_window():
+    closes = np.arange(1.0, 31.0)  # close k on day k-1: positions are readable in the values
+    X, y = make_windows(closes, 5)
+    for i in range(len(y)):
+        np.testing.assert_array_equal(X[i], closes[i:i + 5])
+        assert y[i] == closes[i + 5]
+    assert y.tolist() == list(range(6, 31))
+
+
+@pytest.mark.parametrize("n", [59, 60])
+def test_too_few_closes_for_one_window(n):
+    with pytest.raises(DataError) as e:
+        make_windows(np.ones(n), WINDOW)
+    assert str(e.value) == f"need more than 60 closes for one 60-day window, got {n}"
+
+
+def test_exactly_one_window():
+    X, y = make_windows(np.arange(61.0), WINDOW)
+    assert X.shape == (1, 60) and y.tolist() == [60.0]
+
+
+def test_dataset_dates_are_the_target_days():
+    close = random_walk(200)
+    ds = build_dataset(close, Config())
+    assert ds.dates[0] == close.index[60] and ds.dates[-1] == close.index[-1]
+    np.testing.assert_array_equal(close.loc[ds.dates].to_numpy(), ds.y)
+    # The window of target day d ends the day before d.
+    assert (ds.X[:, -1] == close.shift(1).loc[ds.dates].to_numpy()).all()
+
+
+# --- the chronological split -------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, sizes", [
+    (100, (70, 15, 15)),
+    (20, (14, 3, 3)),
+    (4064, (2844, 610, 610)),  # the real 2014-09-17..2025-12-31 file with 60-day windows
+])
+def test_70_15_15_split_of_target_days(n, sizes):
+    dates = days(n)
+    split = split_targets(dates)
+    parts = split.parts()
+    assert list(parts) == ["train", "val", "test"]
+    assert tuple(s.stop - s.start for s in parts.values()) == sizes
+    # Each target day in exactly one split, in order, none shared.
+    positions = np.concatenate([np.arange(n)[s] for s in parts.values()])
+    np.testing.assert_array_equal(positions, np.arange(n))
+    assert dates[split.train][-1] < dates[split.val][0] and dates[split.val][-1] < dates[split.test][0]
+
+
+def test_split_description():
+    split = split_targets(days(100))
+    assert split.describe(days(100)) == {
+        "train": {"first": "2021-01-01", "last": "2021-03-11", "days": 70},
+        "val": {"first": "2021-03-12", "last": "2021-03-26", "days": 15},
+        "test": {"first": "2021-03-27", "last": "2021-04-10", "days": 15},
+    }
+
+
+def test_test_start_sets_the_first_test_day():
+    dates = days(200)
+    split = split_targets(dates, test_start=date(2021, 5, 1))
+    assert dates[split.test][0] == pd.Timestamp("2021-05-01") and split.test.stop == 200
+    n_pre = split.test.start  # 120 days before the test; validation the 15/85 share of them
+    assert n_pre == 120
+    assert (split.train, split.val) == (slice(0, 99), slice(99, 120))
+
+
+def test_test_start_after_the_last_target_day():
+    with pytest.raises(DataError) as e:
+        split_targets(days(100), test_start=date(2021, 4, 11))
+    assert str(e.value) == "--test-start 2021-04-11 is after the last target day 2021-04-10"
+
+
+@pytest.mark.parametrize("n, test_start, message", [
+    (9, None, "the val split has 1 target days; need more data or another --test-start"),
+    (100, date(2021, 4, 10), "the test split has 1 target days; need more data or another --test-start"),
+    (100, date(2021, 1, 1), "the train split has 0 target days; need more data or another --test-start"),
+    (100, date(2020, 6, 1), "the train split has 0 target days; need more data or another --test-start"),
+    (100, date(2021, 1, 3), "the val split has 0 target days; need more data or another --test-start"),
+])
+def test_too_small_splits(n, test_start, message):
+    with pytest.raises(DataError) as e:
+        split_targets(days(n), test_start=test_start)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("window", [2, 10, 60])
+@pytest.mark.parametrize("scaling", SCALING_NAMES)
+def test_rows_needed_is_enough_for_a_dataset(window, scaling):
+    assert rows_needed(window) == window + MIN_TARGETS
+    ds = build_dataset(random_walk(rows_needed(window)), Config(window=window, scaling=scaling))
+    sizes = [s.stop - s.start for s in ds.split.parts().values()]
+    assert sum(sizes) == MIN_TARGETS and min(sizes) >= 2
+
+
+# --- scaling ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=SCALING_NAMES)
+def dataset(request):
+    return build_dataset(random_walk(200, seed=3), Config(scaling=request.param))
+
+
+def exact_targets(scaling, X, y):
+    """The targets in float64, straight from each scaling's definition."""
+    if scaling.name == "window":
+        return np.log(y / X[:, -1]) / scaling.scale
+    return (y - scaling.low) / (scaling.high - scaling.low)
+
+
+@pytest.mark.parametrize("part", ["train", "val", "test"])
+def test_targets_round_trip_to_usd(dataset, part):
+    X, y, _ = dataset.part(part)
+    z = dataset.scaling.targets(X, y)
+    assert z.dtype == np.float32 and z.shape == y.shape
+    np.testing.assert_allclose(dataset.scaling.to_usd(X, z), y, rtol=1e-6)  # float32 targets
+    np.testing.assert_allclose(z, exact_targets(dataset.scaling, X, y), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dataset.scaling.to_usd(X, exact_targets(dataset.scaling, X, y)), y, rtol=1e-12)
+    # Model outputs come back as (n, 1); to_usd takes that shape too.
+    np.testing.assert_allclose(dataset.scaling.to_usd(X, z[:, None]), y, rtol=1e-6)
+
+
+@pytest.mark.parametrize("part", ["train", "val", "test"])
+def test_model_arrays(dataset, part):
+    X, y, dates = dataset.part(part)
+    inputs, targets = dataset.model_arrays(part)
+    assert inputs.shape == (len(y), WINDOW, 1) and inputs.dtype == np.float32
+    assert targets.shape == (len(y),) and targets.dtype == np.float32
+    assert len(dates) == len(y)
+
+
+def test_window_scaling_definition():
+    ds = build_dataset(random_walk(200, seed=3), Config(scaling="window"))
+    X, y, _ = ds.part("train")
+    assert ds.scaling.scale == pytest.approx(np.std(np.log(y / X[:, -1])), rel=1e-12)
+    inputs = ds.scaling.inputs(X)[..., 0]
+    assert (inputs[:, -1] == 0).all()  # each window relative to its own last close
+    np.testing.assert_allclose(inputs, np.log(X / X[:, -1:]) / ds.scaling.scale, rtol=1e-6, atol=1e-6)
+
+
+def test_window_scaling_is_free_of_the_price_level():
+    close = random_walk(200, seed=3)
+    low, high = (build_dataset(close * k, Config(scaling="window")) for k in (1, 1000))
+    assert low.scaling.scale == pytest.approx(high.scaling.scale, rel=1e-12)
+    for part in ("train", "test"):
+        for a, b in zip(low.model_arrays(part), high.model_arrays(part)):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_minmax_scaling_is_sklearn_fitted_on_training_rows():
+    close = random_walk(200, seed=3)
+    ds = build_dataset(close, Config(scaling="minmax"))
+    n_train = ds.split.train.stop
+    training_rows = close.to_numpy()[:WINDOW + n_train]  # every close a training window or target holds
+    assert (ds.scaling.low, ds.scaling.high) == (training_rows.min(), training_rows.max())
+    reference = MinMaxScaler().fit(training_rows[:, None])
+    X, y, _ = ds.part("test")
+    np.testing.assert_allclose(ds.scaling.inputs(X)[..., 0],
+                               reference.transform(X.reshape(-1, 1)).reshape(X.shape), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ds.scaling.targets(X, y), reference.transform(y[:, None])[:, 0], rtol=1e-6, atol=1e-7)
+    Xt, yt, _ = ds.part("train")
+    assert ds.scaling.inputs(Xt).min() == 0 and ds.scaling.inputs(Xt).max() <= 1
+
+
+@pytest.mark.parametrize("scaling", SCALING_NAMES)
+@pytest.mark.parametrize("factor", [100.0, 0.01])
+def test_no_validation_or_test_row_reaches_the_fitted_scaling(scaling, factor):
+    close = random_walk(200, seed=5)
+    base = build_dataset(close, Config(scaling=scaling))
+    first_val_day = base.dates[base.split.val.start]
+    changed = close.copy()
+    changed.loc[first_val_day:] *= factor  # every validation and test target day
+    moved = build_dataset(changed, Config(scaling=scaling))
+    assert moved.split == base.split
+    assert moved.scaling.params() == base.scaling.params()
+    # The contrast: the same change to the last training target day does move the fit.
+    last_train_day = base.dates[base.split.train.stop - 1]
+    changed.loc[last_train_day] *= factor
+    assert build_dataset(changed, Config(scaling=scaling)).scaling.params() != base.scaling.params()
+
+
+def test_get_scaling():
+    assert get_scaling("window") is WindowScaling and get_scaling("minmax") is MinMaxScaling
+    assert sorted(SCALINGS) == sorted(SCALING_NAMES)
+    with pytest.raises(ValueError) as e:
+        get_scaling("bad")
+    assert str(e.value) == "unknown scaling 'bad'; valid: window, minmax"
+
+
+def test_scaling_saves_and_loads_as_a_dict(dataset):
+    d = scaling_to_dict(dataset.scaling)
+    assert d["name"] == dataset.scaling.name
+    assert scaling_from_dict(d) == dataset.scaling
+    X, y, _ = dataset.part("test")
+    np.testing.assert_array_equal(scaling_from_dict(d).targets(X, y), dataset.scaling.targets(X, y))
+
+
+def test_constant_prices_do_not_divide_by_zero():
+    close = pd.Series(50_000.0, index=days(100))
+    for name in SCALING_NAMES:
+        ds = build_dataset(close, Config(scaling=name))
+        X, y, _ = ds.part("test")
+        assert np.isfinite(ds.scaling.inputs(X)).all()
+        np.testing.assert_allclose(ds.scaling.to_usd(X, ds.scaling.targets(X, y)), y)
