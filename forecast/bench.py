@@ -219,7 +219,7 @@ def targets(r: dict) -> dict:
 
 # --- the bench command ----------------------------------------------------------------
 
-def run_bench(window: int = 60, units: int = 32, calls: int = 200, batch: int = 610, seed: int = 42) -> dict:
+def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 610, seed: int = 42) -> dict:
     """Builds a fresh GRU and LSTM model (same seed, same shapes) and times both."""
     import keras
     import tensorflow as tf

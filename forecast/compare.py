@@ -204,8 +204,9 @@ def markdown(result: dict) -> str:
         "",
         "| pair | statistic | p-value |",
         "|---|---:|---:|",
-        *(f"| {pair.replace('_vs_', ' vs ').upper()} | {dm[pair]['statistic']:.3f} | {dm[pair]['p_value']:.3f} |"
-          for pair in ("gru_vs_lstm", "gru_vs_naive", "lstm_vs_naive")),
+        *(f"| {label} | {dm[pair]['statistic']:.3f} | {dm[pair]['p_value']:.3f} |"
+          for pair, label in (("gru_vs_lstm", "GRU vs LSTM"), ("gru_vs_naive", "GRU vs naive"),
+                              ("lstm_vs_naive", "LSTM vs naive"))),
         "",
         "A negative statistic means the first forecast has the smaller loss.",
         "",
@@ -239,13 +240,19 @@ def _write(out: Path, result: dict, dates, actual, predictions: dict, naive) -> 
     out = Path(out)
     artifacts.write_json(out / "comparison.json", result)
     write_atomic(out / "comparison.md", lambda tmp: tmp.write_text(markdown(result)))
-    fig = plots.comparison_chart(
-        dates, actual, predictions, naive,
-        mae={"GRU": result["gru"]["mae"], "LSTM": result["lstm"]["mae"], "naive": result["naive"]["mae"]},
-        latency_ms={"GRU": result["gru"]["latency_ms"]["p50"], "LSTM": result["lstm"]["latency_ms"]["p50"]},
-        mae_std={"GRU": result["gru"]["seeds"]["mae"]["std"] or 0, "LSTM": result["lstm"]["seeds"]["mae"]["std"] or 0},
-    )
+    fig = plots.comparison_chart(dates, actual, predictions, naive, **chart_inputs(result))
     artifacts.save_figure(out / "comparison.png", fig)
+
+
+def chart_inputs(result: dict) -> dict:
+    """The comparison chart's bars, from a compare result."""
+    names = {"GRU": "gru", "LSTM": "lstm"}
+    return {
+        "mae_ratio": {n: result[c]["mae_ratio_vs_naive"] for n, c in names.items()},
+        "mae_ratio_std": {n: result[c]["seeds"]["mae_ratio_vs_naive"]["std"] or 0 for n, c in names.items()},
+        "latency_ms": {n: {"fast path": result[c]["latency_ms"]["p50"],
+                           "model.predict": result[c]["predict_latency_ms"]["p50"]} for n, c in names.items()},
+    }
 
 
 def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> str:

@@ -20,7 +20,7 @@ def build_model(
     cell: str,
     window: int = 60,
     features: int = 1,
-    units: int = 32,
+    units: int = 16,
     learning_rate: float = 1e-3,
     loss: str = "huber",
 ) -> keras.Model:

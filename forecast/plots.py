@@ -66,30 +66,77 @@ def history_chart(history: dict, title: str = "training", ax=None) -> Figure:
     return fig
 
 
-def bar_chart(values: dict, title: str, ylabel: str, errors: dict | None = None, ax=None) -> Figure:
-    """One bar per name (model or naive), with optional error bars (e.g. std over seeds)."""
+def bar_chart(values: dict, title: str, ylabel: str, errors: dict | None = None, fmt: str = "{:,.0f}",
+              ax=None) -> Figure:
+    """One labelled bar per name (model or naive), with optional error bars (e.g. std over seeds)."""
     fig, ax = _axes(ax, figsize=(5, 4))
     names = list(values)
-    ax.bar(names, [values[n] for n in names],
-           yerr=[errors.get(n, 0) for n in names] if errors else None,
-           color=[COLOURS.get(n.split()[0].lower(), "tab:green") for n in names], capsize=4)
+    bars = ax.bar(names, [values[n] for n in names],
+                  yerr=[errors.get(n) or 0 for n in names] if errors else None,
+                  color=[COLOURS.get(n.split()[0].lower(), "tab:green") for n in names], capsize=4)
+    ax.bar_label(bars, labels=[fmt.format(values[n]) for n in names], padding=3, fontsize=9)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def comparison_chart(dates, actual, predictions: dict, naive, mae: dict, latency_ms: dict,
-                     mae_std: dict | None = None) -> Figure:
-    """The comparison at a glance: forecasts on the test period, then error and latency bars."""
+def ratio_chart(ratios: dict, errors: dict | None = None, ax=None) -> Figure:
+    """Each model's MAE relative to the naive forecast's, as points (std over seeds as error
+    bars) around the line at 1: points, not bars, because the axis is zoomed to show ~1% gaps."""
+    fig, ax = _axes(ax, figsize=(5, 4))
+    errors = errors or {}
+    names = list(ratios)
+    for i, name in enumerate(names):
+        ax.errorbar([i], [ratios[name]], yerr=[errors.get(name) or 0], fmt="o", ms=9, capsize=6,
+                    color=COLOURS.get(name.lower(), "tab:green"))
+        ax.annotate(f"{ratios[name]:.4f}", (i, ratios[name]), xytext=(12, 0), textcoords="offset points",
+                    va="center", fontsize=9)
+    ax.axhline(1.0, color=COLOURS["naive"], ls="--", lw=1, label="naive forecast = 1")
+    spread = max(max(abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items()), 0.01)
+    ax.set_ylim(1 - 2 * spread, 1 + 2 * spread)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("MAE / naive MAE")
+    ax.set_title("test MAE relative to naive (below 1 beats naive)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def latency_chart(latency_ms: dict[str, dict[str, float]], ax=None) -> Figure:
+    """Per model, one window's latency by each path ({"GRU": {"fast path": 0.3, "model.predict": 50}})."""
+    fig, ax = _axes(ax, figsize=(5, 4))
+    models = list(latency_ms)
+    paths = list(next(iter(latency_ms.values())))
+    width = 0.8 / len(paths)
+    for k, path in enumerate(paths):
+        x = np.arange(len(models)) + (k - (len(paths) - 1) / 2) * width
+        values = [latency_ms[m][path] for m in models]
+        bars = ax.bar(x, values, width, label=path, color=("tab:green", "tab:gray", "tab:purple")[k % 3])
+        ax.bar_label(bars, labels=[f"{v:.3g} ms" for v in values], padding=2, fontsize=8)
+    ax.set_xticks(np.arange(len(models)), models)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per call (log scale)")
+    ax.set_title("latency, one window (p50)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def comparison_chart(dates, actual, predictions: dict, naive, mae_ratio: dict, latency_ms: dict,
+                     mae_ratio_std: dict | None = None, zoom_days: int = 90) -> Figure:
+    """The comparison at a glance: the last `zoom_days` of forecasts, error vs naive, and latency."""
     fig = Figure(figsize=(12, 8), layout="constrained")
     grid = fig.add_gridspec(2, 2)
     top = fig.add_subplot(grid[0, :])
-    _lines(top, pd.DatetimeIndex(dates), actual, predictions, naive)
-    top.set_title("test period: next-day forecasts")
+    tail = slice(max(len(dates) - zoom_days, 0), None)
+    _lines(top, pd.DatetimeIndex(dates)[tail], np.asarray(actual)[tail],
+           {k: np.asarray(v)[tail] for k, v in predictions.items()}, np.asarray(naive)[tail])
+    top.set_title(f"next-day forecasts, last {min(zoom_days, len(dates))} days of the test period")
     top.legend(loc="upper left", fontsize=8)
-    bar_chart(mae, "test MAE (lower is better)", "USD", errors=mae_std, ax=fig.add_subplot(grid[1, 0]))
-    bar_chart(latency_ms, "latency, one window (p50)", "ms", ax=fig.add_subplot(grid[1, 1]))
+    ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[1, 0]))
+    latency_chart(latency_ms, ax=fig.add_subplot(grid[1, 1]))
     return fig
 
 
