@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
 import sys
 from datetime import date
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import ForecastError
+from .runtime import quiet_tensorflow
 
 DEFAULTS = Config()
 CELL_NAMES = ("gru", "lstm")  # the keys of models.CELLS, without importing TensorFlow for --help
@@ -231,30 +231,6 @@ COMMANDS = {
 NEEDS_TENSORFLOW = {"train", "predict", "evaluate", "compare", "bench"}
 
 
-def _import_tensorflow_quietly() -> None:
-    """TensorFlow's C++ start-up lines (CUDA probing, oneDNN notes) are printed before its
-    logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot stop them (tensorflow#100442).
-    They go to a temp file while TensorFlow loads and are shown only if loading fails."""
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    # Retracing notes from predict() on several models are about Keras internals, not the user's run.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def _setup_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -262,8 +238,6 @@ def _setup_logging(quiet: bool) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
-    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise to a user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         if args.command in NEEDS_TENSORFLOW:
-            _import_tensorflow_quietly()
+            quiet_tensorflow()
         return COMMANDS[args.command](cfg, args)
     except ForecastError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -353,6 +353,9 @@ def _reason(e: Exception) -> str:
         return "rate limited by Yahoo Finance, try again later"
     if _is_network(e):
         return "no network connection to Yahoo Finance"
+    if type(e).__name__ in ("YFTzMissingError", "YFPricesMissingError", "YFTickerMissingError"):
+        # yfinance says "possibly delisted" both for unknown symbols and when its lookups failed.
+        return f"unknown ticker, or Yahoo Finance unreachable: {text[:160]}"
     return text[:160]
 
 

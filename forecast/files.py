@@ -19,6 +19,12 @@ from pathlib import Path
 Writer = Callable[[Path], None]  # writes the whole content to the path it is given
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; set it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _staged(path: Path) -> Iterator[Path]:
     """A temp file beside `path` (same suffix: Keras insists on .keras), removed on any failure."""
@@ -26,6 +32,8 @@ def _staged(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     os.close(fd)
     try:
+        # mkstemp makes the file private (0600); the result should have the mode a plain write gives.
+        os.chmod(tmp, 0o666 & ~_umask())
         yield Path(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

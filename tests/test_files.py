@@ -61,3 +61,12 @@ def test_ctrl_c_between_the_renames_is_delivered_after_both(tmp_path, monkeypatc
     assert renamed == ["model.keras", "model.json"]
     assert (model.read_text(), meta.read_text()) == ("new model", "new meta")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.keras"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "metrics.json", lambda tmp: tmp.write_text("{}"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644

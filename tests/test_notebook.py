@@ -32,6 +32,11 @@ def test_notebook_runs(real_csv, tmp_path, monkeypatch):
         out.get("text", "") + json.dumps(out.get("data", {}))
         for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
     )
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    images = [out for out in outputs if "image/png" in out.get("data", {})]
+    assert len(images) == 6, "every chart is rendered as an image, not as <Figure ...> text"
+    noise = [out["text"] for out in outputs if out.get("name") == "stderr" and "I0000" in out["text"]]
+    assert noise == [], "TensorFlow's start-up lines leaked into the notebook"
     assert "rows:       4124" in text            # the real series, loaded through the CSV fallback
     assert "GRU and LSTM" in text or "significantly more accurate" in text  # the verdict printed
     result = json.loads((tmp_path / "comparison.json").read_text())

@@ -1,0 +1,35 @@
+"""Loading TensorFlow without its start-up noise, for the CLI and the notebook alike."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow with its C++ start-up lines held back; they are shown only if it fails.
+
+    Those lines (CUDA probing on CPU machines, oneDNN notes) are printed before TensorFlow's
+    logging is initialised, so TF_CPP_MIN_LOG_LEVEL alone cannot stop them (tensorflow#100442);
+    it does silence what comes later. Retracing notes from predict() on several models are about
+    Keras internals, not the user's run.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except BaseException:
+                os.dup2(saved, 2)
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
