@@ -24,11 +24,15 @@ CELL_NAMES = ("gru", "lstm")  # the keys of models.CELLS, without importing Tens
 
 # --- argument types: each bad value is an argparse error (exit 2) -----------------------
 
-def positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -48,6 +52,13 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value < 2**32:  # the range numpy's and TensorFlow's generators accept
+        raise argparse.ArgumentTypeError(f"must be between 0 and 4294967295, got {value}")
     return value
 
 
@@ -95,7 +106,7 @@ def _training(p) -> None:
     g.add_argument("--learning-rate", type=positive_float, default=DEFAULTS.learning_rate, help="Adam (default: %(default)s)")
     g.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
                    help="early-stopping patience on validation loss (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="makes the run repeatable (default: %(default)s)")
+    g.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="makes the run repeatable (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
 
 
@@ -145,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=positive_int, default=200, help="timed calls per path and cell (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=610,
                    help="windows per throughput call, a full test set (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="(default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

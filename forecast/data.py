@@ -162,6 +162,11 @@ def _parse_date_text(text: pd.Series) -> pd.Series:
         return pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
 
 
+def _when(ts: pd.Timestamp) -> str:
+    """The day, with the time only where there is one (intraday rows)."""
+    return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else f"{ts:%Y-%m-%d %H:%M}"
+
+
 def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, path) -> pd.Series:
     values = pd.to_numeric(raw.str.strip(), errors="coerce")
     values = values.where(np.isfinite(values))  # "inf" is no price either
@@ -170,7 +175,7 @@ def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, path) -> pd.Series:
     if nonnumeric.any():
         i = int(np.argmax(nonnumeric.to_numpy()))
         raise DataError(
-            f"{path}: non-numeric close {raw.iloc[i]!r} on {index[i]:%Y-%m-%d %H:%M}"
+            f"{path}: non-numeric close {raw.iloc[i]!r} on {_when(index[i])}"
         )
     return pd.Series(values.to_numpy(dtype="float64"), index=index, name="close")
 

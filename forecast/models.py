@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
+
 import keras
 
 # Each layer keeps its Keras defaults (tanh / sigmoid, no recurrent dropout, GRU reset_after=True):

@@ -1,4 +1,10 @@
-"""Loading TensorFlow without its start-up noise, for the CLI and the notebook alike."""
+"""Loading TensorFlow well: after yfinance's HTTP library, and without its start-up noise.
+
+Every module that imports Keras imports this one first. TensorFlow ships its own libcurl; once it
+is loaded, curl_cffi (which yfinance downloads with) binds to it instead of its own
+curl-impersonate build, and every Yahoo request fails with "Impersonating chrome... is not
+supported" (same cause as curl_cffi#362). Loading curl_cffi first avoids that.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import logging
 import os
 import sys
 import tempfile
+
+import curl_cffi  # noqa: F401  (must be loaded before TensorFlow, see above)
 
 
 def quiet_tensorflow() -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
+
 import keras
 import numpy as np
 
