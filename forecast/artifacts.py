@@ -21,6 +21,9 @@ SCHEMA = 1
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 METRICS_FILE = "metrics.json"
+# What predict, evaluate and compare read from a model.json, and the type each must have.
+REQUIRED = {"cell": str, "window": int, "features": int, "scaling": dict, "settings": dict,
+            "data": dict, "split": dict, "model_sha256": str}
 
 
 def run_dir(out: Path, cell: str, seed: int | None = None) -> Path:
@@ -101,6 +104,9 @@ def read_meta(directory: Path) -> dict:
         raise ModelError(
             f"{path} has schema {found!r}, this version reads schema {SCHEMA}; retrain the model"
         )
+    wrong = [key for key, kind in REQUIRED.items() if not isinstance(meta.get(key), kind)]
+    if wrong:
+        raise ModelError(f"{path} lacks or garbles {', '.join(wrong)}; retrain the model")
     return meta
 
 

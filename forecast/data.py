@@ -111,12 +111,16 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
             names = ["date"] + [_normalise(c) for c in head[0][1:]]
             frame = pd.read_csv(path, header=None, skiprows=3, names=names, dtype=str)
         else:
-            frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+            # index_col=False: a trailing comma on each row must not turn the dates into an index.
+            frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", index_col=False)
             frame.columns = [_normalise(c) for c in frame.columns]
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise DataError(f"cannot read {path} as CSV: {str(e).splitlines()[0]}") from None
     if frame.empty:
         raise DataError(f"no data rows in {path}")
+    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise DataError(f"{path}: columns named alike (case and spaces ignored): {', '.join(map(repr, repeated))}")
     return frame
 
 

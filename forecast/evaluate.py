@@ -54,8 +54,9 @@ def forecast_metrics(actual, predicted, previous) -> dict:
     return {
         **model,
         "directional_accuracy": directional_accuracy(actual, predicted, previous),
-        "mae_ratio_vs_naive": model["mae"] / naive["mae"],
-        "rmse_ratio_vs_naive": model["rmse"] / naive["rmse"],
+        # NaN where the naive forecast is exact on every day (a flat stretch of prices).
+        "mae_ratio_vs_naive": model["mae"] / naive["mae"] if naive["mae"] else math.nan,
+        "rmse_ratio_vs_naive": model["rmse"] / naive["rmse"] if naive["rmse"] else math.nan,
         "beats_naive_share": beats_naive(actual, predicted, previous),
         "days": int(len(actual)),
         "naive": naive,

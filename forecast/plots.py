@@ -66,21 +66,6 @@ def history_chart(history: dict, title: str = "training", ax=None) -> Figure:
     return fig
 
 
-def bar_chart(values: dict, title: str, ylabel: str, errors: dict | None = None, fmt: str = "{:,.0f}",
-              ax=None) -> Figure:
-    """One labelled bar per name (model or naive), with optional error bars (e.g. std over seeds)."""
-    fig, ax = _axes(ax, figsize=(5, 4))
-    names = list(values)
-    bars = ax.bar(names, [values[n] for n in names],
-                  yerr=[errors.get(n) or 0 for n in names] if errors else None,
-                  color=[COLOURS.get(n.split()[0].lower(), "tab:green") for n in names], capsize=4)
-    ax.bar_label(bars, labels=[fmt.format(values[n]) for n in names], padding=3, fontsize=9)
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
 def ratio_chart(ratios: dict, errors: dict | None = None, ax=None) -> Figure:
     """Each model's MAE relative to the naive forecast's, as points (std over seeds as error
     bars) around the line at 1: points, not bars, because the axis is zoomed to show ~1% gaps."""

@@ -9,9 +9,16 @@ import pandas as pd
 
 from . import artifacts, evaluate, plots
 from .data import Prices, load_prices
-from .errors import DataError
+from .errors import DataError, ModelError
 from .train import predict_usd
-from .windows import make_windows, scaling_from_dict
+from .windows import make_windows, scaling_from_dict as _scaling_from_dict
+
+
+def scaling_from_dict(meta_scaling: dict):
+    try:
+        return _scaling_from_dict(meta_scaling)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"model.json has an unusable scaling {meta_scaling!r} ({e}); retrain the model") from None
 
 
 def load_for(cfg, min_extra_rows: int = 0):
@@ -77,7 +84,8 @@ def evaluate_range(cfg, since: date | None, until: date | None) -> tuple[str, di
         "source": prices.source,
         "first_date": f"{dates[0]:%Y-%m-%d}",
         "last_date": f"{dates[-1]:%Y-%m-%d}",
-        "trained_until": saved.meta["split"]["test"]["last"],
+        # The last day that shaped the weights: early stopping watched validation up to here.
+        "model_saw_until": saved.meta["split"]["val"]["last"],
         **evaluate.forecast_metrics(actual, predicted, previous),
     }
     cell = saved.meta["cell"].upper()
@@ -85,7 +93,8 @@ def evaluate_range(cfg, since: date | None, until: date | None) -> tuple[str, di
     artifacts.save_figure(chart, plots.forecast_chart(
         dates, actual, {cell: predicted}, previous,
         f"{cell} next-day forecast {metrics['first_date']}..{metrics['last_date']} (MAE {metrics['mae']:,.0f} USD)"))
-    overlap = dates[0] <= pd.Timestamp(saved.meta["split"]["val"]["last"])
+    seen = saved.meta["split"]
+    overlap = (dates[0] <= pd.Timestamp(seen["val"]["last"])) and (dates[-1] >= pd.Timestamp(seen["train"]["first"]))
     text = "\n".join([
         f"{cell} on {prices.source}, target days {metrics['first_date']}..{metrics['last_date']} ({metrics['days']} days)",
         evaluate.metrics_table({cell: metrics}),

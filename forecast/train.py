@@ -15,6 +15,7 @@ import numpy as np
 
 from . import artifacts, evaluate, plots
 from .data import Prices
+from .errors import ModelError
 from .models import build_model
 from .windows import Dataset, build_dataset, scaling_to_dict
 
@@ -77,6 +78,8 @@ def train(cfg, prices: Prices, save: bool = True, directory: Path | None = None)
     model, history, seconds = fit(cfg, dataset)
     X_test, y_test, test_dates = dataset.part("test")
     test_pred = predict_usd(model, dataset.scaling, X_test)
+    if not np.isfinite(test_pred).all():
+        raise ModelError("training diverged (the model predicts non-finite prices); try a smaller --learning-rate")
     previous = X_test[:, -1]
     metrics = {
         "split": "test",

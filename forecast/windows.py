@@ -75,7 +75,7 @@ def split_targets(
         n_train = n - n_val - n_test
     split = Split(slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n))
     for name, s in split.parts().items():
-        if s.stop - s.start < 2:
+        if s.stop - s.start < 3:  # fewer cannot carry a metric with a spread, nor a DM test
             raise DataError(
                 f"the {name} split has {max(s.stop - s.start, 0)} target days; "
                 f"need more data or another --test-start"

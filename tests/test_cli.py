@@ -278,7 +278,7 @@ def test_interrupted_train_keeps_the_previous_model(model_copy, capsys, monkeypa
     (["train", "--units", "-3"], "argument --units: must be at least 1, got -3"),
     (["train", "--batch-size", "-1"], "argument --batch-size: must be at least 1, got -1"),
     (["train", "--units", "many"], "argument --units: not an integer: 'many'"),
-    (["train", "--learning-rate", "0"], "argument --learning-rate: must be positive, got 0"),
+    (["train", "--learning-rate", "0"], "argument --learning-rate: must be a positive finite number, got 0"),
     (["train", "--seed", "-1"], "argument --seed: must be between 0 and 4294967295, got -1"),
     (["compare", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
     (["bench", "--seed", "x"], "argument --seed: not an integer: 'x'"),
@@ -321,3 +321,52 @@ def test_real_prices_end_to_end(real_csv, capsys, tmp_path):
     code, text, _ = run(capsys, "evaluate", "--csv", real_csv, "--out", out, "--since", "2025-01-01")
     assert code == 0
     assert "target days 2025-01-01..2025-12-31 (365 days)" in text
+
+
+# --- errors found in review: each a one-line error, never a traceback -----------------
+
+def _one_error_line(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("key", ["window", "scaling", "split", "cell"])
+def test_model_json_missing_a_key(model_copy, capsys, key):
+    csv, out, gru = model_copy
+    meta = json.loads((gru / "model.json").read_text())
+    del meta[key]
+    (gru / "model.json").write_text(json.dumps(meta))
+    err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
+    assert err == f"error: {gru / 'model.json'} lacks or garbles {key}; retrain the model"
+
+
+def test_model_json_with_an_unknown_scaling(model_copy, capsys):
+    csv, out, gru = model_copy
+    edit_meta(gru, scaling={"name": "zscore", "params": {}})
+    err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
+    assert err.startswith("error: model.json has an unusable scaling {'name': 'zscore', 'params': {}} "
+                          "(unknown scaling 'zscore'; valid: window, minmax)")
+
+
+def test_duplicate_columns_after_normalising(tmp_path, capsys):
+    csv = tmp_path / "dup.csv"
+    csv.write_text("Date,Close,close\n2021-01-01,1,2\n")
+    assert _one_error_line(capsys, ["data", "--csv", str(csv)]) == (
+        f"error: {csv}: columns named alike (case and spaces ignored): 'close'")
+
+
+def test_trailing_commas_are_read_as_an_empty_column(tmp_path, capsys):
+    csv = tmp_path / "trailing.csv"
+    rows = "".join(f"2021-{1 + i // 28:02d}-{1 + i % 28:02d},{30000 + i},\n" for i in range(84))
+    csv.write_text("Date,Close,\n" + rows)
+    assert main(["data", "--csv", str(csv), "--window", "5"]) == 0
+    assert "rows:       " in capsys.readouterr().out
+
+
+def test_infinite_learning_rate_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--learning-rate", "inf"])
+    assert info.value.code == 2
+    assert "argument --learning-rate: must be a positive finite number, got inf" in capsys.readouterr().err

@@ -83,7 +83,7 @@ def test_markdown_has_tables_and_verdict(compared):
     _, out, _ = compared
     text = (out / "comparison.md").read_text()
     for heading in ("## Next-day error on the test period", "## Seeds", "## Is the difference real?",
-                    "## Speed (CPU)", "## What this means"):
+                    "## Speed (this machine)", "## What this means"):
         assert heading in text
     assert "python -m forecast compare --csv" in text
 

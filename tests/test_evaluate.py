@@ -88,3 +88,9 @@ def test_metrics_table_lists_models_then_naive():
     lines = evaluate.metrics_table({"GRU": m}).splitlines()
     assert lines[2].startswith("| GRU | 1.25 | 1.32 |")
     assert lines[3].startswith("| naive (tomorrow = today) | 2.00 | 2.35 |")
+
+
+def test_flat_prices_give_nan_ratios_not_a_crash():
+    flat = np.full(5, 100.0)
+    m = evaluate.forecast_metrics(flat, flat + 1, flat)
+    assert m["naive"]["mae"] == 0 and math.isnan(m["mae_ratio_vs_naive"]) and math.isnan(m["rmse_ratio_vs_naive"])

@@ -76,7 +76,7 @@ def test_evaluate_the_test_split_again(trained):
     text, metrics = predict.evaluate_range(cfg, date.fromisoformat(test["first"]), date.fromisoformat(test["last"]))
 
     assert (metrics["first_date"], metrics["last_date"], metrics["days"]) == (test["first"], test["last"], 17)
-    assert metrics["trained_until"] == test["last"]
+    assert metrics["model_saw_until"] == result.meta["split"]["val"]["last"]
     for key in ("mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive"):
         assert metrics[key] == pytest.approx(result.metrics[key], rel=1e-6)
     assert metrics["naive"] == pytest.approx(result.metrics["naive"], rel=1e-12)

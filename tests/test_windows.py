@@ -122,7 +122,9 @@ def test_test_start_after_the_last_target_day():
     (100, date(2021, 4, 10), "the test split has 1 target days; need more data or another --test-start"),
     (100, date(2021, 1, 1), "the train split has 0 target days; need more data or another --test-start"),
     (100, date(2020, 6, 1), "the train split has 0 target days; need more data or another --test-start"),
-    (100, date(2021, 1, 3), "the val split has 0 target days; need more data or another --test-start"),
+    (100, date(2021, 1, 3), "the train split has 2 target days; need more data or another --test-start"),
+    # Two test days are too few for the Diebold-Mariano test that compare runs on them.
+    (100, date(2021, 4, 9), "the test split has 2 target days; need more data or another --test-start"),
 ])
 def test_too_small_splits(n, test_start, message):
     with pytest.raises(DataError) as e:
