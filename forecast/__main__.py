@@ -94,6 +94,10 @@ def _out(p) -> None:
                    help="folder of saved models and results (default: %(default)s)")
 
 
+def _quiet(p) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress or notes, only the result (or one error line)")
+
+
 def _training(p) -> None:
     g = p.add_argument_group("windows and training")
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
@@ -108,7 +112,7 @@ def _training(p) -> None:
     g.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
                    help="early-stopping patience on validation loss (default: %(default)s)")
     g.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="makes the run repeatable (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    _quiet(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source(p)
     p.add_argument("--window", type=window_size, default=DEFAULTS.window,
                    help="check there is enough data for this window (default: %(default)s)")
+    _quiet(p)
 
     p = sub.add_parser("train", help="train a GRU or LSTM model and save it with metrics and charts")
     _cell(p)
@@ -134,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source(p)
     _out(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _quiet(p)
 
     p = sub.add_parser("evaluate", help="evaluate a saved model on any range of days")
     _cell(p)
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: last)")
     p.add_argument("--json", type=Path, metavar="PATH", dest="json_path", help="also write the metrics here")
     _out(p)
+    _quiet(p)
 
     p = sub.add_parser("compare", help="train both cells on the same split, evaluate, time and report")
     _source(p)

@@ -370,3 +370,23 @@ def test_infinite_learning_rate_is_a_usage_error(capsys):
         main(["train", "--learning-rate", "inf"])
     assert info.value.code == 2
     assert "argument --learning-rate: must be a positive finite number, got inf" in capsys.readouterr().err
+
+
+def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, monkeypatch):
+    import yfinance
+
+    from forecast import data
+
+    class Offline:
+        def __init__(self, ticker):
+            pass
+
+        def history(self, **kwargs):
+            raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
+
+    monkeypatch.setattr(yfinance, "Ticker", Offline)
+    monkeypatch.setattr(data, "BACKOFF_S", 0)
+    code, out, err = run(capsys, "data", "--cache-dir", tmp_path / "cache", "--quiet")
+    assert_one_error(code, err, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
+                                "Yahoo Finance); to run offline, pass a price file: --csv PATH")
+    assert out == "" and not (tmp_path / "cache").exists()
