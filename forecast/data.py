@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, TooLittleData
 from .files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None)
     close = close.loc[close.first_valid_index():close.last_valid_index()] if close.notna().any() else close.iloc[:0]
     if len(close) < min_rows:
         span = f" between {start or 'the start'} and {end or 'the end'}" if (start or end) else ""
-        raise DataError(
+        raise TooLittleData(
             f"too little data: {len(close)} daily closes{span} from {source}, "
             f"need at least {min_rows}"
         )

@@ -9,5 +9,9 @@ class DataError(ForecastError):
     """Prices could not be loaded, or are not usable."""
 
 
+class TooLittleData(DataError):
+    """Valid prices, but fewer days than the job needs."""
+
+
 class ModelError(ForecastError):
     """A saved model is missing, corrupt or does not fit the data."""

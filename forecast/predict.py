@@ -9,7 +9,7 @@ import pandas as pd
 
 from . import artifacts, evaluate, plots
 from .data import Prices, load_prices
-from .errors import DataError, ModelError
+from .errors import DataError, ModelError, TooLittleData
 from .train import predict_usd
 from .windows import make_windows, scaling_from_dict as _scaling_from_dict
 
@@ -27,10 +27,8 @@ def load_for(cfg, min_extra_rows: int = 0):
     window = saved.meta["window"]
     try:
         prices = load_prices(cfg, min_rows=window + min_extra_rows)
-    except DataError as e:
-        if str(e).startswith("too little data"):
-            raise DataError(f"{e} (the saved {cfg.cell.upper()} model looks back {window} days)") from None
-        raise
+    except TooLittleData as e:
+        raise TooLittleData(f"{e} (the saved {cfg.cell.upper()} model looks back {window} days)") from None
     return saved, prices
 
 
