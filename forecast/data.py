@@ -42,7 +42,7 @@ class Prices:
 
     @property
     def filled_days(self) -> int:
-        return sum((b - a).days + 1 for a, b in self.gaps)
+        return gap_days(self.gaps)
 
     def sha256(self) -> str:
         """Fingerprint of the exact series a model was trained on: dates and closes."""
@@ -66,13 +66,17 @@ class Prices:
         return "\n".join(lines)
 
 
+def gap_days(gaps) -> int:
+    """Missing days in runs of (first, last) dates, both ends included."""
+    return sum((b - a).days + 1 for a, b in gaps)
+
+
 def describe_gaps(gaps) -> str:
     if not gaps:
         return "none"
     runs = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in gaps[:5])
     more = f" and {len(gaps) - 5} more runs" if len(gaps) > 5 else ""
-    days = sum((b - a).days + 1 for a, b in gaps)
-    return f"{days} missing days filled with the previous close ({runs}{more})"
+    return f"{gap_days(gaps)} missing days filled with the previous close ({runs}{more})"
 
 
 # --- CSV ----------------------------------------------------------------------------------

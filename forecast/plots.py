@@ -17,7 +17,8 @@ COLOURS = {"actual": "black", "naive": "tab:gray", "gru": "tab:blue", "lstm": "t
 
 def _axes(ax, nrows=1, ncols=1, figsize=(10, 4), **kw):
     if ax is not None:
-        return ax.figure if nrows * ncols == 1 else ax[0].figure, ax
+        first = ax if nrows * ncols == 1 else ax[0]  # one axes, or a sequence of them
+        return first.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=True, **kw)
 
