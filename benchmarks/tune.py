@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecast import config, data, evaluate, train, windows  # noqa: E402
+from forecast import config, data_csv, evaluate, train, windows  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no retracing warnings: each fit is a new model
 
@@ -98,7 +98,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny grid and 3 epochs: a smoke run")
     args = parser.parse_args(argv)
 
-    prices = data.load_csv(args.csv)
+    prices = data_csv.load_csv(args.csv)
     default = config.Config()
     seeds = [default.seed + i for i in range(args.seeds)]
     if args.quick:

@@ -375,7 +375,7 @@ def test_infinite_learning_rate_is_a_usage_error(capsys):
 def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, monkeypatch):
     import yfinance
 
-    from forecast import data
+    from forecast import data_yahoo
 
     class Offline:
         def __init__(self, ticker):
@@ -385,7 +385,7 @@ def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, mo
             raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
 
     monkeypatch.setattr(yfinance, "Ticker", Offline)
-    monkeypatch.setattr(data, "BACKOFF_S", 0)
+    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0)
     code, out, err = run(capsys, "data", "--cache-dir", tmp_path / "cache", "--quiet")
     assert_one_error(code, err, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
                                 "Yahoo Finance); to run offline, pass a price file: --csv PATH")

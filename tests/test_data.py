@@ -1,7 +1,7 @@
 """The data stage: CSV layouts, validation, gaps, and the Yahoo source behind a fake yfinance.
 
 Nothing here reaches the network: `yfinance.Ticker` is replaced by `FakeYahoo`, so the real
-`forecast.data.yahoo_history` runs up to the boundary. `today=` and `sleep=` are injected where
+`forecast.data_yahoo.yahoo_history` runs up to the boundary. `today=` and `sleep=` are injected where
 `load_yahoo` is called directly; through the CLI the backoff is set to zero instead.
 """
 
@@ -27,18 +27,12 @@ try:  # yfinance >= 0.2.55 talks to Yahoo through curl_cffi, older ones through 
 except ImportError:
     from requests.exceptions import ConnectionError as CurlConnectionError
 
-from forecast import data
+from forecast import data_yahoo
 from forecast.__main__ import main
 from forecast.config import Config
-from forecast.data import (
-    CACHE_COLUMNS,
-    Prices,
-    cache_path,
-    describe_gaps,
-    load_csv,
-    load_prices,
-    load_yahoo,
-)
+from forecast.data import Prices, describe_gaps, load_prices
+from forecast.data_csv import load_csv
+from forecast.data_yahoo import CACHE_COLUMNS, cache_path, load_yahoo
 from forecast.errors import DataError
 from forecast.windows import rows_needed
 
@@ -253,7 +247,7 @@ def test_intraday_day_without_trades_is_a_gap(tmp_path):
 def test_missing_days_are_reported_and_filled_with_the_previous_close(tmp_path, walk, caplog, capsys):
     missing = pd.DatetimeIndex(["2021-01-05", "2021-01-10", "2021-01-11", "2021-01-12"])
     path = write_yahoo_csv(tmp_path / "p.csv", walk.drop(missing))
-    with caplog.at_level(logging.WARNING, logger="forecast.data"):
+    with caplog.at_level(logging.WARNING, logger="forecast"):
         prices = load_csv(path)
     text = ("4 missing days filled with the previous close "
             "(2021-01-05, 2021-01-10..2021-01-12)")
@@ -553,7 +547,7 @@ def test_a_later_run_downloads_only_the_missing_days(yahoo, fetch, tmp_path, cap
     before = path.read_text()
     later = TODAY + timedelta(days=5)
     yahoo.now = later
-    with caplog.at_level(logging.INFO, logger="forecast.data"):
+    with caplog.at_level(logging.INFO, logger="forecast"):
         prices = fetch(today=later)
     assert yahoo.calls[-1] == {**YAHOO_KWARGS, "start": "2021-04-01"}  # the day after the cache
     after = path.read_text()
@@ -605,7 +599,7 @@ def test_failed_download_keeps_the_cache_and_warns(yahoo, fetch, stale_cache, sl
     make, reason = FAILURES[failure]
     yahoo.script = [make() for _ in range(3)]
     before = stale_cache.read_bytes()
-    with caplog.at_level(logging.INFO, logger="forecast.data"):
+    with caplog.at_level(logging.INFO, logger="forecast"):
         prices = fetch()
     assert yahoo.starts == ["2021-03-22"] * 3  # three attempts, each for the missing days only
     assert sleeps == [2.0, 4.0]                # exponential backoff between them
@@ -648,7 +642,7 @@ def test_only_the_open_day_new_leaves_the_cache_alone(yahoo, fetch, stale_cache,
     # Yahoo has not published yesterday yet: its only new row is today's, which is not final.
     yahoo.now = D("2021-03-22")
     before = stale_cache.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="forecast.data"):
+    with caplog.at_level(logging.WARNING, logger="forecast"):
         prices = fetch(today=D("2021-03-22"))
     assert stale_cache.read_bytes() == before and warnings_of(caplog) == []
     assert prices.close.index[-1] == pd.Timestamp("2021-03-21")
@@ -748,7 +742,7 @@ def utc_today() -> date:
 def live_yahoo(monkeypatch) -> FakeYahoo:
     fake = FakeYahoo(now=utc_today())
     monkeypatch.setattr(yfinance, "Ticker", fake)
-    monkeypatch.setattr(data, "BACKOFF_S", 0.0)  # the CLI sleeps for real: make it no time
+    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0.0)  # the CLI sleeps for real: make it no time
     return fake
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from forecast import artifacts, predict, train
 from forecast.config import Config
-from forecast.data import load_csv
+from forecast.data_csv import load_csv
 from forecast.errors import DataError
 from forecast.windows import scaling_from_dict
 from tests.conftest import random_walk, write_yahoo_csv

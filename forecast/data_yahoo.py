@@ -1,0 +1,184 @@
+"""Yahoo Finance daily prices through yfinance, cached as a CSV in the cache folder.
+
+`yahoo_history` is the one call that reaches the network; tests replace `yfinance.Ticker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .data import Prices, finish
+from .data_csv import _normalise, parse_price_frame
+from .errors import DataError
+from .files import write_atomic
+
+log = logging.getLogger(__name__)
+
+CACHE_COLUMNS = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+RETRIES = 3          # download attempts before giving up
+BACKOFF_S = 2.0      # first wait between attempts; doubles each time
+
+
+def yahoo_history(ticker: str, start: date | None) -> pd.DataFrame:
+    """The one call that reaches the network: yfinance's single-ticker daily history."""
+    import yfinance as yf
+
+    kwargs = {"start": start.isoformat()} if start else {"period": "max"}
+    with _quiet_logger("yfinance"):
+        return yf.Ticker(ticker).history(
+            interval="1d", auto_adjust=False, actions=False, raise_errors=True, **kwargs
+        )
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    """yfinance logs each failure itself; our one-line error says it better."""
+    logger = logging.getLogger(name)
+    level, logger.level = logger.level, logging.CRITICAL + 1
+    try:
+        yield
+    finally:
+        logger.level = level
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def cache_path(cache_dir: Path, ticker: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ticker.upper())
+    return Path(cache_dir) / f"{safe}.csv"
+
+
+def _history_to_cache_frame(history: pd.DataFrame, today: date) -> pd.DataFrame:
+    """yfinance frame -> one-header cache frame of closed UTC days only."""
+    frame = history.copy()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = frame.columns.get_level_values(0)
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:
+        # A daily bar is labelled by its exchange's date (UTC for crypto); converting a Tokyo
+        # midnight to UTC first would move it to the day before.
+        index = index.tz_localize(None)
+    frame.index = index.normalize()
+    frame.index.name = "Date"
+    if "Adj Close" not in frame.columns and "Close" in frame.columns:
+        frame["Adj Close"] = frame["Close"]
+    frame = frame.reindex(columns=CACHE_COLUMNS)
+    frame = frame[frame["Close"].notna() & (frame["Close"] > 0)]
+    # The current UTC day is still trading: its "close" is not final, so it is never cached.
+    frame = frame[frame.index < pd.Timestamp(today)]
+    return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+
+def _read_cache(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        raw = pd.read_csv(path, dtype=str)
+        if "Date" not in raw.columns or "Close" not in raw.columns or raw.empty:
+            raise ValueError("no Date or Close column, or no rows")
+        # Every date and close must be valid before anything is merged into the cache.
+        parse_price_frame(raw.rename(columns=_normalise), path)
+        frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"]).sort_index()
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, DataError) as e:
+        reason = str(e).splitlines()[0].removeprefix(f"{path}: ")
+        raise DataError(
+            f"the price cache {path} is unreadable ({reason}); "
+            "move it away to download again, or pass --csv PATH"
+        ) from None
+    return frame
+
+
+def _download(fetch, ticker: str, start: date | None, sleep) -> pd.DataFrame:
+    """Fetches with retries and exponential backoff; returns the last frame, or raises the last error."""
+    errors: list[Exception] = []
+    for attempt in range(RETRIES):
+        if attempt:
+            sleep(BACKOFF_S * 2 ** (attempt - 1))
+        try:
+            frame = fetch(ticker, start)
+        except Exception as e:  # network, rate limit, Yahoo's own errors: all mean "not now"
+            errors.append(e)
+            log.info("download attempt %d/%d failed: %s", attempt + 1, RETRIES, _reason(e))
+            continue
+        if frame is not None and not frame.empty:
+            return frame
+        errors.append(LookupError("Yahoo Finance returned no rows (unknown ticker?)"))
+    # After a network failure yfinance goes on to blame the ticker; the network is the news.
+    raise next((e for e in errors if _is_network(e)), errors[-1])
+
+
+def _is_network(e: Exception) -> bool:
+    return isinstance(e, (ConnectionError, TimeoutError)) or any(
+        "connection" in k.__name__.lower() or "timeout" in k.__name__.lower() for k in type(e).__mro__
+    )
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "ratelimit" in type(e).__name__.lower() or "rate limit" in text.lower():
+        return "rate limited by Yahoo Finance, try again later"
+    if _is_network(e):
+        return "no network connection to Yahoo Finance"
+    if type(e).__name__ in ("YFTzMissingError", "YFPricesMissingError", "YFTickerMissingError"):
+        # yfinance says "possibly delisted" both for unknown symbols and when its lookups failed.
+        return f"unknown ticker, or Yahoo Finance unreachable: {text[:160]}"
+    return text[:160]
+
+
+def load_yahoo(
+    ticker: str,
+    cache_dir: Path,
+    start=None,
+    end=None,
+    min_rows: int = 1,
+    *,
+    fetch: Callable[[str, date | None], pd.DataFrame] = yahoo_history,
+    today: Callable[[], date] = _utc_today,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Prices:
+    """Brings the cache up to yesterday (UTC), then returns the cached closes.
+
+    Only missing days are downloaded and merged in; a failed download never touches the cache.
+    """
+    path = cache_path(cache_dir, ticker)
+    cached = _read_cache(path)
+    now = today()
+    last_closed = now - timedelta(days=1)
+    last_cached = cached.index[-1].date() if cached is not None else None
+    if last_cached is None or last_cached < last_closed:
+        fetch_from = last_cached + timedelta(days=1) if last_cached else None
+        try:
+            fresh = _history_to_cache_frame(_download(fetch, ticker, fetch_from, sleep), now)
+            if fresh.empty and cached is None:
+                raise LookupError("Yahoo Finance returned no closed days")
+        except Exception as e:
+            if cached is None:
+                raise DataError(
+                    f"could not download {ticker!r} from Yahoo Finance ({_reason(e)}); "
+                    "to run offline, pass a price file: --csv PATH"
+                ) from None
+            log.warning(
+                "could not download %s from Yahoo Finance (%s); using the cache up to %s",
+                ticker, _reason(e), last_cached,
+            )
+        else:
+            merged = fresh if cached is None else pd.concat(
+                [cached, fresh[fresh.index > cached.index[-1]]]
+            )
+            if cached is None or len(merged) > len(cached):
+                write_atomic(path, lambda tmp: merged.to_csv(tmp, date_format="%Y-%m-%d"))
+                log.info("cached %d new days of %s in %s", len(merged) - len(cached if cached is not None else []), ticker, path)
+            cached = merged
+    frame = cached.reset_index().rename(columns=str).astype(str)
+    frame.columns = [_normalise(c) for c in frame.columns]
+    close = parse_price_frame(frame, path)
+    return finish(close, f"Yahoo Finance {ticker}", start, end, min_rows, cache=path)
