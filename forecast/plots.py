@@ -1,164 +1,588 @@
-"""Charts. Each takes data (and optionally the axes to draw on) and returns the figure.
+"""Charts. Each takes plain data (and optionally the axes to draw on) and returns the figure.
 
 Figures are built with matplotlib's object API, so no global pyplot state is touched:
 the CLI saves them, the notebook displays them.
+
+The models' next-day forecasts sit on average a few hundred USD from the naive forecast
+("tomorrow's close = today's close") on a price axis that spans tens of thousands, so a
+price panel alone cannot show who is ahead. The forecast charts therefore pair one short
+price panel with two panels of the *difference* to naive:
+
+- the cumulative excess error, ``cumsum(|actual - model| - |actual - naive|)`` in USD
+  (below zero: the model has made fewer dollars of error than naive so far), and
+- the rolling MAE ratio to naive (below 1: the model was ahead over that window).
+
+One colour per forecast everywhere (`COLOURS`, `colour`), and one per data split
+(`SPLIT_COLOURS`), which never reuses a forecast's colour.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
+SIGNED_USD = FuncFormatter(lambda v, _: "$0" if round(v) == 0 else f"{'+' if v > 0 else '−'}${abs(v):,.0f}")
+
+#: One colour per forecast, used by every chart: the models, the naive forecast and the actual close.
 COLOURS = {"actual": "black", "naive": "tab:gray", "gru": "tab:blue", "lstm": "tab:orange"}
+#: The data splits (shaded periods, and the training / validation loss curves): no forecast's colour.
+SPLIT_COLOURS = {"train": "tab:green", "validation": "tab:purple", "test": "tab:brown"}
+#: The next-day target in the window chart.
+TARGET_COLOUR = "tab:red"
+
+_SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "validation": "validation",
+                "test": "test", "testing": "test"}
+_SPLIT_LABELS = {"train": "training", "validation": "validation", "test": "test"}
+_ZOOM_SHADE = "0.8"  # the days the price zoom shows, marked on the whole-range panels
+_LOG_SCALE_DAYS = 1.5 * 365.25  # a full-range price panel longer than this gets a log y-scale
+_LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "fontsize": 8,
+           "frameon": False}
+_LOSS_UNITS = {"huber": ("Huber loss", "scaled daily log return, training std = 1"),
+               "mse": ("MSE", "squared scaled daily log return, training std = 1"),
+               "mae": ("MAE", "scaled daily log return, training std = 1")}
 
 
-def _axes(ax, nrows=1, ncols=1, figsize=(10, 4), **kw):
-    if ax is not None:
-        first = ax if nrows * ncols == 1 else ax[0]  # one axes, or a sequence of them
-        return first.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.subplots(nrows, ncols, squeeze=True, **kw)
+def colour(label: str) -> str:
+    """The colour of a forecast label: "GRU", "gru", "LSTM seed 43", "naive (tomorrow = today)", "actual".
 
-
-def _lines(ax, dates, actual, predictions: dict, naive):
-    ax.plot(dates, actual, color=COLOURS["actual"], lw=1.4, label="actual")
-    ax.plot(dates, naive, color=COLOURS["naive"], lw=1, ls="--", label="naive (tomorrow = today)")
-    for name, values in predictions.items():
-        ax.plot(dates, values, color=COLOURS.get(name.split()[0].lower()), lw=1.1, label=name)
-    ax.yaxis.set_major_formatter(USD)
-    ax.grid(alpha=0.3)
-
-
-def forecast_chart(dates, actual, predictions: dict, naive, title: str, zoom_days: int = 90, ax=None) -> Figure:
-    """Actual vs predicted vs naive over the whole period (top) and its last `zoom_days` (bottom).
-
-    `predictions` maps a label ("GRU", "LSTM") to next-day closes on `dates`; `ax`, if given,
-    is a pair of axes.
+    The label's first word picks the entry of `COLOURS`; an unknown label is an error rather
+    than a colour that might collide with another forecast's.
     """
-    fig, (full, zoom) = _axes(ax, 2, 1, figsize=(11, 7))
-    dates = pd.DatetimeIndex(dates)
-    _lines(full, dates, actual, predictions, naive)
-    full.set_title(title)
-    full.legend(loc="upper left", fontsize=8)
-    tail = slice(max(len(dates) - zoom_days, 0), None)
-    _lines(zoom, dates[tail], np.asarray(actual)[tail],
-           {k: np.asarray(v)[tail] for k, v in predictions.items()}, np.asarray(naive)[tail])
-    zoom.set_title(f"last {min(zoom_days, len(dates))} days")
-    return fig
+    word = re.match(r"[a-z]*", str(label).strip().lower()).group()
+    try:
+        return COLOURS[word]
+    except KeyError:
+        raise ValueError(f"no colour for {label!r}: labels start with one of {sorted(COLOURS)}") from None
 
 
-def history_chart(history: dict, title: str = "training", ax=None) -> Figure:
-    """Training and validation loss per epoch, with the restored (best) epoch marked."""
-    fig, ax = _axes(ax, figsize=(7, 4))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="training loss")
-    if "val_loss" in history:
-        ax.plot(epochs, history["val_loss"], label="validation loss")
-        best = int(np.argmin(history["val_loss"]))
-        ax.axvline(best + 1, color="gray", ls=":", label=f"best epoch ({best + 1}), weights restored")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
+def split_colour(name: str) -> str:
+    """The shading colour of a data split: "train"/"training", "val"/"validation", "test"."""
+    return SPLIT_COLOURS[_SPLIT_NAMES[str(name).strip().lower()]]
+
+
+# --- the two quantities the difference panels show ---------------------------------------------
+
+
+def _aligned(*arrays) -> list[np.ndarray]:
+    arrays = [np.asarray(a, dtype="float64").ravel() for a in arrays]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"arrays must have the same length, got {[len(a) for a in arrays]}")
+    return arrays
+
+
+def cumulative_excess_error(actual, predicted, naive) -> np.ndarray:
+    """Running total of ``|actual - predicted| - |actual - naive|`` in USD, one value per day.
+
+    Below zero the model has so far made fewer dollars of absolute error than the naive
+    forecast; the last value is ``days * (model MAE - naive MAE)``.
+    """
+    actual, predicted, naive = _aligned(actual, predicted, naive)
+    return np.cumsum(np.abs(actual - predicted) - np.abs(actual - naive))
+
+
+def rolling_mae_ratio(actual, predicted, naive, days: int = 30) -> np.ndarray:
+    """Model MAE / naive MAE over the trailing `days` days, one value per day.
+
+    NaN for the first ``days - 1`` positions (an incomplete window) and where the naive
+    forecast's MAE over the window is 0 (a flat stretch of prices).
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    actual, predicted, naive = _aligned(actual, predicted, naive)
+    model_mae = pd.Series(np.abs(actual - predicted)).rolling(days).mean()
+    naive_mae = pd.Series(np.abs(actual - naive)).rolling(days).mean()
+    return (model_mae / naive_mae.where(naive_mae > 0)).to_numpy()
+
+
+# --- small drawing helpers -----------------------------------------------------------------------
+
+
+def _panels(ax, count: int, figsize, height_ratios=None, side_by_side=False) -> tuple[Figure, list[Axes]]:
+    """`count` axes, stacked (or side by side): new ones on a new figure, or the given ones
+    (an Axes when count is 1, else a sequence of exactly `count` axes)."""
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        shape = (1, count) if side_by_side else (count, 1)
+        return fig, list(fig.subplots(*shape, squeeze=False, height_ratios=height_ratios).ravel())
+    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axes) != count:
+        raise ValueError(f"this chart draws {count} panel(s); got {len(axes)} axes")
+    return axes[0].figure, axes
+
+
+def _dates_axis(ax) -> None:
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _legend(ax, **kw) -> None:
+    """Legends go outside the axes, on the right, so they never cover data."""
+    ax.legend(**{**_LEGEND, **kw})
+
+
+def _title(fig, axes: list[Axes], title: str, owned: bool) -> None:
+    if owned:
+        fig.suptitle(title, fontsize=12)
+    else:  # someone else's figure: the title goes on the first panel
+        axes[0].set_title(f"{title}\n{axes[0].get_title()}", fontsize=10)
+
+
+def _fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _spans(spans) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """[(split name, first, last)] from {"training": (first, last)} or Split.describe()'s
+    {"train": {"first": ..., "last": ...}}."""
+    out = []
+    for name, span in (spans or {}).items():
+        first, last = (span["first"], span["last"]) if isinstance(span, dict) else span
+        out.append((_SPLIT_NAMES[str(name).strip().lower()], pd.Timestamp(first), pd.Timestamp(last)))
+    return out
+
+
+def _shade_spans(ax, spans, first: pd.Timestamp, last: pd.Timestamp, label: bool) -> None:
+    """Shades each split where it overlaps first..last (half a day wider each side, so a
+    one-day overlap still shows)."""
+    half = pd.Timedelta(hours=12)
+    for name, start, end in _spans(spans):
+        lo, hi = max(start, first), min(end, last)
+        if lo > hi:
+            continue
+        ax.axvspan(lo - half, hi + half, color=SPLIT_COLOURS[name], alpha=0.13, lw=0, zorder=0,
+                   label=f"{_SPLIT_LABELS[name]} days {start:%Y-%m-%d}..{end:%Y-%m-%d}" if label else None)
+
+
+def _mark_zoom(ax, dates: pd.DatetimeIndex, k: int, label: str | None) -> None:
+    if k < len(dates):
+        ax.axvspan(dates[-k] - pd.Timedelta(hours=12), dates[-1] + pd.Timedelta(hours=12),
+                   color=_ZOOM_SHADE, alpha=0.35, lw=0, zorder=0, label=label)
+
+
+# --- forecast charts ------------------------------------------------------------------------------
+
+
+def _price_zoom(ax, dates, actual, forecasts, naive, bands, band_level, k, note="") -> None:
+    """The last `k` days: naive as a wide grey band under everything (it is the actual line one
+    day late, and a thin line would vanish under the model lines), the models as points on
+    top (filled circles, hollow diamonds, ...), the actual close as a black line. Interval
+    bands: dashed edges in the forecast's colour, filled too when there is only one."""
+    tail = slice(len(dates) - k, None)
+    d = dates[tail]
+    for name, (lo, hi) in (bands or {}).items():
+        inside = np.mean((actual >= lo) & (actual <= hi))
+        c = colour(name)
+        if len(bands) == 1:  # several fills would mix into a colour that is no forecast's
+            ax.fill_between(d, lo[tail], hi[tail], color=c, alpha=0.10, lw=0, zorder=1)
+        ax.plot(d, lo[tail], color=c, lw=0.6, ls=(0, (4, 3)), alpha=0.8, zorder=1,
+                label=f"{name} {band_level:g}% interval (actual inside on {inside:.0%} of {len(dates)} days)")
+        ax.plot(d, hi[tail], color=c, lw=0.6, ls=(0, (4, 3)), alpha=0.8, zorder=1)
+    ax.plot(d, naive[tail], color=colour("naive"), lw=6, alpha=0.45, solid_capstyle="butt", zorder=2,
+            label="naive forecast (tomorrow = today)")
+    # Forecasts as points: a line through them would cover the naive band and the other cell.
+    styles = iter([{"marker": "o", "ms": 4.5}, {"marker": "D", "ms": 4.5, "mfc": "none", "mew": 1.2},
+                   {"marker": "^", "ms": 4.5}, {"marker": "v", "ms": 4.5}])
+    for name, values in forecasts.items():
+        ax.plot(d, values[tail], color=colour(name), ls="none", zorder=3, label=f"{name} forecast",
+                **next(styles, {"marker": "o", "ms": 4.5}))
+    ax.plot(d, actual[tail], color=colour("actual"), lw=1.3, zorder=4, label="actual close")
+    ax.yaxis.set_major_formatter(USD)
+    ax.set_ylabel("close (USD)")
+    what = f"last {k} of {len(dates)} days" if k < len(dates) else f"all {k} days"
+    ax.set_title(f"{what}: next-day forecasts{note}", fontsize=10)
     ax.grid(alpha=0.3)
+    _dates_axis(ax)
+    _legend(ax)
+
+
+def _price_full(ax, dates, actual, forecasts, spans, k) -> None:
+    for name, values in forecasts.items():
+        ax.plot(dates, values, color=colour(name), lw=1.0, label=f"{name} forecast")
+    ax.plot(dates, actual, color=colour("actual"), lw=0.9, label="actual close")
+    years = (dates[-1] - dates[0]).days / 365.25
+    if (dates[-1] - dates[0]).days > _LOG_SCALE_DAYS:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("close (USD, log scale)")
+    else:
+        ax.set_ylabel("close (USD)")
+    ax.yaxis.set_major_formatter(USD)
+    _shade_spans(ax, spans, dates[0], dates[-1], label=True)
+    _mark_zoom(ax, dates, k, f"last {k} days (next panel)")
+    ax.set_title(f"all {len(dates)} days ({years:.1f} years)", fontsize=10)
+    ax.grid(alpha=0.3)
+    _dates_axis(ax)
+    _legend(ax)
+
+
+def _excess_panel(ax, dates, actual, forecasts, naive, spans, k, zoom_label) -> None:
+    naive_mae = np.mean(np.abs(actual - naive))
+    for name, values in forecasts.items():
+        excess = cumulative_excess_error(actual, values, naive)
+        mae = np.mean(np.abs(actual - values))
+        ax.plot(dates, excess, color=colour(name), lw=1.4,
+                label=f"{name}: {excess[-1]:+,.0f} USD in total\n(MAE {mae:,.0f} vs naive {naive_mae:,.0f} USD)")
+    ax.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
+    _shade_spans(ax, spans, dates[0], dates[-1], label=False)
+    _mark_zoom(ax, dates, k, zoom_label)
+    ax.yaxis.set_major_formatter(SIGNED_USD)
+    ax.set_ylabel("USD, summed over days")
+    ax.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} days: "
+                 f"below 0 = model ahead of naive", fontsize=10)
+    ax.grid(alpha=0.3)
+    _dates_axis(ax)
+    _legend(ax)
+
+
+def _ratio_panel(ax, dates, actual, forecasts, naive, spans, k, rolling_days) -> None:
+    # A window as long as the range would leave one point; short ranges get a shorter window.
+    days = rolling_days if len(dates) >= 2 * rolling_days else max(len(dates) // 3, 2)
+    for name, values in forecasts.items():
+        ax.plot(dates, rolling_mae_ratio(actual, values, naive, days), color=colour(name), lw=1.2, label=name)
+    ax.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
+    _shade_spans(ax, spans, dates[0], dates[-1], label=False)
+    _mark_zoom(ax, dates, k, None)
+    ax.set_ylabel(f"{days}-day MAE / naive MAE")
+    shorter = f" (range too short for {rolling_days} days)" if days != rolling_days else ""
+    ax.set_title(f"rolling {days}-day MAE relative to naive{shorter}: below 1 = model ahead of naive",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    _dates_axis(ax)
+    _legend(ax)
+
+
+def _forecast_inputs(dates, actual, forecasts, naive, bands):
+    dates = pd.DatetimeIndex(dates)
+    actual, naive = _aligned(actual, naive)
+    forecasts = {name: _aligned(values)[0] for name, values in forecasts.items()}
+    bands = {name: _aligned(lo, hi) for name, (lo, hi) in (bands or {}).items()}
+    if not forecasts:
+        raise ValueError("forecasts is empty: give at least one model's predictions")
+    lengths = {len(dates), len(actual), len(naive), *map(len, forecasts.values()),
+               *(len(lo) for lo, _ in bands.values())}
+    if len(lengths) != 1:
+        raise ValueError(f"dates, actual, naive, forecasts and bands must be aligned; got lengths {sorted(lengths)}")
+    if len(dates) < 2:
+        raise ValueError(f"a forecast chart needs at least 2 days, got {len(dates)}")
+    for name in (*forecasts, *bands):
+        colour(name)  # unknown labels fail before anything is drawn
+    return dates, actual, forecasts, naive, bands
+
+
+def forecast_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, title: str, *,
+                   bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, band_level: float = 80,
+                   zoom_days: int = 90, rolling_days: int = 30, spans: dict[str, tuple] | None = None,
+                   full_range: bool = False, ax=None) -> Figure:
+    """Next-day forecasts against the actual close and the naive forecast, and the difference to naive.
+
+    Panels, top to bottom:
+
+    0. (only with ``full_range=True`` and more than `zoom_days` days) all days: actual close and
+       forecasts, log y-scale when the range spans more than 1.5 years, `spans` shaded, the
+       zoomed days marked;
+    1. the last `zoom_days` days (all if fewer): actual close (line), forecasts (points), the
+       naive forecast as a wide grey band underneath, and `bands` (lower, upper) at
+       `band_level` percent as dashed edges in the forecast's colour (filled when only one);
+    2. cumulative ``|model error| - |naive error|`` over all days, one line per forecast
+       (below zero: the model is ahead of naive);
+    3. the rolling `rolling_days`-day MAE ratio to naive (below 1: the model is ahead); a range
+       shorter than twice that gets a window of a third of its days, said in the panel title.
+
+    `forecasts` maps a label ("GRU", "LSTM", "GRU seed 43") to predicted closes; `naive` is the
+    previous day's close; all arrays are aligned on `dates`. `spans` ({"training": (first, last),
+    "validation": (first, last)}, or Split.describe()'s dicts) are shaded in every panel where
+    they overlap the range. `ax`, if given, is a sequence of 3 axes, or 4 when the full-range
+    panel is drawn (``full_range`` and more than `zoom_days` days); `title` then goes on the
+    first of them instead of the figure.
+    """
+    dates, actual, forecasts, naive, bands = _forecast_inputs(dates, actual, forecasts, naive, bands)
+    full = full_range and len(dates) > zoom_days
+    ratios = [1.3, 1.3, 1.0, 0.9] if full else [1.3, 1.0, 0.9]
+    fig, axes = _panels(ax, len(ratios), (12, 3.1 * len(ratios)), ratios)
+    _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
+                     spans, full, share=ax is None)
+    _title(fig, axes, title, ax is None)
     return fig
 
 
-def ratio_chart(ratios: dict, errors: dict | None = None, ax=None) -> Figure:
-    """Each model's MAE relative to the naive forecast's, as points (std over seeds as error
-    bars) around the line at 1: points, not bars, because the axis is zoomed to show ~1% gaps."""
-    fig, ax = _axes(ax, figsize=(5, 4))
-    errors = errors or {}
+def _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
+                     spans, full, share, note="") -> None:
+    k = min(zoom_days, len(dates))
+    if full:
+        _price_full(axes[0], dates, actual, forecasts, spans, k)
+    zoom, excess, rolling = axes[-3:]
+    _price_zoom(zoom, dates, actual, forecasts, naive, bands, band_level, k, note)
+    _shade_spans(zoom, spans, dates[len(dates) - k], dates[-1], label=not full)
+    _excess_panel(excess, dates, actual, forecasts, naive, spans, k,
+                  None if full else f"last {k} days (price panel)")
+    _ratio_panel(rolling, dates, actual, forecasts, naive, spans, k, rolling_days)
+    if share:  # the whole-range panels share their dates axis
+        rolling.sharex(excess)
+        if full:
+            axes[0].sharex(excess)
+
+
+# --- training history -----------------------------------------------------------------------------
+
+
+def _loss_label(loss: str) -> str:
+    name, units = _LOSS_UNITS.get(loss.lower(), (f"{loss} loss", "scaled daily log return, training std = 1"))
+    return f"{name}\n(" + units.replace(", ", ",\n") + ")"
+
+
+def history_chart(history: dict[str, list[float]], title: str = "training", *, loss: str = "huber",
+                  best_epoch: int | None = None, ax=None) -> Figure:
+    """Training and validation loss per epoch, each on its own log-scale panel (they sit at
+    different levels: the validation period can be calmer than the training one), with the
+    best epoch (1-based; default: the argmin of val_loss, the weights early stopping restores)
+    marked on both.
+
+    `ax`, if given, is one Axes (both curves on it, log scale) or a sequence of two (training
+    above, validation below); without "val_loss" the chart has one panel.
+    """
+    train_loss = np.asarray(history["loss"], dtype="float64")
+    val_loss = np.asarray(history["val_loss"], dtype="float64") if "val_loss" in history else None
+    epochs = np.arange(1, len(train_loss) + 1)
+    if best_epoch is None and val_loss is not None and len(val_loss):
+        best_epoch = int(np.nanargmin(val_loss)) + 1
+    curves = [("training loss", train_loss, SPLIT_COLOURS["train"])]
+    if val_loss is not None:
+        curves.append(("validation loss", val_loss, SPLIT_COLOURS["validation"]))
+    one_axes = isinstance(ax, Axes) and len(curves) == 2
+    fig, axes = _panels(ax, 1 if one_axes else len(curves), (9, 2.6 * len(curves) + 0.6))
+    groups = [(axes[0], curves)] if one_axes else [(a, [c]) for a, c in zip(axes, curves)]
+    for a, group in groups:
+        for label, values, c in group:
+            best = label.startswith("validation") and best_epoch is not None and 1 <= best_epoch <= len(values)
+            text = f"{label} (best {values[best_epoch - 1]:.4g})" if best else f"{label} (last {values[-1]:.4g})"
+            a.plot(epochs, values, color=c, lw=1.5, marker="." if len(epochs) <= 60 else None, label=text)
+            if best:
+                a.plot([best_epoch], [values[best_epoch - 1]], marker="*", ms=13, ls="none", color=c,
+                       markeredgecolor="black", zorder=5)
+        if best_epoch is not None:
+            a.axvline(best_epoch, color="0.3", ls=":", lw=1.2,
+                      label=f"best epoch {best_epoch} of {len(epochs)} (weights restored)")
+        a.set_yscale("log")  # narrow ranges get labelled minor ticks
+        a.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        a.tick_params(axis="y", which="both", labelsize=8)
+        a.grid(alpha=0.3, which="both")
+        a.set_ylabel(_loss_label(loss), fontsize=8)
+        a.set_title(" and ".join(label for label, _, _ in group) + " (log scale)", fontsize=10)
+        _legend(a)
+    axes[-1].set_xlabel("epoch")
+    if ax is None and len(axes) > 1:
+        axes[1].sharex(axes[0])
+    _title(fig, axes, title, ax is None)
+    return fig
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def ratio_chart(ratios: dict, errors: dict | None = None, ax=None, *, seeds: int | None = None,
+                dm_p_vs_naive: dict[str, float] | None = None, dm_p_between: float | None = None,
+                dm_seed: int | None = None) -> Figure:
+    """Each model's test MAE relative to the naive forecast's, as points around the line at 1
+    (points, not bars: the axis is zoomed to show ~1% gaps).
+
+    `errors` (std over `seeds` seeds, None or 0 for none) are drawn as error bars;
+    `dm_p_vs_naive` (per model) and `dm_p_between` (first vs second model) are Diebold-Mariano
+    p-values written beside the points and in the title (computed on seed `dm_seed`'s
+    forecasts, if given).
+    """
+    fig, (ax,) = _panels(ax, 1, (5.5, 4))
+    errors, dm = errors or {}, dm_p_vs_naive or {}
     names = list(ratios)
     for i, name in enumerate(names):
-        ax.errorbar([i], [ratios[name]], yerr=[errors.get(name) or 0], fmt="o", ms=9, capsize=6,
-                    color=COLOURS.get(name.lower(), "tab:green"))
-        ax.annotate(f"{ratios[name]:.4f}", (i, ratios[name]), xytext=(12, 0), textcoords="offset points",
-                    va="center", fontsize=9)
-    ax.axhline(1.0, color=COLOURS["naive"], ls="--", lw=1, label="naive forecast = 1")
-    spread = max(max(abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items()), 0.01)
-    ax.set_ylim(1 - 2 * spread, 1 + 2 * spread)
-    ax.set_xlim(-0.6, len(names) - 0.4)
+        err = errors.get(name) or 0.0
+        ax.errorbar([i], [ratios[name]], yerr=[err], fmt="o", ms=9, capsize=7, elinewidth=1.5,
+                    color=colour(name), zorder=3)
+        text = f"{ratios[name]:.4f}" + (f" ± {err:.4f}" if err else "")
+        if name in dm:
+            text += f"\nDM vs naive: p {_fmt_p(dm[name])}"
+        ax.annotate(text, (i, ratios[name]), xytext=(14, 0), textcoords="offset points", va="center",
+                    fontsize=8)
+    ax.axhline(1.0, color=colour("naive"), lw=1.5, zorder=1)
+    ax.annotate("naive = 1", (1, 1), xycoords=("axes fraction", "data"), xytext=(-3, -3),
+                textcoords="offset points", ha="right", va="top", fontsize=8, color=colour("naive"))
+    finite = [abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items() if np.isfinite(v)]
+    spread = max(max(finite, default=0), 0.01)
+    ax.set_ylim(1 - 1.8 * spread, 1 + 1.8 * spread)
+    ax.set_xlim(-0.5, len(names) - 0.5 + 0.9)  # room for the labels right of the last point
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("MAE / naive MAE")
-    ax.set_title("test MAE relative to naive (below 1 beats naive)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylabel("test MAE / naive MAE")
+    bars = f"mean ± std over {seeds} seeds" if seeds and seeds > 1 else "one seed, no spread"
+    lines = ["MAE relative to naive (below 1 beats naive)", bars]
+    if dm_p_between is not None and len(names) >= 2:
+        on = f" (DM tests on seed {dm_seed})" if dm_seed is not None else ""
+        lines.append(f"{names[0]} vs {names[1]}: DM p {_fmt_p(dm_p_between)}{on}")
+    ax.set_title("\n".join(lines), fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def latency_chart(latency_ms: dict[str, dict[str, float]], ax=None) -> Figure:
-    """Per model, one window's latency by each path ({"GRU": {"fast path": 0.3, "model.predict": 50}})."""
-    fig, ax = _axes(ax, figsize=(5, 4))
-    models = list(latency_ms)
-    paths = list(next(iter(latency_ms.values())))
-    width = 0.8 / len(paths)
-    for k, path in enumerate(paths):
-        x = np.arange(len(models)) + (k - (len(paths) - 1) / 2) * width
-        values = [latency_ms[m][path] for m in models]
-        bars = ax.bar(x, values, width, label=path, color=("tab:green", "tab:gray", "tab:purple")[k % 3])
-        ax.bar_label(bars, labels=[f"{v:.3g} ms" for v in values], padding=2, fontsize=8)
-    ax.set_xticks(np.arange(len(models)), models)
-    ax.set_yscale("log")
-    ax.set_ylabel("ms per call (log scale)")
-    ax.set_title("latency, one window (p50)")
-    ax.legend(fontsize=8)
+def _speed_panel(ax, values: dict[str, float], title: str, unit: str, fmt: str) -> None:
+    names = list(values)
+    bars = ax.bar(range(len(names)), [values[n] for n in names], 0.6, color=[colour(n) for n in names])
+    ax.bar_label(bars, labels=[f"{values[n]:{fmt}} {unit}" for n in names], padding=2, fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(unit)
+    ax.margins(y=0.18)
+    if len(names) == 2 and values[names[1]]:
+        ax.set_xlabel(f"{names[0]} / {names[1]} = {values[names[0]] / values[names[1]]:.2f}×", fontsize=9)
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
+
+
+def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, mae_ratio: dict[str, float],
+                     mae_ratio_std: dict[str, float | None], seeds: int, seed_shown: int,
+                     dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float],
+                     train_s_per_epoch: dict[str, float], bands=None, zoom_days: int = 90,
+                     rolling_days: int = 30, band_level: float = 80) -> Figure:
+    """GRU vs LSTM vs naive at a glance.
+
+    Rows: the forecast chart's three panels on the test days (price zoom of seed `seed_shown`'s
+    forecasts, cumulative excess error, rolling MAE ratio; see `forecast_chart`), then the
+    test MAE / naive MAE per cell (error bars: std over `seeds` seeds; Diebold-Mariano
+    p-values vs naive and between the cells) beside the speed of the cells: microseconds per
+    window with the whole test set in one batch, and training seconds per epoch.
+    """
+    dates, actual, forecasts, naive, bands = _forecast_inputs(dates, actual, forecasts, naive, bands)
+    fig = Figure(figsize=(13, 15), layout="constrained")
+    grid = fig.add_gridspec(4, 3, height_ratios=[1.3, 1.0, 0.9, 1.15], width_ratios=[1.5, 1, 1])
+    axes = [fig.add_subplot(grid[row, :]) for row in range(3)]
+    shown = (f" of seed {seed_shown}; the MAE ratios below are the mean of {seeds} seeds" if seeds > 1
+             else f" of seed {seed_shown}")
+    _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days, None,
+                     full=False, share=True, note=shown)
+    ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[3, 0]), seeds=seeds,
+                dm_p_vs_naive=dm_p_vs_naive, dm_p_between=dm_p_between, dm_seed=seed_shown)
+    _speed_panel(fig.add_subplot(grid[3, 1]), us_per_window,
+                 "inference: time per window\n(whole test set in one batch)", "µs", ",.1f")
+    _speed_panel(fig.add_subplot(grid[3, 2]), train_s_per_epoch, "training: time per epoch", "s", ",.2f")
+    fig.suptitle(f"{' vs '.join(forecasts)} vs naive (tomorrow = today), test days "
+                 f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", fontsize=12)
     return fig
 
 
-def comparison_chart(dates, actual, predictions: dict, naive, mae_ratio: dict, latency_ms: dict,
-                     mae_ratio_std: dict | None = None, zoom_days: int = 90) -> Figure:
-    """The comparison at a glance: the last `zoom_days` of forecasts, error vs naive, and latency."""
-    fig = Figure(figsize=(12, 8), layout="constrained")
-    grid = fig.add_gridspec(2, 2)
-    top = fig.add_subplot(grid[0, :])
-    tail = slice(max(len(dates) - zoom_days, 0), None)
-    _lines(top, pd.DatetimeIndex(dates)[tail], np.asarray(actual)[tail],
-           {k: np.asarray(v)[tail] for k, v in predictions.items()}, np.asarray(naive)[tail])
-    top.set_title(f"next-day forecasts, last {min(zoom_days, len(dates))} days of the test period")
-    top.legend(loc="upper left", fontsize=8)
-    ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[1, 0]))
-    latency_chart(latency_ms, ax=fig.add_subplot(grid[1, 1]))
+# --- backtest -------------------------------------------------------------------------------------
+
+
+def backtest_chart(fold_starts, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
+                   ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
+                   fold_days: int = 30, ax=None) -> Figure:
+    """Walk-forward backtest: when and where each cell gains or loses against naive.
+
+    Top: MAE / naive MAE per fold, drawn as a step across each fold's `fold_days` days
+    starting at `fold_starts` (contiguous folds; mean over seeds: step line and a marker mid-fold; seed spread
+    ratio_low..ratio_high as error bars), line at 1 = naive. Bottom: cumulative ``|model error| -
+    |naive error|`` over all out-of-sample `dates` (`excess` is already cumulated, one array
+    per cell), fold boundaries marked. Shared dates axis; `ax`, if given, is a pair of axes.
+    """
+    starts = pd.DatetimeIndex(fold_starts)
+    dates = pd.DatetimeIndex(dates)
+    for name in ratio:
+        colour(name)
+        for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
+            if len(_aligned(table[name])[0]) != len(starts):
+                raise ValueError(f"{what}[{name!r}] has {len(table[name])} values for {len(starts)} folds")
+    for name, values in excess.items():
+        colour(name)
+        if len(values) != len(dates):
+            raise ValueError(f"excess[{name!r}] has {len(values)} values for {len(dates)} dates")
+    fig, (top, bottom) = _panels(ax, 2, (12, 7.5), [1.0, 1.0])
+    length = pd.Timedelta(days=fold_days)
+    edges = starts.append(pd.DatetimeIndex([starts[-1] + length]))
+
+    def stepped(values):  # one value per fold, repeated at the fold's end for a step plot
+        values = np.asarray(values, dtype="float64")
+        return np.append(values, values[-1])
+
+    # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
+    offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * fold_days / 6
+    for name, offset in zip(ratio, offsets):
+        c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
+        low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
+        top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
+        top.errorbar(starts + length / 2 + pd.Timedelta(days=offset), mean, yerr=[mean - low, high - mean],
+                     fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
+                     label=f"{name}: mean over seeds, bars seed min..max\n(median fold {np.nanmedian(mean):.3f})")
+    top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
+    top.set_ylabel("fold MAE / naive MAE")
+    top.set_title(f"MAE relative to naive per {fold_days}-day fold: below 1 = model ahead of naive",
+                  fontsize=10)
+    for name, values in excess.items():
+        values = np.asarray(values, dtype="float64")
+        bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
+    bottom.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
+    bottom.yaxis.set_major_formatter(SIGNED_USD)
+    bottom.set_ylabel("USD, summed over days")
+    bottom.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
+                     f"below 0 = model ahead of naive", fontsize=10)
+    for a in (top, bottom):
+        for edge in edges:
+            a.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
+        a.grid(axis="y", alpha=0.3)
+        _dates_axis(a)
+        _legend(a)
+    if ax is None:
+        bottom.sharex(top)
+    _title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {fold_days} days, "
+           f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
     return fig
+
+
+# --- data charts ----------------------------------------------------------------------------------
 
 
 def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> Figure:
     """Daily closes on a log scale, with the train / validation / test periods shaded.
 
-    `split_dates` is Split.describe(): {"train": {"first": ..., "last": ...}, ...}.
+    `split_dates` is Split.describe(): {"train": {"first": ..., "last": ...}, "val": ..., "test": ...}.
     """
-    fig, ax = _axes(ax, figsize=(11, 4))
-    ax.plot(close.index, close.values, color=COLOURS["actual"], lw=1)
+    fig, (ax,) = _panels(ax, 1, (11, 4))
+    ax.plot(close.index, close.values, color=COLOURS["actual"], lw=1, label="daily close")
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(USD)
-    for (name, span), colour in zip((split_dates or {}).items(), ("tab:blue", "tab:orange", "tab:red")):
-        ax.axvspan(pd.Timestamp(span["first"]), pd.Timestamp(span["last"]), color=colour, alpha=0.12,
-                   label=f"{name}: {span['first']}..{span['last']}")
-    if split_dates:
-        ax.legend(loc="upper left", fontsize=8)
+    first, last = close.index[0], close.index[-1]
+    _shade_spans(ax, split_dates, pd.Timestamp(first), pd.Timestamp(last), label=True)
+    _legend(ax)
     ax.set_title("daily close (log scale)")
     ax.grid(alpha=0.3)
+    _dates_axis(ax)
     return fig
 
 
 def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax=None) -> Figure:
     """One training example: the window and next-day target in USD (left) and as the model sees them (right)."""
-    fig, (usd, scaled) = _axes(ax, 1, 2, figsize=(11, 3.5))
+    fig, (usd, scaled) = _panels(ax, 2, (11, 3.5), side_by_side=True)
     dates = pd.DatetimeIndex(dates)  # window days + the target day
-    usd.plot(dates[:-1], window_usd, marker=".", lw=1, label="window")
-    usd.plot(dates[-1:], [target_usd], "o", color="tab:red", label="target (next day)")
+    usd.plot(dates[:-1], window_usd, marker=".", lw=1, color=COLOURS["actual"], label="window (daily closes)")
+    usd.plot(dates[-1:], [target_usd], "o", color=TARGET_COLOUR, label="target (next day's close)")
     usd.yaxis.set_major_formatter(USD)
     usd.set_title("in USD")
-    scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1, label="input")
-    scaled.plot([1], [target_scaled], "o", color="tab:red", label="target")
+    _dates_axis(usd)
+    scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1,
+                color=COLOURS["actual"], label="input")
+    scaled.plot([1], [target_scaled], "o", color=TARGET_COLOUR, label="target")
     scaled.set_xlabel("days relative to the window's last day")
     scaled.set_title("model input and target (scaled)")
     for a in (usd, scaled):
-        a.legend(fontsize=8)
+        a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, fontsize=8, frameon=False)
         a.grid(alpha=0.3)
-    usd.tick_params(axis="x", labelrotation=30)
     return fig
+
