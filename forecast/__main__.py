@@ -1,26 +1,25 @@
-"""Command line: python -m forecast {data,train,predict,evaluate,compare,bench} ...
+"""Command line: python -m forecast {data,train,predict,evaluate,compare,backtest,bench} ...
 
 Arguments become one Config in `config_from_args`; domain errors become one `error: ...`
-line and an exit code in `main`. TensorFlow is imported only by the commands that need it.
+line and an exit code in `main`. TensorFlow is imported only by the commands that need it,
+and inside `main`, so that even a Ctrl-C while it loads ends as one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import shlex
 import sys
+import warnings
 from datetime import date
 from pathlib import Path
 
-from .config import Config
-from .errors import ForecastError
-from .runtime import quiet_tensorflow
+from .config import CELLS, SCALINGS, Config
+from .errors import ConfigError, ForecastError
 
 DEFAULTS = Config()
-CELL_NAMES = ("gru", "lstm")  # the keys of models.CELLS, without importing TensorFlow for --help
 
 
 # --- argument types: each bad value is an argparse error (exit 2) -----------------------
@@ -30,6 +29,13 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -63,6 +69,16 @@ def seed_value(text: str) -> int:
     return value
 
 
+def level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"an interval level is a percentage between 0 and 100, got {text}")
+    return value
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -85,8 +101,8 @@ def _source(p: argparse.ArgumentParser) -> None:
 
 
 def _cell(p, required=False) -> None:
-    p.add_argument("--cell", choices=CELL_NAMES, default=None if required else DEFAULTS.cell,
-                   required=required, help="recurrent layer (default: %(default)s)")
+    p.add_argument("--cell", choices=CELLS, default=None if required else DEFAULTS.cell,
+                   required=required, help="recurrent layer of the model to use (default: %(default)s)")
 
 
 def _out(p) -> None:
@@ -103,15 +119,22 @@ def _training(p) -> None:
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
     g.add_argument("--test-start", type=iso_date, metavar="DATE",
                    help="first test target day (default: the last 15%% of target days)")
-    g.add_argument("--scaling", choices=("window", "minmax"), default=DEFAULTS.scaling,
+    g.add_argument("--scaling", choices=SCALINGS, default=DEFAULTS.scaling,
                    help="window: log ratios to each window's last close; minmax: price levels (default: %(default)s)")
     g.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="recurrent units (default: %(default)s)")
     g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="most epochs (default: %(default)s)")
-    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="(default: %(default)s)")
-    g.add_argument("--learning-rate", type=positive_float, default=DEFAULTS.learning_rate, help="Adam (default: %(default)s)")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                   help="windows per gradient step (default: %(default)s)")
+    g.add_argument("--learning-rate", type=positive_float, default=DEFAULTS.learning_rate,
+                   help="Adam's step size (default: %(default)s)")
     g.add_argument("--patience", type=positive_int, default=DEFAULTS.patience,
-                   help="early-stopping patience on validation loss (default: %(default)s)")
+                   help="epochs without a better validation loss before training stops (default: %(default)s)")
     g.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="makes the run repeatable (default: %(default)s)")
+    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=DEFAULTS.jit_compile,
+                   help="compile training steps with XLA (default: %(default)s; see README for the timings)")
+    g.add_argument("--level", type=level, action="append", dest="levels", metavar="PERCENT",
+                   help="prediction interval level, repeatable (default: "
+                        + " and ".join(f"{v:g}" for v in DEFAULTS.levels) + ")")
     _quiet(p)
 
 
@@ -132,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     _cell(p)
     _source(p)
     _training(p)
+    p.add_argument("--all-data", action="store_true",
+                   help="after the held-out run, refit on every day up to the last with the epochs early "
+                        "stopping chose, and save that model for predict (metrics stay the held-out ones)")
     _out(p)
 
     p = sub.add_parser("predict", help="forecast the next day's close with a saved model")
@@ -158,22 +184,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=positive_int, default=200, help="timed inference calls per path and cell (default: %(default)s)")
     _out(p)
 
-    p = sub.add_parser("bench", help="inference latency and throughput of fresh GRU and LSTM models")
-    p.add_argument("--window", type=window_size, default=DEFAULTS.window, help="(default: %(default)s)")
-    p.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="(default: %(default)s)")
+    p = sub.add_parser("bench", help="inference and training time of fresh GRU and LSTM models")
+    p.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days per input window (default: %(default)s)")
+    p.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="recurrent units (default: %(default)s)")
     p.add_argument("--calls", type=positive_int, default=200, help="timed calls per path and cell (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=610,
                    help="windows per throughput call, a full test set (default: %(default)s)")
-    p.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="(default: %(default)s)")
+    p.add_argument("--train-epochs", type=non_negative_int, default=3,
+                   help="timed training epochs per cell, with and without XLA; 0 skips training (default: %(default)s)")
+    p.add_argument("--train-rows", type=positive_int, default=2900,
+                   help="windows per training epoch, about the default training split (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="seed of the fresh weights (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _quiet(p)
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The one place where command-line arguments become settings."""
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config:
+    """The one place where command-line arguments become settings; a setting Config refuses
+    is a usage error (exit 2), like any flag argparse refuses."""
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    return Config(**values)
+    try:
+        return Config(**values)
+    except ConfigError as e:
+        parser.error(str(e))
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -187,57 +222,60 @@ def cmd_data(cfg: Config, args) -> int:
 
 
 def cmd_train(cfg: Config, args) -> int:
+    from . import artifacts, report
     from .data import load_prices
-    from .train import summary, train
+    from .train import train
     from .windows import rows_needed
 
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
-    print(summary(train(cfg, prices)))
+    trained = train(cfg, prices)
+    directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), trained)
+    print(report.train_summary(trained, directory))
     return 0
 
 
 def cmd_predict(cfg: Config, args) -> int:
+    from . import report
+    from .artifacts import dumps
     from .predict import next_day
 
     result = next_day(cfg)
-    print(json.dumps(result, indent=2) if args.json else result_text(result))
+    print(dumps(report.next_day_record(result)).rstrip() if args.json else report.next_day_text(result))
     return 0
 
 
-def result_text(r: dict) -> str:
-    return (
-        f"{r['source']}: next-day forecast by {r['cell'].upper()}\n"
-        f"  last close  {r['last_date']}  {r['last_close']:>12,.2f} USD\n"
-        f"  forecast    {r['date']}  {r['predicted_close']:>12,.2f} USD  ({r['change_pct']:+.2f}%)"
-    )
-
-
 def cmd_evaluate(cfg: Config, args) -> int:
+    from . import report
     from .predict import evaluate_range
 
-    text, metrics = evaluate_range(cfg, args.since, args.until)
-    print(text)
+    result = evaluate_range(cfg, args.since, args.until)
+    print(report.evaluate_text(result))
     if args.json_path:
         from .artifacts import write_json
 
-        write_json(args.json_path, metrics)
+        write_json(args.json_path, report.evaluate_record(result))
         print(f"metrics written to {args.json_path}")
     return 0
 
 
 def cmd_compare(cfg: Config, args) -> int:
+    from . import report
     from .compare import run_compare
 
-    print(run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line))
+    result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
+    print(report.comparison_text(result, Path(cfg.out)))
     return 0
 
 
 def cmd_bench(cfg: Config, args) -> int:
-    from .bench import bench_table, run_bench
+    from . import report
+    from .artifacts import dumps
+    from .bench import run_bench
 
-    result = run_bench(window=args.window, units=args.units, calls=args.calls, batch=args.batch, seed=args.seed)
-    print(json.dumps(result, indent=2) if args.json else bench_table(result))
+    result = run_bench(window=args.window, units=args.units, calls=args.calls, batch=args.batch, seed=args.seed,
+                       train_epochs=args.train_epochs, train_rows=args.train_rows)
+    print(dumps(report.bench_record(result)).rstrip() if args.json else report.bench_table(result))
     return 0
 
 
@@ -247,7 +285,7 @@ COMMANDS = {
 }
 
 
-NEEDS_TENSORFLOW = {"train", "predict", "evaluate", "compare", "bench"}
+NEEDS_TENSORFLOW = {"train", "predict", "evaluate", "compare", "backtest", "bench"}
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -259,25 +297,42 @@ def _setup_logging(quiet: bool) -> None:
     logger.propagate = False
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """numpy's MemoryError, or TensorFlow's ResourceExhaustedError (an allocation it could not make)."""
+    return isinstance(e, MemoryError) or type(e).__name__ == "ResourceExhaustedError"
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.command_line = "python -m forecast " + shlex.join(argv)
-    _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
     try:
-        cfg = config_from_args(args)
-        if args.command in NEEDS_TENSORFLOW:
-            quiet_tensorflow()
-        return COMMANDS[args.command](cfg, args)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.command_line = "python -m forecast " + shlex.join(argv)
+        _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
+        cfg = config_from_args(args, parser)
+        with warnings.catch_warnings():
+            # Library warnings (pandas' ParserWarning, Keras notes) are not the user's business;
+            # what matters reaches them as a log line or one error line.
+            warnings.simplefilter("ignore")
+            if args.command in NEEDS_TENSORFLOW:
+                from .runtime import quiet_tensorflow
+
+                quiet_tensorflow()
+            return COMMANDS[args.command](cfg, args)
     except ForecastError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # unwritable --out, full disk: the user's to fix, not a bug
-        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; files already saved are intact", file=sys.stderr)
         return 130
+    except Exception as e:
+        if _out_of_memory(e):
+            print("error: out of memory; try a smaller --units, --batch-size or --batch", file=sys.stderr)
+            return 1
+        if isinstance(e, OSError):  # unwritable --out, a folder where a file should be: the user's to fix
+            print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Inference time of GRU and LSTM models, measured so that the comparison is fair.
 
-`run_bench` times FRESH models (no data, no training): what the cells cost, not what they learnt.
-`time_models` holds the timing loops and takes any models, so `compare` times TRAINED ones with it.
+`run_bench` times FRESH models on made-up inputs: what the cells cost, not what they learnt.
+`time_models` holds the inference loops and takes any models, so `compare` times TRAINED ones with it.
 
 How the numbers are made honest:
 - both models are timed INTERLEAVED call by call, and which one goes first alternates each round,
@@ -10,7 +10,9 @@ How the numbers are made honest:
 - a timed call includes what a user pays to get a number: numpy in, numpy out;
 - medians and 95th percentiles, never means: a few slow calls from a shared machine skew a mean;
 - the "fast path" (a tf.function with a fixed input signature, with or without XLA) is chosen per
-  input shape by a short untimed trial on this machine, and the choice is reported.
+  input shape by a short untimed trial on this machine, and the choice is reported;
+- training is timed the same way: one epoch of each model in turn, the first (tracing, XLA
+  compilation) untimed, with and without XLA.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gc
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -30,8 +33,6 @@ WARMUP = 10          # untimed calls per path and model before a batch-1 timing
 WARMUP_BATCH = 3     # untimed calls per path and model before a full-batch timing (each is slower)
 TRIAL_CALLS = 20     # untimed interleaved calls per candidate when choosing XLA or not, batch 1
 TRIAL_BATCH = 5      # the same at full batch
-GRU_OVER_LSTM_THEORY = 0.75  # 3 gate blocks against 4: the arithmetic per step
-RESERVED = ("settings", "ratios", "targets")  # keys of time_models' result that are not models
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -81,13 +82,26 @@ def time_interleaved(fns: dict[str, Fn], x: np.ndarray, calls: int, warmup: int)
     return times
 
 
-def percentiles_ms(ns: np.ndarray) -> dict[str, float]:
+@dataclass(frozen=True)
+class Percentiles:
+    p50: float  # ms: the typical call
+    p95: float  # ms: the slow tail
+
+
+def percentiles_ms(ns: np.ndarray) -> Percentiles:
     """Median and 95th percentile in milliseconds: the typical call and the slow tail."""
     p50, p95 = np.percentile(ns, [50, 95]) / 1e6
-    return {"p50": float(p50), "p95": float(p95)}
+    return Percentiles(float(p50), float(p95))
 
 
-def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup: int) -> tuple[dict[str, Fn], dict]:
+@dataclass(frozen=True)
+class FastPathChoice:
+    jit_compile: bool      # XLA or a plain tf.function
+    trial_xla_ms: float    # trial p50 summed over the models
+    trial_plain_ms: float
+
+
+def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup: int) -> tuple[dict[str, Fn], FastPathChoice]:
     """Traces each model with XLA (jit_compile=True) and without, times both for a few untimed
     trial calls, and keeps the faster for all models (one choice, so the comparison between models
     stays like for like). Which is faster depends on the shape: XLA removes per-op dispatch, which
@@ -97,13 +111,9 @@ def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup:
     times = time_interleaved({f"{n}|{j}": f for (n, j), f in candidates.items()}, x, calls, warmup)
     trial = {jit: float(sum(np.median(times[f"{n}|{jit}"]) for n in models)) / 1e6 for jit in (True, False)}
     jit = trial[True] <= trial[False]
-    choice = {
-        "jit_compile": jit,
-        "trial_p50_ms_summed_over_models": {"xla": trial[True], "plain": trial[False]},
-    }
     log.info("batch %d: %s is faster here (trial p50 summed: XLA %.3f ms, plain %.3f ms)",
              batch, "XLA" if jit else "plain tf.function", trial[True], trial[False])
-    return {name: candidates[(name, jit)] for name in models}, choice
+    return {name: candidates[(name, jit)] for name in models}, FastPathChoice(jit, trial[True], trial[False])
 
 
 def _inputs(batch: int, window: int, seed: int) -> np.ndarray:
@@ -112,13 +122,37 @@ def _inputs(batch: int, window: int, seed: int) -> np.ndarray:
     return rng.normal(0.0, 0.03, size=(batch, window, 1)).astype(np.float32)  # (batch, window, 1)
 
 
-def time_models(models: dict, window: int, calls: int, batch: int, warmup: int = WARMUP) -> dict:
+@dataclass(frozen=True)
+class ModelTiming:
+    params: int
+    latency_ms: Percentiles               # one window, fast path
+    predict_latency_ms: Percentiles       # one window, model.predict
+    full_batch_ms: Percentiles            # `batch` windows in one fast-path call
+    throughput_windows_per_s: float
+    us_per_window_full_batch: float
+    fast_vs_predict_max_abs_diff: float   # the fast path computes what predict computes
+
+
+@dataclass(frozen=True)
+class InferenceTiming:
+    models: dict[str, ModelTiming]
+    window: int
+    calls: int                # timed calls per path and model at batch 1
+    batch: int                # windows per full-batch call
+    warmup: int
+    full_batch_rounds: int
+    fast_path_batch_1: FastPathChoice
+    fast_path_full_batch: FastPathChoice
+    tensorflow: str
+    cpu_count: int
+
+
+def time_models(models: dict, window: int, calls: int, batch: int, warmup: int = WARMUP) -> InferenceTiming:
     """Latency at batch 1 (fast path and predict) and throughput at `batch` windows per call, for
     any models taking (batch, window, 1) float32: fresh ones from `run_bench`, trained ones from
-    `compare`. Returns one dict per model name, plus "settings", and "ratios" and "targets" when
-    the models are named "gru" and "lstm"."""
-    if clash := [n for n in models if n in RESERVED]:
-        raise ValueError(f"model names {clash} clash with the result keys {RESERVED}")
+    `compare`."""
+    import tensorflow as tf
+
     rounds = max(10, calls // 10)
     one, full = _inputs(1, window, seed=1), _inputs(batch, window, seed=2)  # (1, window, 1), (batch, window, 1)
 
@@ -134,15 +168,13 @@ def time_models(models: dict, window: int, calls: int, batch: int, warmup: int =
     log.info("timing %d rounds at batch %d: fast path...", rounds, batch)
     batch_ns = time_interleaved(fast_b, full, rounds, WARMUP_BATCH)
 
-    result = {
-        name: _model_stats(models[name], fast_ns[name], predict_ns[name], batch_ns[name], batch, diffs[name])
-        for name in models
-    }
-    result["settings"] = _timing_settings(window, calls, batch, warmup, rounds, choice_1, choice_b)
-    if {"gru", "lstm"} <= set(models):
-        result["ratios"] = ratios(result["gru"], result["lstm"])
-        result["targets"] = targets(result["ratios"])
-    return result
+    return InferenceTiming(
+        models={name: _model_stats(models[name], fast_ns[name], predict_ns[name], batch_ns[name], batch, diffs[name])
+                for name in models},
+        window=window, calls=calls, batch=batch, warmup=warmup, full_batch_rounds=rounds,
+        fast_path_batch_1=choice_1, fast_path_full_batch=choice_b,
+        tensorflow=tf.__version__, cpu_count=os.cpu_count() or 1,
+    )
 
 
 def _max_abs_diff(fast: Fn, model, x: np.ndarray) -> float:
@@ -150,77 +182,87 @@ def _max_abs_diff(fast: Fn, model, x: np.ndarray) -> float:
     return float(np.max(np.abs(fast(x) - model.predict(x, verbose=0))))
 
 
-def _model_stats(model, fast_ns, predict_ns, batch_ns, batch: int, diff: float) -> dict:
-    """One model's numbers, JSON-ready: plain floats and ints."""
+def _model_stats(model, fast_ns, predict_ns, batch_ns, batch: int, diff: float) -> ModelTiming:
     median_s = float(np.median(batch_ns)) / 1e9
+    return ModelTiming(
+        params=int(model.count_params()),
+        latency_ms=percentiles_ms(fast_ns),
+        predict_latency_ms=percentiles_ms(predict_ns),
+        full_batch_ms=percentiles_ms(batch_ns),
+        throughput_windows_per_s=batch / median_s,
+        us_per_window_full_batch=median_s / batch * 1e6,
+        fast_vs_predict_max_abs_diff=diff,
+    )
+
+
+# --- training ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainingTiming:
+    seconds_per_epoch: dict[str, dict[bool, float]]  # cell -> {jit_compile: median s per epoch}
+    rows: int                                        # training windows per epoch
+    batch_size: int
+    epochs: int                                      # timed epochs per model, after one untimed
+
+
+def time_training(cells: tuple[str, ...], window: int, units: int, rows: int, batch_size: int,
+                  epochs: int, seed: int) -> TrainingTiming:
+    """Seconds per epoch of Keras' fit for each cell, with and without XLA, on made-up windows:
+    one epoch of each model in turn (the order rotating), the first untimed (tracing, compiling)."""
+    import keras
+
+    from .models import build_model
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, size=(rows, window, 1)).astype(np.float32)  # (rows, window, 1), unit scale
+    y = rng.normal(0.0, 1.0, size=rows).astype(np.float32)              # (rows,)
+    models = {}
+    for cell in cells:
+        for jit in (False, True):
+            keras.utils.set_random_seed(seed)
+            models[(cell, jit)] = build_model(cell, window, 1, units, jit_compile=jit)
+    log.info("timing training: %d epochs of %d windows per cell, with and without XLA...", epochs, rows)
+    fns = {key: functools.partial(_one_epoch, m, y=y, batch_size=batch_size) for key, m in models.items()}
+    ns = time_interleaved(fns, x, epochs, warmup=1)
+    return TrainingTiming(
+        seconds_per_epoch={cell: {jit: float(np.median(ns[(cell, jit)])) / 1e9 for jit in (False, True)}
+                           for cell in cells},
+        rows=rows, batch_size=batch_size, epochs=epochs,
+    )
+
+
+def _one_epoch(model, x, y, batch_size):
+    model.fit(x, y, epochs=1, batch_size=batch_size, shuffle=True, verbose=0)
+
+
+# --- ratios ---------------------------------------------------------------------------
+
+def gru_over_lstm(gru: ModelTiming, lstm: ModelTiming) -> dict[str, float]:
+    """GRU's cost as a multiple of LSTM's, from one run's numbers, so both saw the same machine state."""
     return {
-        "params": int(model.count_params()),
-        "latency_ms": percentiles_ms(fast_ns),
-        "predict_latency_ms": percentiles_ms(predict_ns),
-        "full_batch_ms": percentiles_ms(batch_ns),
-        "throughput_windows_per_s": batch / median_s,
-        "us_per_window_full_batch": median_s / batch * 1e6,
-        "fast_vs_predict_max_abs_diff": diff,
+        "latency_p50": gru.latency_ms.p50 / lstm.latency_ms.p50,
+        "predict_p50": gru.predict_latency_ms.p50 / lstm.predict_latency_ms.p50,
+        "us_per_window_full_batch": gru.us_per_window_full_batch / lstm.us_per_window_full_batch,
     }
 
 
-def _describe(choice: dict) -> str:
-    kind = "tf.function with jit_compile=True (XLA)" if choice["jit_compile"] else "tf.function without XLA"
-    return f"{kind}, fixed input signature, output converted to numpy in the timed call"
-
-
-def _timing_settings(window, calls, batch, warmup, rounds, choice_1, choice_b) -> dict:
-    import tensorflow as tf
-
-    return {
-        "window": window,
-        "calls": calls,
-        "batch": batch,
-        "warmup": warmup,
-        "warmup_full_batch": WARMUP_BATCH,
-        "full_batch_rounds": rounds,
-        "fast_path": {
-            "batch_1": _describe(choice_1),
-            "full_batch": _describe(choice_b),
-            "chosen_by": "the faster of XLA and plain tf.function in a short untimed trial on this machine",
-            "trial_batch_1": choice_1,
-            "trial_full_batch": choice_b,
-        },
-        "interleaved": "call by call, alternating which model goes first each round",
-        "tensorflow": tf.__version__,
-        "cpu_count": os.cpu_count(),
-    }
-
-
-# --- ratios and targets ---------------------------------------------------------------
-
-def ratios(gru: dict, lstm: dict) -> dict:
-    """Ratios from one run's numbers, so both sides saw the same machine state."""
-    return {
-        "gru_over_lstm": {
-            "latency_p50": gru["latency_ms"]["p50"] / lstm["latency_ms"]["p50"],
-            "predict_p50": gru["predict_latency_ms"]["p50"] / lstm["predict_latency_ms"]["p50"],
-            "us_per_window_full_batch": gru["us_per_window_full_batch"] / lstm["us_per_window_full_batch"],
-        },
-        "predict_over_fast": {
-            "gru": gru["predict_latency_ms"]["p50"] / gru["latency_ms"]["p50"],
-            "lstm": lstm["predict_latency_ms"]["p50"] / lstm["latency_ms"]["p50"],
-        },
-    }
-
-
-def targets(r: dict) -> dict:
-    """The issue's goals, checked on this run: reported, never assumed."""
-    return {
-        "fast_vs_predict_at_least_50x": bool(min(r["predict_over_fast"].values()) >= 50),
-        "gru_faster_per_window_full_batch": bool(r["gru_over_lstm"]["us_per_window_full_batch"] < 1),
-    }
+def predict_over_fast(t: ModelTiming) -> float:
+    return t.predict_latency_ms.p50 / t.latency_ms.p50
 
 
 # --- the bench command ----------------------------------------------------------------
 
-def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 610, seed: int = 42) -> dict:
-    """Builds a fresh GRU and LSTM model (same seed, same shapes) and times both."""
+@dataclass(frozen=True)
+class Bench:
+    inference: InferenceTiming
+    training: TrainingTiming | None
+    units: int
+    seed: int
+
+
+def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 610, seed: int = 42,
+              train_epochs: int = 3, train_rows: int = 2900, batch_size: int = 64) -> Bench:
+    """Builds a fresh GRU and LSTM model (same seed, same shapes) and times inference, then training."""
     import keras
     import tensorflow as tf
 
@@ -230,59 +272,7 @@ def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 
     log.info("building fresh models: window %d, %d units (TensorFlow %s, %s CPUs)",
              window, units, tf.__version__, os.cpu_count())
     models = {cell: build_model(cell, window, 1, units) for cell in CELLS}
-    result = time_models(models, window, calls, batch)
-    result["settings"] = {"units": units, "seed": seed, **result["settings"]}
-    return result
-
-
-NOTE_BATCH_1 = (
-    "note: at batch 1 per-call overhead (Python, dispatching the graph, copying the result back) "
-    "dominates, so GRU and LSTM cost about the same per call; GRU's smaller arithmetic (3 gate "
-    "blocks against 4, about 3/4) can only show at large batches."
-)
-
-
-def bench_table(result: dict) -> str:
-    """The result as a markdown table a person reads, then the targets and the batch-1 note."""
-    g, l, s = result["gru"], result["lstm"], result["settings"]
-    r = result["ratios"]
-    b = s["batch"]
-    rows = [
-        ("parameters", g["params"], l["params"], "{:,}"),
-        ("latency p50, fast path (ms)", g["latency_ms"]["p50"], l["latency_ms"]["p50"], "{:.3f}"),
-        ("latency p95, fast path (ms)", g["latency_ms"]["p95"], l["latency_ms"]["p95"], "{:.3f}"),
-        ("model.predict p50 (ms)", g["predict_latency_ms"]["p50"], l["predict_latency_ms"]["p50"], "{:.2f}"),
-        ("model.predict p95 (ms)", g["predict_latency_ms"]["p95"], l["predict_latency_ms"]["p95"], "{:.2f}"),
-        ("predict / fast path, p50", r["predict_over_fast"]["gru"], r["predict_over_fast"]["lstm"], "{:.0f}x", False),
-        (f"throughput, batch {b} (windows/s)", g["throughput_windows_per_s"], l["throughput_windows_per_s"], "{:,.0f}"),
-        (f"µs per window, batch {b}", g["us_per_window_full_batch"], l["us_per_window_full_batch"], "{:.2f}"),
-    ]
-    lines = [
-        f"Inference of fresh models: window {s['window']}, {s['units']} units, TensorFlow {s['tensorflow']}, "
-        f"{s['cpu_count']} CPUs; {s['calls']} timed calls per path at batch 1, {s['full_batch_rounds']} at batch {b}, "
-        f"after {s['warmup']} untimed warm-up calls; GRU and LSTM interleaved call by call.",
-        f"fast path, batch 1: {s['fast_path']['batch_1']}",
-        f"fast path, batch {b}: {s['fast_path']['full_batch']}",
-        "",
-        "| | GRU | LSTM | GRU/LSTM |",
-        "|---|---:|---:|---:|",
-    ]
-    for label, gv, lv, fmt, *ratio in rows:
-        gl = f"{gv / lv:.2f}" if ratio != [False] else "–"  # a ratio of speed-ups says nothing
-        lines.append(f"| {label} | {fmt.format(gv)} | {fmt.format(lv)} | {gl} |")
-    lines += ["", *target_lines(result), "", NOTE_BATCH_1]
-    return "\n".join(lines)
-
-
-def target_lines(result: dict) -> list[str]:
-    """One line per target with the measured number and whether this run met it."""
-    r, t, b = result["ratios"], result["targets"], result["settings"]["batch"]
-    met = {True: "met", False: "NOT met"}
-    per_window = r["gru_over_lstm"]["us_per_window_full_batch"]
-    return [
-        f"fast path vs predict at batch 1: GRU {r['predict_over_fast']['gru']:.0f}x, "
-        f"LSTM {r['predict_over_fast']['lstm']:.0f}x faster (target >= 50x for both): "
-        f"{met[t['fast_vs_predict_at_least_50x']]}",
-        f"GRU time per window at batch {b}: {per_window:.2f}x LSTM's "
-        f"(target < 1, theory {GRU_OVER_LSTM_THEORY}): {met[t['gru_faster_per_window_full_batch']]}",
-    ]
+    inference = time_models(models, window, calls, batch)
+    training = None if train_epochs == 0 else time_training(
+        tuple(CELLS), window, units, train_rows, batch_size, train_epochs, seed)
+    return Bench(inference=inference, training=training, units=units, seed=seed)

@@ -1,39 +1,122 @@
-"""All settings of a run in one frozen dataclass, passed explicitly to every stage."""
+"""All settings of a run in one frozen dataclass, passed explicitly to every stage.
+
+The names of the cells, scalings and losses are plain tuples here, so that checking a setting
+never loads TensorFlow; models.py and windows.py map the names to classes.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+
+from .errors import ConfigError
+
+CELLS = ("gru", "lstm")
+SCALINGS = ("window", "minmax")
+LOSSES = ("huber", "mse")
+MAX_SEED = 2**32  # numpy's and TensorFlow's generators take seeds below this
+
+
+def _io(default):
+    """A setting about where data comes from or results go: it does not change a trained model
+    (the data hash stands for the prices), so a saved model stays reusable across it."""
+    return field(default=default, metadata={"io": True})
 
 
 @dataclass(frozen=True)
 class Config:
     # where prices come from
-    ticker: str = "BTC-USD"              # Yahoo Finance symbol, used when no CSV is given
-    csv: Path | None = None              # local price file instead of Yahoo
-    start: date | None = None            # first day of prices to use (inclusive)
-    end: date | None = None              # last day of prices to use (inclusive)
-    cache_dir: Path = Path("data")       # Yahoo prices are cached here as <TICKER>.csv
+    ticker: str = _io("BTC-USD")            # Yahoo Finance symbol, used when no CSV is given
+    csv: Path | None = _io(None)            # local price file instead of Yahoo
+    start: date | None = _io(None)          # first day of prices to use (inclusive)
+    end: date | None = _io(None)            # last day of prices to use (inclusive)
+    cache_dir: Path = _io(Path("data"))     # Yahoo prices are cached here as <TICKER>.csv
     # windows and splits
-    window: int = 60                     # days of history that predict the next day's close
-    val_fraction: float = 0.15           # share of target days for validation (early stopping)
-    test_fraction: float = 0.15          # share of target days for the test, ignored with test_start
-    test_start: date | None = None       # first test target day; validation is the 15/85 before it
-    scaling: str = "window"              # "window": log ratios to the window's last close; "minmax"
+    window: int = 60                        # days of history that predict the next day's close
+    val_fraction: float = 0.15              # share of target days for validation (early stopping)
+    test_fraction: float = 0.15             # share of target days for the test, ignored with test_start
+    test_start: date | None = None          # first test target day; validation is the 15/85 before it
+    scaling: str = "window"                 # "window": log ratios to the window's last close; "minmax"
     # model and training (defaults chosen on the validation split, see README)
-    cell: str = "gru"                    # "gru" or "lstm"; nothing else differs between the two
-    units: int = 16                      # recurrent units: 16 and 32 tie on validation, so the smaller
-    learning_rate: float = 1e-3          # Adam
-    batch_size: int = 64                 # windows per gradient step
-    epochs: int = 100                    # upper bound; early stopping usually ends sooner
-    patience: int = 10                   # epochs without a better validation loss before stopping
-    loss: str = "huber"                  # robust to the fat tails of daily returns
-    seed: int = 42                       # one seed makes a run repeatable on the same machine
+    cell: str = "gru"                       # "gru" or "lstm"; nothing else differs between the two
+    units: int = 16                         # recurrent units: 16 and 32 tie on validation, so the smaller
+    learning_rate: float = 1e-3             # Adam
+    batch_size: int = 64                    # windows per gradient step
+    epochs: int = 100                       # upper bound; early stopping usually ends sooner
+    patience: int = 10                      # epochs without a better validation loss before stopping
+    loss: str = "huber"                     # robust to the fat tails of daily returns
+    seed: int = 42                          # one seed makes a run repeatable on the same machine
+    jit_compile: bool = False               # XLA for training steps: slower on the 2-core CPU (README)
+    all_data: bool = False                  # then refit on every day with the early-stopped epochs
+    # prediction intervals
+    levels: tuple[float, ...] = (80.0, 95.0)  # central coverage in %, calibrated on validation
     # output
-    out: Path = Path("artifacts")        # models, metrics and charts go to <out>/<cell>/
-    quiet: bool = False                  # only the final summary
+    out: Path = _io(Path("artifacts"))      # models, metrics and charts go to <out>/<cell>/
+    quiet: bool = _io(False)                # only the final summary
+
+    def __post_init__(self):
+        # Coercions first, so that Config(csv="prices.csv", levels=[95, 80]) means what it says.
+        for name in ("csv", "cache_dir", "out"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value))
+        if not isinstance(self.levels, tuple) or list(self.levels) != sorted(set(self.levels)):
+            object.__setattr__(self, "levels", tuple(sorted({float(v) for v in self.levels})))
+        for problem in _problems(self):
+            raise ConfigError(problem)
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
+
+    def model_settings(self) -> dict:
+        """Every setting that shapes a trained model (all but the io ones), JSON-ready: a saved
+        model is reused only when these and the data hash match."""
+        return {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self) if not f.metadata.get("io")
+        }
+
+
+def _jsonable(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _problems(c: Config):
+    """Each broken setting as one message, in field order."""
+    def whole(name, low):
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            return f"{name} must be a whole number of at least {low}, got {value!r}"
+
+    def choice(name, valid):
+        if getattr(c, name) not in valid:
+            return f"unknown {name} {getattr(c, name)!r}; valid: {', '.join(valid)}"
+
+    checks = [
+        c.start and c.end and c.start > c.end and f"start {c.start} is after end {c.end}",
+        whole("window", 2),
+        not (0 < c.val_fraction < 1 and 0 <= c.test_fraction < 1 and c.val_fraction + c.test_fraction < 1)
+        and f"val_fraction and test_fraction must be shares that leave training days, "
+            f"got {c.val_fraction!r} and {c.test_fraction!r}",
+        choice("scaling", SCALINGS),
+        choice("cell", CELLS),
+        whole("units", 1),
+        not (isinstance(c.learning_rate, (int, float)) and math.isfinite(c.learning_rate) and c.learning_rate > 0)
+        and f"learning_rate must be a positive finite number, got {c.learning_rate!r}",
+        whole("batch_size", 1),
+        whole("epochs", 1),
+        whole("patience", 1),
+        choice("loss", LOSSES),
+        (whole("seed", 0) or (c.seed >= MAX_SEED and f"seed must be below {MAX_SEED}, got {c.seed}")),
+        not c.levels and "levels must name at least one interval level",
+        *(not (0 < v < 100) and f"an interval level is a percentage between 0 and 100 (exclusive), got {v:g}"
+          for v in c.levels),
+    ]
+    return [problem for problem in checks if problem]

@@ -2,20 +2,24 @@
 
 Small pure functions over aligned arrays of the same target days: `actual` closes,
 `predicted` closes and `previous` closes (the last close of each window, which is also
-the naive forecast).
+the naive forecast). `score` gathers them, intervals included, into one typed result.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from sklearn.metrics import (
     mean_absolute_error,
     mean_absolute_percentage_error,
     root_mean_squared_error,
 )
+
+from .intervals import IntervalMetrics, interval_metrics
 
 
 def mae(actual, predicted) -> float:
@@ -43,27 +47,99 @@ def beats_naive(actual, predicted, previous) -> float:
     return float(np.mean(np.abs(actual - predicted) < np.abs(actual - previous)))
 
 
-def error_metrics(actual, predicted) -> dict[str, float]:
-    return {"mae": mae(actual, predicted), "rmse": rmse(actual, predicted), "mape": mape(actual, predicted)}
+def ratio(model: float, naive: float) -> float:
+    """model / naive; NaN where the naive forecast is exact on every day (flat prices)."""
+    return model / naive if naive else math.nan
 
 
-def forecast_metrics(actual, predicted, previous) -> dict:
+@dataclass(frozen=True)
+class ErrorMetrics:
+    mae: float   # USD
+    rmse: float  # USD
+    mape: float  # %
+
+
+def error_metrics(actual, predicted) -> ErrorMetrics:
+    return ErrorMetrics(mae(actual, predicted), rmse(actual, predicted), mape(actual, predicted))
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """One model's next-day forecasts for a run of target days, with the naive forecast beside them."""
+
+    dates: pd.DatetimeIndex   # (n,) target days
+    point: np.ndarray         # (n,) predicted closes, USD
+    previous: np.ndarray      # (n,) the close before each target day: the naive forecast
+    volatility: np.ndarray    # (n,) trailing std of daily log returns, known the day before
+    bands: dict[float, tuple[np.ndarray, np.ndarray]]        # level % -> (lower, upper), USD
+    naive_bands: dict[float, tuple[np.ndarray, np.ndarray]]  # the same for the naive forecast
+
+
+@dataclass(frozen=True)
+class ForecastMetrics:
+    first_date: str
+    last_date: str
+    days: int
+    mae: float                      # USD
+    rmse: float                     # USD
+    mape: float                     # %
+    directional_accuracy: float     # share of days the predicted move has the actual move's sign
+    mae_ratio_vs_naive: float       # below 1: better than "tomorrow = today"
+    rmse_ratio_vs_naive: float
+    beats_naive_share: float        # share of days with a smaller absolute error than naive's
+    naive: ErrorMetrics
+    intervals: dict[float, IntervalMetrics]        # level % -> how the model's intervals held
+    naive_intervals: dict[float, IntervalMetrics]  # the same for the naive forecast's
+
+
+SCALAR_METRICS = ("mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive",
+                  "rmse_ratio_vs_naive", "beats_naive_share")
+
+
+def score(actual, forecast: Forecast) -> ForecastMetrics:
     """Everything reported for one model on one set of target days, naive included."""
-    model = error_metrics(actual, predicted)
-    naive = error_metrics(actual, previous)
-    return {
-        **model,
-        "directional_accuracy": directional_accuracy(actual, predicted, previous),
-        # NaN where the naive forecast is exact on every day (a flat stretch of prices).
-        "mae_ratio_vs_naive": model["mae"] / naive["mae"] if naive["mae"] else math.nan,
-        "rmse_ratio_vs_naive": model["rmse"] / naive["rmse"] if naive["rmse"] else math.nan,
-        "beats_naive_share": beats_naive(actual, predicted, previous),
-        "days": int(len(actual)),
-        "naive": naive,
-    }
+    actual = np.asarray(actual, dtype="float64")
+    point, previous = forecast.point, forecast.previous
+    model, naive = error_metrics(actual, point), error_metrics(actual, previous)
+
+    def held(point_, bands):
+        return {lv: interval_metrics(actual, point_, lo, hi, lv, forecast.volatility) for lv, (lo, hi) in bands.items()}
+
+    return ForecastMetrics(
+        first_date=f"{forecast.dates[0]:%Y-%m-%d}",
+        last_date=f"{forecast.dates[-1]:%Y-%m-%d}",
+        days=len(actual),
+        mae=model.mae, rmse=model.rmse, mape=model.mape,
+        directional_accuracy=directional_accuracy(actual, point, previous),
+        mae_ratio_vs_naive=ratio(model.mae, naive.mae),
+        rmse_ratio_vs_naive=ratio(model.rmse, naive.rmse),
+        beats_naive_share=beats_naive(actual, point, previous),
+        naive=naive,
+        intervals=held(point, forecast.bands),
+        naive_intervals=held(previous, forecast.naive_bands),
+    )
 
 
-def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> dict[str, float]:
+@dataclass(frozen=True)
+class Evaluation:
+    actual: np.ndarray        # (n,) closes on forecast.dates, USD
+    forecast: Forecast
+    metrics: ForecastMetrics
+
+
+def evaluate(actual, forecast: Forecast) -> Evaluation:
+    actual = np.asarray(actual, dtype="float64")
+    return Evaluation(actual=actual, forecast=forecast, metrics=score(actual, forecast))
+
+
+@dataclass(frozen=True)
+class DMTest:
+    statistic: float  # negative: the first forecast has the smaller loss
+    p_value: float    # two-sided
+    days: int
+
+
+def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> DMTest:
     """Diebold-Mariano test of equal accuracy with the Harvey-Leybourne-Newbold correction.
 
     Loss |error|**power (2: squared error, as R's forecast::dm.test). A negative statistic
@@ -79,26 +155,9 @@ def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> dict[
     gamma = [np.dot(centred[k:], centred[: n - k]) / n for k in range(h)]
     variance = (gamma[0] + 2 * sum(gamma[1:])) / n
     if variance <= 0:
-        return {"statistic": math.nan, "p_value": math.nan, "days": n}
+        return DMTest(statistic=math.nan, p_value=math.nan, days=n)
     dm = d.mean() / math.sqrt(variance)
     correction = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     statistic = dm * correction
     p_value = 2 * stats.t.sf(abs(statistic), df=n - 1)
-    return {"statistic": float(statistic), "p_value": float(p_value), "days": n}
-
-
-def metrics_table(results: dict[str, dict], naive: dict | None = None) -> str:
-    """Markdown table: one row per model, then the naive forecast on the same days
-    (`naive`, or the "naive" entry of the first result)."""
-    rows = ["| forecast | MAE (USD) | RMSE (USD) | MAPE | direction right | MAE / naive | RMSE / naive | beats naive |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, m in results.items():
-        rows.append(
-            f"| {name} | {m['mae']:,.2f} | {m['rmse']:,.2f} | {m['mape']:.3f}% | "
-            f"{100 * m['directional_accuracy']:.1f}% | {m['mae_ratio_vs_naive']:.4f} | "
-            f"{m['rmse_ratio_vs_naive']:.4f} | {100 * m['beats_naive_share']:.1f}% of days |"
-        )
-    naive = naive or next(iter(results.values()))["naive"]
-    rows.append(f"| naive (tomorrow = today) | {naive['mae']:,.2f} | {naive['rmse']:,.2f} | "
-                f"{naive['mape']:.3f}% | n/a | 1 | 1 | n/a |")
-    return "\n".join(rows)
+    return DMTest(statistic=float(statistic), p_value=float(p_value), days=n)

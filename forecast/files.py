@@ -1,20 +1,25 @@
-"""Atomic writes: nothing already saved is lost or half-written, even on Ctrl-C.
+"""Atomic writes: nothing already saved is lost or half-written, even on Ctrl-C or a full disk.
 
-Each file is written to a temp file in its own folder and renamed into place; a rename
-within one file system is atomic. Files that only make sense together (a model and the
-model.json that names its hash) are staged first and renamed together, with Ctrl-C held
-back for the microseconds between the renames.
+A file is written to a temp file in its own folder and renamed into place; a rename within
+one file system is atomic. A run of several files (a model, its model.json, metrics, charts)
+is built in a sibling temp folder and swapped in by renames, the previous folder kept until
+the new one is in place. Temp names carry the writer's process id, so leftovers of a killed
+run are recognised and removed by the next one, and never those of a run still going.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from .errors import SaveError
 
 Writer = Callable[[Path], None]  # writes the whole content to the path it is given
 
@@ -25,24 +30,81 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _prefix(path: Path, kind: str) -> str:
+    return f".{path.name}.{kind}-"
+
+
+def _leftovers(path: Path, kind: str) -> list[Path]:
+    """Temp files or folders of `kind` for `path` whose writing process has ended."""
+    found = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in path.parent.iterdir():
+            rest = entry.name.removeprefix(_prefix(path, kind))
+            pid = rest.split("-", 1)[0]
+            if rest != entry.name and pid.isdigit() and not _alive(int(pid)):
+                found.append(entry)
+    return found
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def clean_leftovers(path: Path) -> None:
+    """Undoes what a killed writer of `path` left: its temp files and half-built folders go, and
+    a previous folder moved aside in the instant before the swap is put back if nothing replaced it."""
+    path = Path(path)
+    for entry in _leftovers(path, "tmp") + _leftovers(path, "new"):
+        _remove(entry)
+    for old in sorted(_leftovers(path, "old"), key=lambda p: p.stat().st_mtime):
+        if not path.exists():
+            os.rename(old, path)
+        else:
+            _remove(old)
+
+
+@contextlib.contextmanager
+def _user_paths(path: Path) -> Iterator[None]:
+    """An OS error while saving names the user's path, never a temp file's."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise SaveError(f"cannot save {path}: no space left on device in {path.parent}") from None
+        raise SaveError(f"cannot save {path}: {e.strerror or e}") from None
+
+
 @contextlib.contextmanager
 def _staged(path: Path) -> Iterator[Path]:
     """A temp file beside `path` (same suffix: Keras insists on .keras), removed on any failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_prefix(path, 'tmp')}{os.getpid()}-", suffix=path.suffix)
     os.close(fd)
     try:
         # mkstemp makes the file private (0600); the result should have the mode a plain write gives.
         os.chmod(tmp, 0o666 & ~_umask())
         yield Path(tmp)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(Path(tmp))
         raise
 
 
 @contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
+def interrupts_deferred() -> Iterator[None]:
     """Ctrl-C arriving inside is delivered when the block ends, not in the middle of it.
 
     The Python-level handler is swapped rather than the signal blocked: with other threads
@@ -73,9 +135,45 @@ def write_together(files: list[tuple[Path, Writer]]) -> None:
     with contextlib.ExitStack() as stack:
         staged: list[tuple[Path, Path]] = []
         for path, write in files:
-            tmp = stack.enter_context(_staged(Path(path)))
-            write(tmp)
-            staged.append((tmp, Path(path)))
-        with _interrupts_deferred():
+            path = Path(path)
+            with _user_paths(path):
+                clean_leftovers(path)
+                tmp = stack.enter_context(_staged(path))
+                write(tmp)
+            staged.append((tmp, path))
+        with interrupts_deferred():
             for tmp, path in staged:
-                os.replace(tmp, path)
+                with _user_paths(path):
+                    os.replace(tmp, path)
+
+
+def replace_folder(folder: Path, fill: Writer) -> None:
+    """Fills a new temp folder beside `folder`, then swaps it in: on any failure, Ctrl-C or a
+    kill, `folder` is exactly what it was before; on success, exactly what `fill` made."""
+    folder = Path(folder)
+    with _user_paths(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(folder)
+        staged = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{_prefix(folder, 'new')}{os.getpid()}-"))
+    try:
+        os.chmod(staged, 0o777 & ~_umask())
+        with _user_paths(folder):
+            fill(staged)
+        old = folder.parent / f"{_prefix(folder, 'old')}{os.getpid()}-{staged.name.rsplit('-', 1)[-1]}"
+        with interrupts_deferred(), _user_paths(folder):
+            # Two renames: a directory cannot be renamed over a non-empty one. A kill between
+            # them leaves the previous run aside as `old`, which clean_leftovers puts back.
+            moved = folder.exists()
+            if moved:
+                os.rename(folder, old)
+            try:
+                os.rename(staged, folder)
+            except BaseException:
+                if moved:
+                    os.rename(old, folder)
+                raise
+            if moved:
+                _remove(old)  # still inside: a Ctrl-C now must not leave the old run lying beside
+    except BaseException:
+        _remove(staged)
+        raise

@@ -6,9 +6,12 @@ from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
 
 import keras
 
+from . import config
+
 # Each layer keeps its Keras defaults (tanh / sigmoid, no recurrent dropout, GRU reset_after=True):
 # those are the conditions under which TensorFlow runs the fused cuDNN kernel on a GPU.
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+assert tuple(CELLS) == config.CELLS
 
 
 def get_cell(name: str):
@@ -25,11 +28,13 @@ def build_model(
     units: int = 16,
     learning_rate: float = 1e-3,
     loss: str = "huber",
+    jit_compile: bool = False,
 ) -> keras.Model:
     layer = get_cell(cell)
     inputs = keras.Input(shape=(window, features), name="window")  # (batch, window, features)
     hidden = layer(units, name=cell)(inputs)                        # (batch, units)
     outputs = keras.layers.Dense(1, name="next_day")(hidden)        # (batch, 1)
     model = keras.Model(inputs, outputs, name=f"{cell}_{units}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=jit_compile)
     return model
+

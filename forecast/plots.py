@@ -373,13 +373,14 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
         if best_epoch is not None:
             a.axvline(best_epoch, color="0.3", ls=":", lw=1.2,
                       label=f"best epoch {best_epoch} of {len(epochs)} (weights restored)")
-        a.set_yscale("log")  # narrow ranges get labelled minor ticks
+        positive = all((values > 0).all() for _, values, _ in group)
+        a.set_yscale("log" if positive else "linear")  # a loss of exactly 0 (flat prices) has no log
         a.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         a.tick_params(axis="y", which="both", labelsize=8)
         a.grid(alpha=0.3, which="both")
         a.set_ylabel(_loss_label(loss), fontsize=8)
-        a.set_title(" and ".join(label for label, _, _ in group) + " (log scale)", fontsize=10)
+        a.set_title(" and ".join(label for label, _, _ in group) + (" (log scale)" if positive else ""), fontsize=10)
         _legend(a)
     axes[-1].set_xlabel("epoch")
     if ax is None and len(axes) > 1:

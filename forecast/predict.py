@@ -1,59 +1,74 @@
-"""Using a saved model: the next day's close, or next-day error over any range of days."""
+"""Using a saved model: the next day's close with its intervals, or next-day error over any range."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import artifacts, evaluate, plots
+from . import artifacts
 from .data import Prices, load_prices
-from .errors import DataError, ModelError, TooLittleData
-from .train import predict_usd
-from .windows import make_windows, scaling_from_dict as _scaling_from_dict
+from .errors import DataError, ForecastError, TooLittleData
+from .evaluate import Evaluation
+from .inference import ModelInfo, TestSummary, TrainedModel, evaluate_windows, forecast
+from .windows import make_windows
+
+log = logging.getLogger(__name__)
 
 
-def scaling_from_dict(meta_scaling: dict):
-    try:
-        return _scaling_from_dict(meta_scaling)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"model.json has an unusable scaling {meta_scaling!r} ({e}); retrain the model") from None
-
-
-def load_for(cfg, min_extra_rows: int = 0):
-    """The saved model of cfg.cell and prices long enough for its window."""
-    saved = artifacts.load_model(artifacts.run_dir(cfg.out, cfg.cell))
-    window = saved.meta["window"]
+def load_for(cfg, min_extra_rows: int = 0) -> tuple[TrainedModel, Path, Prices]:
+    """The saved model of cfg.cell, its folder, and prices long enough for its window."""
+    directory = artifacts.run_dir(cfg.out, cfg.cell)
+    saved = artifacts.load_model(directory)
+    window = saved.info.window
     try:
         prices = load_prices(cfg, min_rows=window + min_extra_rows)
     except TooLittleData as e:
         raise TooLittleData(f"{e} (the saved {cfg.cell.upper()} model looks back {window} days)") from None
-    return saved, prices
+    return saved, directory, prices
 
 
-def next_day(cfg) -> dict:
-    saved, prices = load_for(cfg)
-    window = saved.meta["window"]
-    scaling = scaling_from_dict(saved.meta["scaling"])
-    X = prices.close.to_numpy()[-window:][np.newaxis, :]  # (1, window)
-    predicted = float(predict_usd(saved.model, scaling, X)[0])
+@dataclass(frozen=True)
+class NextDay:
+    cell: str
+    source: str
+    last_date: str
+    last_close: float
+    date: str                                     # the day forecast: last_date + 1
+    predicted_close: float
+    change_pct: float
+    intervals: dict[float, tuple[float, float]]   # level % -> (lower, upper) USD
+    test: TestSummary | None                      # how these settings did on held-out test days
+    trained_until: str                            # the last day the weights saw
+
+
+def next_day(cfg) -> NextDay:
+    saved, _, prices = load_for(cfg)
+    X = prices.close.to_numpy()[-saved.info.window:][np.newaxis, :]  # (1, window)
     last_day = prices.close.index[-1].date()
-    last_close = float(X[0, -1])
-    return {
-        "cell": saved.meta["cell"],
-        "source": prices.source,
-        "last_date": last_day.isoformat(),
-        "last_close": last_close,
-        "date": (last_day + timedelta(days=1)).isoformat(),
-        "predicted_close": predicted,
-        "change_pct": 100 * (predicted / last_close - 1),
-    }
+    f = forecast(saved, X, [last_day + timedelta(days=1)])
+    predicted, last_close = float(f.point[0]), float(X[0, -1])
+    return NextDay(
+        cell=saved.info.cell,
+        source=prices.source,
+        last_date=last_day.isoformat(),
+        last_close=last_close,
+        date=(last_day + timedelta(days=1)).isoformat(),
+        predicted_close=predicted,
+        change_pct=100 * (predicted / last_close - 1),
+        intervals={lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in f.bands.items()},
+        test=saved.info.test,
+        trained_until=saved.info.trained_on.last,
+    )
 
 
-def range_forecasts(saved, prices: Prices, since: date | None, until: date | None):
-    """Every target day in [since, until], each predicted from its own previous `window` days."""
-    window = saved.meta["window"]
+def range_windows(window: int, prices: Prices, since: date | None, until: date | None):
+    """Every target day in [since, until], each with its own previous `window` days:
+    X (n, window), y (n,), target days (n,)."""
     X, y = make_windows(prices.close.to_numpy(), window)  # (n, window), (n,)
     dates = prices.close.index[window:]
     keep = np.ones(len(dates), dtype=bool)
@@ -67,37 +82,51 @@ def range_forecasts(saved, prices: Prices, since: date | None, until: date | Non
             f"no target days between {since or 'the start'} and {until or 'the end'}: with a "
             f"{window}-day window the data allow {first:%Y-%m-%d}..{last:%Y-%m-%d}"
         )
-    X, y, dates = X[keep], y[keep], dates[keep]
-    predicted = predict_usd(saved.model, scaling_from_dict(saved.meta["scaling"]), X)
-    return dates, y, predicted, X[:, -1]
+    return X[keep], y[keep], dates[keep]
 
 
-def evaluate_range(cfg, since: date | None, until: date | None) -> tuple[str, dict]:
-    saved, prices = load_for(cfg, min_extra_rows=1)
-    dates, actual, predicted, previous = range_forecasts(saved, prices, since, until)
+@dataclass(frozen=True)
+class RangeEvaluation:
+    cell: str
+    source: str
+    evaluation: Evaluation
+    info: ModelInfo                  # the saved model's description: its split, the days it saw
+    overlap: bool                    # the range includes days the model saw: not out-of-sample
+    chart: Path | None               # where the chart went, None if it could not be written
+
+    @property
+    def model_saw_until(self) -> str:
+        """The last day that shaped the weights or chose the epoch."""
+        return self.info.trained_on.last
+
+
+def evaluate_range(cfg, since: date | None, until: date | None) -> RangeEvaluation:
+    saved, _, prices = load_for(cfg, min_extra_rows=1)
+    X, y, dates = range_windows(saved.info.window, prices, since, until)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
-    metrics = {
-        "cell": saved.meta["cell"],
-        "source": prices.source,
-        "first_date": f"{dates[0]:%Y-%m-%d}",
-        "last_date": f"{dates[-1]:%Y-%m-%d}",
-        # The last day that shaped the weights: early stopping watched validation up to here.
-        "model_saw_until": saved.meta["split"]["val"]["last"],
-        **evaluate.forecast_metrics(actual, predicted, previous),
-    }
-    cell = saved.meta["cell"].upper()
-    chart = saved.directory / f"evaluate_{metrics['first_date']}_{metrics['last_date']}.png"
-    artifacts.save_figure(chart, plots.forecast_chart(
-        dates, actual, {cell: predicted}, previous,
-        f"{cell} next-day forecast {metrics['first_date']}..{metrics['last_date']} (MAE {metrics['mae']:,.0f} USD)"))
-    seen = saved.meta["split"]
-    overlap = (dates[0] <= pd.Timestamp(seen["val"]["last"])) and (dates[-1] >= pd.Timestamp(seen["train"]["first"]))
-    text = "\n".join([
-        f"{cell} on {prices.source}, target days {metrics['first_date']}..{metrics['last_date']} ({metrics['days']} days)",
-        evaluate.metrics_table({cell: metrics}),
-        *(["note: the range overlaps the model's training or validation days; those errors are not out-of-sample"]
-          if overlap else []),
-        f"chart: {chart}",
-    ])
-    return text, metrics
+    evaluation = evaluate_windows(saved, X, y, dates)
+    seen = saved.info.trained_on
+    overlap = bool(dates[0] <= pd.Timestamp(seen.last) and dates[-1] >= pd.Timestamp(seen.first))
+    result = RangeEvaluation(
+        cell=saved.info.cell, source=prices.source, evaluation=evaluation,
+        info=saved.info, overlap=overlap, chart=None,
+    )
+    return _with_chart(cfg, result)
+
+
+def _with_chart(cfg, result: RangeEvaluation) -> RangeEvaluation:
+    """The chart goes to <out>/reports/, never into the model's folder (which may be read-only);
+    if it cannot be written, the numbers still stand and a warning says why."""
+    from dataclasses import replace
+
+    from . import plots, report
+
+    m = result.evaluation.metrics
+    path = Path(cfg.out) / "reports" / f"evaluate_{result.cell}_{m.first_date}_{m.last_date}.png"
+    try:
+        artifacts.save_figure(path, plots.forecast_chart(**report.evaluate_chart_inputs(result)))
+    except (ForecastError, OSError) as e:
+        log.warning("chart not written: %s", e)
+        return result
+    return replace(result, chart=path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
 import tempfile
 
@@ -32,12 +33,34 @@ def quiet_tensorflow() -> None:
             os.dup2(captured.fileno(), 2)
             try:
                 import tensorflow  # noqa: F401
-            except BaseException:
+            except BaseException as e:
                 os.dup2(saved, 2)
-                captured.seek(0)
-                sys.stderr.write(captured.read().decode(errors="replace"))
+                if not isinstance(e, KeyboardInterrupt):  # a Ctrl-C is the user's, not TF's failure
+                    captured.seek(0)
+                    sys.stderr.write(captured.read().decode(errors="replace"))
                 raise
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def versions() -> dict[str, str]:
+    """What a saved result was made with."""
+    import keras
+    import numpy
+    import pandas
+    import sklearn
+    import tensorflow
+
+    from . import __version__
+
+    return {
+        "forecast": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+    }

@@ -1,34 +1,29 @@
-"""Training one model and saving everything needed to use, judge and reproduce it."""
+"""Training one model: fit with early stopping on validation, calibrate its intervals on the
+same validation days, judge it once on the test days, and (with --all-data) refit it on
+every day. `train` writes nothing: the caller saves what it returns (artifacts.save_run).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
-from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
+from . import runtime  # noqa: I001  (before Keras: see runtime.py)
 
 import keras
 import numpy as np
 
-from . import artifacts, evaluate, plots
+from . import intervals
 from .data import Prices
 from .errors import ModelError
+from .inference import DataInfo, ModelInfo, Span, TestSummary, TrainedModel, evaluate_windows, predict_usd
 from .models import build_model
-from .windows import Dataset, build_dataset, scaling_to_dict
+from .windows import Dataset, build_dataset, get_scaling
 
-
-def settings(cfg) -> dict:
-    """Everything in the config that changes the trained model (the data hash aside)."""
-    return {
-        "cell": cfg.cell, "window": cfg.window, "units": cfg.units, "scaling": cfg.scaling,
-        "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size, "loss": cfg.loss,
-        "epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed,
-        "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-        "test_start": cfg.test_start.isoformat() if cfg.test_start else None,
-    }
+log = logging.getLogger(__name__)
 
 
 def verbosity(quiet: bool) -> int:
@@ -38,111 +33,93 @@ def verbosity(quiet: bool) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def predict_usd(model, scaling, X: np.ndarray) -> np.ndarray:
-    """Next-day closes in USD for windows X (n, window) of USD closes."""
-    z = model.predict(scaling.inputs(X), batch_size=1024, verbose=0)  # (n, 1)
-    return scaling.to_usd(X, z)                                      # (n,)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    model: keras.Model
-    dataset: Dataset
-    meta: dict                # what model.json holds
-    metrics: dict             # what metrics.json holds: test split, model and naive
-    history: dict             # loss and val_loss per epoch
-    test_pred: np.ndarray     # (n_test,) predicted closes in USD
-    directory: Path | None    # where it was saved
-
-
-def fit(cfg, dataset: Dataset) -> tuple[keras.Model, dict, float]:
-    """Trains on the training split; early stopping watches validation only, never test."""
+def fit(cfg, train_xy, val_xy=None, epochs: int | None = None) -> tuple[keras.Model, dict, float]:
+    """A fresh model of cfg's cell fitted on (inputs (n, window, 1), targets (n,)). With `val_xy`,
+    early stopping watches its loss and restores the best weights; without, it runs `epochs`."""
     keras.utils.set_random_seed(cfg.seed)
-    model = build_model(cfg.cell, cfg.window, 1, cfg.units, cfg.learning_rate, cfg.loss)
-    X_train, y_train = dataset.model_arrays("train")  # (n, window, 1), (n,)
-    X_val, y_val = dataset.model_arrays("val")
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-    )
+    model = build_model(cfg.cell, cfg.window, 1, cfg.units, cfg.learning_rate, cfg.loss, cfg.jit_compile)
+    callbacks = [] if val_xy is None else [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    ]
     started = time.perf_counter()
     history = model.fit(
-        X_train, y_train, validation_data=(X_val, y_val), epochs=cfg.epochs,
-        batch_size=cfg.batch_size, shuffle=True, callbacks=[stop], verbose=verbosity(cfg.quiet),
+        *train_xy, validation_data=val_xy, epochs=epochs or cfg.epochs, batch_size=cfg.batch_size,
+        shuffle=True, callbacks=callbacks, verbose=verbosity(cfg.quiet),
     )
     seconds = time.perf_counter() - started
     return model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds
 
 
-def train(cfg, prices: Prices, save: bool = True, directory: Path | None = None) -> TrainResult:
-    dataset = build_dataset(prices.close, cfg)
-    model, history, seconds = fit(cfg, dataset)
-    X_test, y_test, test_dates = dataset.part("test")
-    test_pred = predict_usd(model, dataset.scaling, X_test)
-    if not np.isfinite(test_pred).all():
+def _finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
         raise ModelError("training diverged (the model predicts non-finite prices); try a smaller --learning-rate")
-    previous = X_test[:, -1]
-    metrics = {
-        "split": "test",
-        "first_date": f"{test_dates[0]:%Y-%m-%d}",
-        "last_date": f"{test_dates[-1]:%Y-%m-%d}",
-        **evaluate.forecast_metrics(y_test, test_pred, previous),
-    }
+
+
+def train(cfg, prices: Prices) -> TrainedModel:
+    """Trains on the training split (early stopping on validation only, never test), calibrates
+    intervals on validation, evaluates on test; with cfg.all_data, returns the refit model."""
+    dataset = build_dataset(prices.close, cfg)
+    model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
+    X_val, y_val, val_dates = dataset.part("val")
+    val_point = predict_usd(model, dataset.scaling, X_val)  # (n_val,)
+    _finite(val_point)
+    split = {name: Span.of(dataset.part(name)[2]) for name in ("train", "val", "test")}
     epochs_run = len(history["loss"])
-    meta = {
-        "cell": cfg.cell,
-        "window": cfg.window,
-        "features": 1,
-        "units": cfg.units,
-        "params": int(model.count_params()),
-        "scaling": scaling_to_dict(dataset.scaling),
-        "settings": settings(cfg),
-        "data": {
-            "source": prices.source,
-            "first_date": f"{prices.close.index[0]:%Y-%m-%d}",
-            "last_date": f"{prices.close.index[-1]:%Y-%m-%d}",
-            "rows": len(prices.close),
-            "gap_days_filled": prices.filled_days,
-            "sha256": prices.sha256(),
-        },
-        "split": dataset.split.describe(dataset.dates),
-        "seed": cfg.seed,
-        "epochs_run": epochs_run,
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1,
-        "train_seconds": round(seconds, 3),
-        "seconds_per_epoch": round(seconds / epochs_run, 3),
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": artifacts.versions(),
-    }
-    result = TrainResult(model, dataset, meta, metrics, history, test_pred, None)
-    if not save:
-        return result
-    directory = directory or artifacts.run_dir(cfg.out, cfg.cell)
-    save_run(directory, result, prices)
-    return TrainResult(model, dataset, meta, metrics, history, test_pred, directory)
+    info = ModelInfo(
+        cell=cfg.cell,
+        window=cfg.window,
+        units=cfg.units,
+        params=int(model.count_params()),
+        scaling=dataset.scaling,
+        calibration=intervals.calibrate(y_val, val_point, X_val[:, -1], cfg.levels,
+                                        split["val"].first, split["val"].last),
+        settings=cfg.model_settings(),
+        data=data_info(prices),
+        split=split,
+        trained_on=Span(split["train"].first, split["val"].last, split["train"].days + split["val"].days),
+        seed=cfg.seed,
+        epochs_run=epochs_run,
+        best_epoch=int(np.argmin(history["val_loss"])) + 1,
+        refit_epochs=None,
+        train_seconds=round(seconds, 3),
+        seconds_per_epoch=round(seconds / epochs_run, 3),
+        test=None,
+        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=runtime.versions(),
+    )
+    held_out = TrainedModel(model, info, history)
+    test = evaluate_windows(held_out, *dataset.part("test"))
+    _finite(test.forecast.point)
+    info = dataclasses.replace(info, test=TestSummary.of(test.metrics))
+    if cfg.all_data:
+        model, info = refit_all(cfg, dataset, info)
+    return TrainedModel(model, info, history, test)
 
 
-def save_run(directory: Path, result: TrainResult, prices: Prices) -> None:
-    cell = result.meta["cell"].upper()
-    X_test, y_test, dates = result.dataset.part("test")
-    artifacts.save_model(directory, result.model, result.meta)
-    artifacts.write_json(directory / artifacts.METRICS_FILE, result.metrics)
-    title = (f"{cell} next-day forecast, test period "
-             f"(MAE {result.metrics['mae']:,.0f} USD, naive {result.metrics['naive']['mae']:,.0f} USD)")
-    artifacts.save_figure(directory / "forecast.png", plots.forecast_chart(
-        dates, y_test, {cell: result.test_pred}, X_test[:, -1], title))
-    artifacts.save_figure(directory / "history.png",
-                          plots.history_chart(result.history, f"{cell} training ({result.meta['scaling']['name']} scaling)"))
+def refit_all(cfg, dataset: Dataset, info: ModelInfo) -> tuple[keras.Model, ModelInfo]:
+    """The same settings fitted on every target day, for the number of epochs early stopping
+    chose: the model `predict` should use once the settings have been judged on the test days.
+    The scaling is refitted on all days too (they are all training days now); the intervals keep
+    the held-out calibration, since no unseen days are left to calibrate on."""
+    X, y, dates = dataset.X, dataset.y, dataset.dates
+    scaling = get_scaling(cfg.scaling).fit(X, y)
+    log.info("refitting %s on all %d target days for %d epochs", cfg.cell.upper(), len(y), info.best_epoch)
+    model, _, seconds = fit(cfg, (scaling.inputs(X), scaling.targets(X, y)), epochs=info.best_epoch)
+    _finite(predict_usd(model, scaling, X[-1:]))
+    return model, dataclasses.replace(
+        info, scaling=scaling, trained_on=Span.of(dates), refit_epochs=info.best_epoch,
+        train_seconds=round(info.train_seconds + seconds, 3),
+    )
 
 
-def summary(result: TrainResult) -> str:
-    m = result.metrics
-    lines = [
-        f"{result.meta['cell'].upper()}: test {m['first_date']}..{m['last_date']} ({m['days']} days)",
-        f"  MAE  {m['mae']:>10,.2f} USD   naive {m['naive']['mae']:>10,.2f} USD   ratio {m['mae_ratio_vs_naive']:.3f}",
-        f"  RMSE {m['rmse']:>10,.2f} USD   naive {m['naive']['rmse']:>10,.2f} USD   ratio {m['rmse_ratio_vs_naive']:.3f}",
-        f"  MAPE {m['mape']:.2f}%   direction right {100 * m['directional_accuracy']:.1f}% of days",
-        f"  {result.meta['epochs_run']} epochs (best {result.meta['best_epoch']}) in {result.meta['train_seconds']:.1f} s",
-    ]
-    if result.directory is not None:
-        lines.append(f"  saved to {result.directory}/")
-    return "\n".join(lines)
+def data_info(prices: Prices) -> DataInfo:
+    close = prices.close
+    return DataInfo(
+        source=prices.source,
+        first_date=f"{close.index[0]:%Y-%m-%d}",
+        last_date=f"{close.index[-1]:%Y-%m-%d}",
+        rows=len(close),
+        gap_days_filled=prices.filled_days,
+        sha256=prices.sha256(),
+    )
+

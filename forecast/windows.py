@@ -6,6 +6,7 @@ earlier split (that is known history), but fitted statistics only ever see train
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,6 +15,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.preprocessing import MinMaxScaler
 
+from . import config
 from .errors import DataError
 
 MIN_TARGETS = 20  # target days below which a 70/15/15 split leaves a split too small to mean anything
@@ -100,10 +102,19 @@ class WindowScaling:
 
     name = "window"
 
+    def __post_init__(self):
+        # A daily log-return std is a few percent; 0, a negative, NaN or a huge value (an edited
+        # model.json) would turn every forecast into nan or inf dollars.
+        if not _finite_number(self.scale) or not 0 < self.scale <= 1:
+            raise ValueError(f"scale must be a number in (0, 1], got {self.scale!r}")
+
     @classmethod
     def fit(cls, X_train: np.ndarray, y_train: np.ndarray) -> WindowScaling:
         returns = np.log(y_train / X_train[:, -1])
-        return cls(scale=float(np.std(returns)) or 1.0)
+        scale = float(np.std(returns)) or 1.0  # flat prices: any unit will do
+        if scale > 1:
+            raise DataError(f"the training days' daily log returns have a std of {scale:.3g}: these are not daily closes")
+        return cls(scale=scale)
 
     def inputs(self, X: np.ndarray) -> np.ndarray:
         z = np.log(X / X[:, -1:]) / self.scale  # (n, window), last column is 0
@@ -132,6 +143,10 @@ class MinMaxScaling:
 
     name = "minmax"
 
+    def __post_init__(self):
+        if not (_finite_number(self.low) and _finite_number(self.high) and 0 < self.low <= self.high):
+            raise ValueError(f"low and high must be prices with 0 < low <= high, got {self.low!r} and {self.high!r}")
+
     @classmethod
     def fit(cls, X_train: np.ndarray, y_train: np.ndarray) -> MinMaxScaling:
         seen = np.concatenate([X_train.ravel(), y_train])[:, np.newaxis]
@@ -156,7 +171,12 @@ class MinMaxScaling:
         return {"low": self.low, "high": self.high}
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 SCALINGS = {"window": WindowScaling, "minmax": MinMaxScaling}
+assert tuple(SCALINGS) == config.SCALINGS
 
 
 def get_scaling(name: str):
@@ -167,7 +187,13 @@ def get_scaling(name: str):
 
 
 def scaling_from_dict(d: dict):
-    return get_scaling(d["name"])(**d["params"])
+    """The scaling a model.json describes; ValueError naming what is wrong with it."""
+    if not isinstance(d, dict) or not isinstance(d.get("params"), dict):
+        raise ValueError(f"not a scaling: {d!r}")
+    try:
+        return get_scaling(d.get("name"))(**d["params"])
+    except TypeError as e:  # missing or unknown parameters
+        raise ValueError(str(e)) from None
 
 
 def scaling_to_dict(s) -> dict:

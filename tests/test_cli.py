@@ -15,6 +15,7 @@ from forecast.__main__ import main
 from tests.conftest import random_walk, write_yahoo_csv
 
 CELLS = ["gru", "lstm"]
+R = "retrain the model (python -m forecast train)"
 SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet"]
 
 
@@ -55,8 +56,8 @@ def test_train_prints_summary(runs, cell):
     assert code == 0
     lines = text.splitlines()
     assert lines[0] == f"{cell.upper()}: test 2021-04-14..2021-04-30 (17 days)"
-    assert re.match(r"  MAE +[\d,.]+ USD +naive +[\d,.]+ USD +ratio \d+\.\d{3}$", lines[1])
-    assert re.match(r"  RMSE +[\d,.]+ USD +naive +[\d,.]+ USD +ratio \d+\.\d{3}$", lines[2])
+    assert re.match(r"  MAE +[\d,.]+ USD +naive +[\d,.]+ USD +ratio \d+\.\d{3}  \((worse|better) than naive\)$", lines[1])
+    assert re.match(r"  RMSE +[\d,.]+ USD +naive +[\d,.]+ USD +ratio \d+\.\d{3}  \((worse|better) than naive\)$", lines[2])
     assert lines[-1] == f"  saved to {out / cell}/"
     assert {"model.keras", "model.json", "metrics.json", "forecast.png", "history.png"} <= {
         p.name for p in (out / cell).iterdir()}
@@ -72,11 +73,17 @@ def test_predict(runs, capsys, cell):
     assert lines[0] == f"{csv}: next-day forecast by {cell.upper()}"
     assert re.match(r"  last close  2021-04-30 +[\d,]+\.\d\d USD$", lines[1])
     assert re.match(r"  forecast    2021-05-01 +[\d,]+\.\d\d USD  \([+-]\d+\.\d\d%\)$", lines[2])
+    human = text
 
     code, text, err = run(capsys, "predict", "--cell", cell, "--csv", csv, "--out", out, "--json")
     assert code == 0
     result = json.loads(text)  # one JSON object, nothing else on stdout
-    assert {"cell", "date", "predicted_close", "last_date", "last_close", "change_pct"} <= set(result)
+    assert {"cell", "date", "predicted_close", "last_date", "last_close", "change_pct", "intervals", "test"} <= set(result)
+    lower, upper = result["intervals"]["80"]["lower"], result["intervals"]["80"]["upper"]
+    assert lower < result["predicted_close"] < upper
+    assert f"  80%  range  {lower:,.2f} .. {upper:,.2f} USD" in human
+    assert result["intervals"]["95"] == {"lower": 0.0, "upper": None}  # 17 validation days: unbounded
+    assert human.splitlines()[-1].startswith("  context     on held-out test days 2021-04-14..2021-04-30 its MAE was ")
     assert (result["cell"], result["date"], result["last_date"]) == (cell, "2021-05-01", "2021-04-30")
     assert result["last_close"] == pytest.approx(random_walk(120).iloc[-1])
     assert result["change_pct"] == pytest.approx(100 * (result["predicted_close"] / result["last_close"] - 1))
@@ -95,12 +102,14 @@ def test_evaluate(runs, capsys, tmp_path, cell):
     assert lines[1].startswith("| forecast | MAE (USD) | RMSE (USD) | MAPE |")
     assert lines[3].startswith(f"| {cell.upper()} | ")
     assert lines[4].startswith("| naive (tomorrow = today) | ")
-    assert "note: the range overlaps the model's training or validation days" in text
+    assert "note: the range overlaps the days the model was trained or early-stopped on" in text
+    assert lines[-2] == f"chart: {out / 'reports' / f'evaluate_{cell}_2021-04-01_2021-04-30.png'}"
     assert lines[-1] == f"metrics written to {json_path}"
     metrics = json.loads(json_path.read_text())
     assert (metrics["cell"], metrics["first_date"], metrics["last_date"], metrics["days"]) == (
         cell, "2021-04-01", "2021-04-30", 30)
-    assert {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive", "naive"} <= set(metrics)
+    assert {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive", "naive", "intervals",
+            "model_saw_until"} <= set(metrics)
     assert f"| {cell.upper()} | {metrics['mae']:,.2f} | {metrics['rmse']:,.2f} |" in text
 
 
@@ -130,10 +139,12 @@ def model_copy(runs, tmp_path):
     return csv, tmp_path / "out", tmp_path / "out" / "gru"
 
 
-def edit_meta(directory: Path, **changes) -> None:
+def edit_meta(directory: Path, seal: bool = True, **changes) -> None:
+    """Changes model.json; sealed, its content hash is renewed, so that the checks after the
+    hash check are what a test reaches."""
     meta = json.loads((directory / "model.json").read_text())
     meta.update(changes)
-    (directory / "model.json").write_text(json.dumps(meta))
+    (directory / "model.json").write_text(json.dumps(artifacts.seal(meta) if seal else meta))
 
 
 def rehash(directory: Path) -> None:
@@ -189,7 +200,7 @@ def test_damaged_model_against_its_hash(model_copy, capsys, damage):
     damage(directory / "model.keras")
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
     assert_one_error(code, err, f"{directory}/model.keras is not the model described by {directory}/model.json "
-                                "(changed, truncated or from another run); retrain the model")
+                                "(changed, truncated or from another run); retrain the model (python -m forecast train)")
 
 
 def test_model_json_missing(model_copy, capsys):
@@ -203,7 +214,7 @@ def test_model_json_from_another_schema(model_copy, capsys):
     csv, out, directory = model_copy
     edit_meta(directory, schema=99)
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
-    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 1; retrain the model")
+    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 2; retrain the model (python -m forecast train)")
 
 
 @pytest.mark.parametrize("data", [b'{"schema": 1, "window": ', b"", b"\xff\xfe\x00{}"])
@@ -213,7 +224,7 @@ def test_model_json_invalid(model_copy, capsys, data):
     with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)) as reason:
         json.loads(data.decode())
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
-    assert_one_error(code, err, f"{directory}/model.json is not valid JSON ({reason.value}); retrain the model")
+    assert_one_error(code, err, f"{directory}/model.json is not valid JSON ({reason.value}); retrain the model (python -m forecast train)")
 
 
 @pytest.mark.parametrize(("rows", "command", "needed"), [
@@ -237,14 +248,12 @@ def test_exactly_one_window_is_enough_to_predict(runs, capsys, tmp_path):
     assert json.loads(text)["date"] == "2021-01-06"
 
 
-@pytest.mark.parametrize(("change", "shape"), [({"window": 7}, "(None, 7, 1)"), ({"features": 2}, "(None, 5, 2)")])
-def test_window_or_feature_mismatch(model_copy, capsys, change, shape):
+def test_window_mismatch(model_copy, capsys):
     csv, out, directory = model_copy
-    edit_meta(directory, **change)
-    rehash(directory)  # model.keras is untouched, so only the shape check can fire
+    edit_meta(directory, window=7)  # model.keras is untouched, so only the shape check can fire
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
     assert_one_error(code, err, f"{directory}/model.keras takes inputs of shape (None, 5, 1), "
-                                f"but model.json says {shape}; retrain the model")
+                                f"but model.json says (None, 7, 1); {R}")
 
 
 def test_interrupted_train_keeps_the_previous_model(model_copy, capsys, monkeypatch):
@@ -332,22 +341,57 @@ def _one_error_line(capsys, argv) -> str:
     return err.strip()
 
 
-@pytest.mark.parametrize("key", ["window", "scaling", "split", "cell"])
-def test_model_json_missing_a_key(model_copy, capsys, key):
+def test_an_edited_model_json_is_caught_by_its_content_hash(model_copy, capsys):
+    csv, out, gru = model_copy
+    edit_meta(gru, seal=False, scaling={"name": "window", "params": {"scale": 0.5}})
+    err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
+    assert err == f"error: {gru / 'model.json'} was changed after it was saved (its content hash does not match); {R}"
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("window", "a whole number of at least 2"), ("cell", "one of gru, lstm"), ("split", "train, val and test spans"),
+    ("intervals", "the interval calibration"), ("seed", "a whole number"),
+])
+def test_model_json_missing_a_key(model_copy, capsys, key, expected):
     csv, out, gru = model_copy
     meta = json.loads((gru / "model.json").read_text())
     del meta[key]
-    (gru / "model.json").write_text(json.dumps(meta))
+    (gru / "model.json").write_text(json.dumps(artifacts.seal(meta)))
     err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
-    assert err == f"error: {gru / 'model.json'} lacks or garbles {key}; retrain the model"
+    assert err == f"error: {gru / 'model.json'}: {key} is missing, expected {expected}; {R}"
 
 
-def test_model_json_with_an_unknown_scaling(model_copy, capsys):
+@pytest.mark.parametrize(("scaling", "reason"), [
+    ({"name": "zscore", "params": {}}, "unknown scaling 'zscore'; valid: window, minmax"),
+    ({"name": "window", "params": {"scale": 0}}, "scale must be a number in (0, 1], got 0"),
+    ({"name": "window", "params": {"scale": -0.03}}, "scale must be a number in (0, 1], got -0.03"),
+    ({"name": "window", "params": {"scale": 1e300}}, "scale must be a number in (0, 1], got 1e+300"),
+    ({"name": "window", "params": {"scale": "0.03"}}, "scale must be a number in (0, 1], got '0.03'"),
+    ({"name": "window", "params": {}}, "WindowScaling.__init__() missing 1 required positional argument: 'scale'"),
+    ({"name": "minmax", "params": {"low": 5.0, "high": 1.0}}, "low and high must be prices with 0 < low <= high, got 5.0 and 1.0"),
+])
+def test_model_json_with_an_unusable_scaling(model_copy, capsys, scaling, reason):
     csv, out, gru = model_copy
-    edit_meta(gru, scaling={"name": "zscore", "params": {}})
+    edit_meta(gru, scaling=scaling)
     err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
-    assert err.startswith("error: model.json has an unusable scaling {'name': 'zscore', 'params': {}} "
-                          "(unknown scaling 'zscore'; valid: window, minmax)")
+    assert err == f"error: {gru / 'model.json'}: unusable scaling {scaling!r:.80} ({reason}); {R}"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"window": "5"}, "window is '5', expected a whole number of at least 2"),
+    ({"best_epoch": 0}, "best_epoch is 0, expected 1..{epochs}"),
+    ({"intervals": {"first_date": "2021-03-28", "last_date": "2021-04-13", "days": 17,
+                    "model": {"80": -0.1}, "naive": {"80": 0.01}}},
+     "intervals.model.80 is -0.1, expected null (unbounded) or a log-scale width between 0 and 10"),
+    ({"data": {"source": "x", "first_date": "2021-01-01", "last_date": "2021-13-01", "rows": 5,
+               "gap_days_filled": 0, "sha256": "0" * 64}}, "data.last_date is '2021-13-01', expected a date YYYY-MM-DD"),
+])
+def test_model_json_with_a_garbled_field(model_copy, capsys, changes, message):
+    csv, out, gru = model_copy
+    epochs = json.loads((gru / "model.json").read_text())["epochs_run"]
+    edit_meta(gru, **changes)
+    err = _one_error_line(capsys, ["evaluate", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
+    assert err == f"error: {gru / 'model.json'}: {message.format(epochs=epochs)}; {R}"
 
 
 def test_duplicate_columns_after_normalising(tmp_path, capsys):

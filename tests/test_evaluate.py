@@ -5,7 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from forecast import evaluate
+import pandas as pd
+
+from forecast import evaluate, report
+from forecast.evaluate import ErrorMetrics, Forecast
 
 # Four target days. Model errors: -1, +1, -2, +1. Naive (previous close) errors: +1, +2, -1, +4.
 ACTUAL = np.array([100.0, 102.0, 101.0, 105.0])
@@ -29,21 +32,40 @@ def test_beats_naive_by_hand():
     assert evaluate.beats_naive(ACTUAL, PREDICTED, PREVIOUS) == 0.5
 
 
-def test_forecast_metrics_ratios_and_naive():
-    m = evaluate.forecast_metrics(ACTUAL, PREDICTED, PREVIOUS)
-    assert m["naive"] == pytest.approx({"mae": 2.0, "rmse": math.sqrt(22 / 4),
-                                        "mape": 100 * (1 / 100 + 2 / 102 + 1 / 101 + 4 / 105) / 4})
-    assert m["mae_ratio_vs_naive"] == pytest.approx(1.25 / 2.0)
-    assert m["rmse_ratio_vs_naive"] == pytest.approx(math.sqrt(7 / 4) / math.sqrt(22 / 4))
-    assert m["days"] == 4
-    assert set(m) == {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive",
-                      "rmse_ratio_vs_naive", "beats_naive_share", "days", "naive"}
+def forecast(predicted, previous=PREVIOUS, q=None):
+    """A Forecast of the four days; with q, 50% intervals of half-width q (log units) around both."""
+    dates = pd.date_range("2024-01-01", periods=len(predicted))
+    bands = {} if q is None else {50.0: (predicted * np.exp(-q), predicted * np.exp(q))}
+    naive_bands = {} if q is None else {50.0: (previous * np.exp(-q), previous * np.exp(q))}
+    return Forecast(dates, np.asarray(predicted, float), np.asarray(previous, float),
+                    np.arange(len(predicted), dtype=float), bands, naive_bands)
+
+
+def test_score_ratios_and_naive():
+    m = evaluate.score(ACTUAL, forecast(PREDICTED))
+    assert m.naive == pytest.approx(ErrorMetrics(2.0, math.sqrt(22 / 4), 100 * (1 / 100 + 2 / 102 + 1 / 101 + 4 / 105) / 4))
+    assert (m.mae, m.rmse) == pytest.approx((1.25, math.sqrt(7 / 4)))
+    assert m.mae_ratio_vs_naive == pytest.approx(1.25 / 2.0)
+    assert m.rmse_ratio_vs_naive == pytest.approx(math.sqrt(7 / 4) / math.sqrt(22 / 4))
+    assert (m.directional_accuracy, m.beats_naive_share) == (0.75, 0.5)
+    assert (m.days, m.first_date, m.last_date) == (4, "2024-01-01", "2024-01-04")
+
+
+def test_score_intervals_of_model_and_naive():
+    # Half-width 0.0149 in log units: 101 * exp(+-0.0149) = [99.51, 102.52]. Model intervals hold
+    # on days 1, 2, 4 (|error| 1 of ~100) but not 3 (actual 101 below 103's [101.47, 104.55]);
+    # naive's hold on days 1, 3 (|error| 1) and miss days 2 and 4 (|error| 2 and 4).
+    m = evaluate.score(ACTUAL, forecast(PREDICTED, q=0.0149))
+    assert m.intervals[50.0].coverage == 0.75
+    assert m.naive_intervals[50.0].coverage == 0.5
+    # Sorted by the volatility given (0, 1, 2, 3): thirds of sizes 2, 1, 1.
+    assert m.intervals[50.0].coverage_by_volatility == (1.0, 0.0, 1.0)
 
 
 def test_naive_forecast_has_ratio_one():
-    m = evaluate.forecast_metrics(ACTUAL, PREVIOUS, PREVIOUS)
-    assert m["mae_ratio_vs_naive"] == 1.0
-    assert m["beats_naive_share"] == 0.0
+    m = evaluate.score(ACTUAL, forecast(PREVIOUS))
+    assert m.mae_ratio_vs_naive == 1.0
+    assert m.beats_naive_share == 0.0
 
 
 def test_diebold_mariano_worked_case():
@@ -54,17 +76,17 @@ def test_diebold_mariano_worked_case():
     worse = np.array([1.0, 1.0, 1.0, 1.0, 2.0])
     better = np.zeros(5)
     out = evaluate.diebold_mariano(actual, worse, better)
-    assert out["statistic"] == pytest.approx(8 / 3)
-    assert out["p_value"] == pytest.approx(0.056, abs=1e-9)
-    assert out["days"] == 5
+    assert out.statistic == pytest.approx(8 / 3)
+    assert out.p_value == pytest.approx(0.056, abs=1e-9)
+    assert out.days == 5
     swapped = evaluate.diebold_mariano(actual, better, worse)
-    assert swapped["statistic"] == pytest.approx(-8 / 3)
-    assert swapped["p_value"] == pytest.approx(out["p_value"])
+    assert swapped.statistic == pytest.approx(-8 / 3)
+    assert swapped.p_value == pytest.approx(out.p_value)
 
 
 def test_diebold_mariano_equal_forecasts_is_undefined_not_an_error():
     out = evaluate.diebold_mariano(ACTUAL, PREDICTED, PREDICTED)
-    assert math.isnan(out["statistic"]) and math.isnan(out["p_value"])
+    assert math.isnan(out.statistic) and math.isnan(out.p_value)
 
 
 def test_diebold_mariano_size_under_the_null():
@@ -74,7 +96,7 @@ def test_diebold_mariano_size_under_the_null():
     for _ in range(400):
         actual = rng.normal(size=60)
         a, b = actual + rng.normal(size=60), actual + rng.normal(size=60)
-        rejections += evaluate.diebold_mariano(actual, a, b)["p_value"] < 0.05
+        rejections += evaluate.diebold_mariano(actual, a, b).p_value < 0.05
     assert 0.02 < rejections / 400 < 0.09
 
 
@@ -84,13 +106,13 @@ def test_diebold_mariano_needs_three_days():
 
 
 def test_metrics_table_lists_models_then_naive():
-    m = evaluate.forecast_metrics(ACTUAL, PREDICTED, PREVIOUS)
-    lines = evaluate.metrics_table({"GRU": m}).splitlines()
+    m = evaluate.score(ACTUAL, forecast(PREDICTED))
+    lines = report.metrics_table({"GRU": m}, m.naive).splitlines()
     assert lines[2].startswith("| GRU | 1.25 | 1.32 |")
     assert lines[3].startswith("| naive (tomorrow = today) | 2.00 | 2.35 |")
 
 
 def test_flat_prices_give_nan_ratios_not_a_crash():
     flat = np.full(5, 100.0)
-    m = evaluate.forecast_metrics(flat, flat + 1, flat)
-    assert m["naive"]["mae"] == 0 and math.isnan(m["mae_ratio_vs_naive"]) and math.isnan(m["rmse_ratio_vs_naive"])
+    m = evaluate.score(flat, forecast(flat + 1, flat))
+    assert m.naive.mae == 0 and math.isnan(m.mae_ratio_vs_naive) and math.isnan(m.rmse_ratio_vs_naive)

@@ -77,3 +77,16 @@ def test_unknown_cell(call):
     with pytest.raises(ValueError) as info:
         call()
     assert str(info.value) == "unknown cell 'rnn'; valid: gru, lstm"
+
+
+@pytest.mark.parametrize("units", [1, 4, 16])
+def test_parameter_counts_follow_the_closed_forms(units):
+    """Per step GRU has 3 gate blocks (update, reset, candidate) and LSTM 4 (input, forget, cell,
+    output), each with input weights (units x 1), recurrent weights (units x units) and a bias;
+    GRU with reset_after=True keeps a second bias per block. Dense(1) adds units + 1."""
+    gru = 3 * (units + units * units + 2 * units) + units + 1
+    lstm = 4 * (units + units * units + units) + units + 1
+    assert build_model("gru", window=5, units=units).count_params() == gru
+    assert build_model("lstm", window=5, units=units).count_params() == lstm
+    if units == 16:
+        assert (gru, lstm) == (929, 1169)  # the counts the README's speed discussion quotes

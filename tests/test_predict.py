@@ -1,17 +1,17 @@
 """Saved models in use: the load round trip, the next day's forecast and errors over a range."""
 
 import json
+import shutil
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import artifacts, predict, train
+from forecast import artifacts, inference, predict, report, train
 from forecast.config import Config
 from forecast.data_csv import load_csv
 from forecast.errors import DataError
-from forecast.windows import scaling_from_dict
 from tests.conftest import random_walk, write_yahoo_csv
 
 WINDOW = 5
@@ -27,23 +27,29 @@ def trained(request, tmp_path_factory, csv_path):
     """One saved run per cell, trained on the CSV the tests then predict from (read only)."""
     cfg = Config(cell=request.param, csv=csv_path, window=WINDOW, units=4, epochs=2, batch_size=16,
                  patience=1, quiet=True, out=tmp_path_factory.mktemp(f"out-{request.param}"))
-    return cfg, train.train(cfg, load_csv(csv_path))
+    result = train.train(cfg, load_csv(csv_path))
+    artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), result)
+    return cfg, result
 
 
 def test_load_round_trip(trained):
     cfg, result = trained
-    saved = artifacts.load_model(artifacts.run_dir(cfg.out, cfg.cell))
-    assert saved.directory == result.directory
-    assert saved.meta == json.loads((result.directory / "model.json").read_text())
-    assert saved.meta["scaling"] == result.meta["scaling"]
+    directory = artifacts.run_dir(cfg.out, cfg.cell)
+    saved = artifacts.load_model(directory)
+    assert saved.info == result.info
+    assert saved.history is None and saved.test is None
     for loaded, original in zip(saved.model.get_weights(), result.model.get_weights()):
         np.testing.assert_array_equal(loaded, original)
+    from_disk = inference.evaluate_windows(saved, *_test_windows(cfg, result))
+    np.testing.assert_allclose(from_disk.forecast.point, result.test.forecast.point, rtol=0, atol=1e-6)
+    assert from_disk.metrics.intervals.keys() == result.test.metrics.intervals.keys()
 
-    X_test, _, _ = result.dataset.part("test")
-    inputs = result.dataset.scaling.inputs(X_test)
-    np.testing.assert_array_equal(saved.model.predict(inputs, verbose=0), result.model.predict(inputs, verbose=0))
-    from_disk = train.predict_usd(saved.model, scaling_from_dict(saved.meta["scaling"]), X_test)
-    np.testing.assert_allclose(from_disk, result.test_pred, rtol=0, atol=1e-6)
+
+def _test_windows(cfg, result):
+    close = load_csv(cfg.csv).close.to_numpy()
+    days = result.info.split["test"].days
+    X = np.array([close[i - WINDOW:i] for i in range(len(close) - days, len(close))])
+    return X, close[-days:], pd.date_range(result.info.split["test"].first, periods=days)
 
 
 def test_next_day(trained, csv_path):
@@ -51,39 +57,47 @@ def test_next_day(trained, csv_path):
     close = load_csv(csv_path).close
     forecast = predict.next_day(cfg)
 
-    assert forecast["cell"] == cfg.cell
-    assert forecast["source"] == str(csv_path)
-    assert forecast["last_date"] == "2021-04-30"
-    assert forecast["date"] == "2021-05-01"  # the last date + 1 day
-    assert forecast["last_close"] == close.iloc[-1]
-    last_window = close.to_numpy()[-WINDOW:][np.newaxis, :]
-    expected = train.predict_usd(result.model, result.dataset.scaling, last_window)[0]
-    assert forecast["predicted_close"] == pytest.approx(expected, rel=1e-9)
-    assert forecast["change_pct"] == pytest.approx(100 * (forecast["predicted_close"] / close.iloc[-1] - 1))
-    json.dumps(forecast)  # plain Python types only
+    assert forecast.cell == cfg.cell
+    assert forecast.source == str(csv_path)
+    assert forecast.last_date == "2021-04-30"
+    assert forecast.date == "2021-05-01"  # the last date + 1 day
+    assert forecast.last_close == close.iloc[-1]
+    # By hand: the model's output in scaled log-return units, back to USD.
+    last = close.to_numpy()[-WINDOW:]
+    scale = result.info.scaling.scale
+    z = result.model.predict((np.log(last / last[-1]) / scale)[None, :, None].astype("float32"), verbose=0)[0, 0]
+    assert forecast.predicted_close == pytest.approx(last[-1] * np.exp(float(z) * scale), rel=1e-12)
+    assert forecast.change_pct == pytest.approx(100 * (forecast.predicted_close / close.iloc[-1] - 1))
+    q = result.info.calibration.model[80.0]
+    assert forecast.intervals[80.0] == pytest.approx((forecast.predicted_close * np.exp(-q),
+                                                      forecast.predicted_close * np.exp(q)))
+    assert forecast.test == result.info.test
+    json.dumps(report.next_day_record(forecast))  # plain JSON (an unbounded 95% interval included)
 
 
 def test_next_day_from_an_earlier_end(trained):
     cfg, _ = trained
     forecast = predict.next_day(cfg.replace(end=date(2021, 2, 28)))
-    assert (forecast["last_date"], forecast["date"]) == ("2021-02-28", "2021-03-01")
+    assert (forecast.last_date, forecast.date) == ("2021-02-28", "2021-03-01")
 
 
 def test_evaluate_the_test_split_again(trained):
     """The saved model over the test days reproduces the metrics saved at training time."""
     cfg, result = trained
-    test = result.meta["split"]["test"]
-    text, metrics = predict.evaluate_range(cfg, date.fromisoformat(test["first"]), date.fromisoformat(test["last"]))
+    test = result.info.split["test"]
+    got = predict.evaluate_range(cfg, date.fromisoformat(test.first), date.fromisoformat(test.last))
+    metrics = got.evaluation.metrics
 
-    assert (metrics["first_date"], metrics["last_date"], metrics["days"]) == (test["first"], test["last"], 17)
-    assert metrics["model_saw_until"] == result.meta["split"]["val"]["last"]
+    assert (metrics.first_date, metrics.last_date, metrics.days) == (test.first, test.last, 17)
+    assert got.model_saw_until == result.info.split["val"].last
     for key in ("mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive"):
-        assert metrics[key] == pytest.approx(result.metrics[key], rel=1e-6)
-    assert metrics["naive"] == pytest.approx(result.metrics["naive"], rel=1e-12)
+        assert getattr(metrics, key) == pytest.approx(getattr(result.test.metrics, key), rel=1e-6)
+    assert metrics.naive == result.test.metrics.naive
 
-    chart = result.directory / f"evaluate_{test['first']}_{test['last']}.png"
-    assert chart.read_bytes().startswith(b"\x89PNG")
-    assert f"target days {test['first']}..{test['last']} (17 days)" in text
+    chart = cfg.out / "reports" / f"evaluate_{cfg.cell}_{test.first}_{test.last}.png"
+    assert got.chart == chart and chart.read_bytes().startswith(b"\x89PNG")
+    text = report.evaluate_text(got)
+    assert f"target days {test.first}..{test.last} (17 days)" in text
     assert "| naive (tomorrow = today) |" in text
     assert "not out-of-sample" not in text  # the test days follow validation
     assert text.endswith(f"chart: {chart}")
@@ -91,21 +105,30 @@ def test_evaluate_the_test_split_again(trained):
 
 def test_evaluate_notes_overlap_with_training(trained):
     cfg, _ = trained
-    text, metrics = predict.evaluate_range(cfg, date(2021, 1, 10), date(2021, 1, 20))
-    assert metrics["days"] == 11
-    assert "note: the range overlaps the model's training or validation days" in text
+    got = predict.evaluate_range(cfg, date(2021, 1, 10), date(2021, 1, 20))
+    assert got.evaluation.metrics.days == 11
+    assert "note: the range overlaps the days the model was trained or early-stopped on (up to 2021-04-13)" \
+        in report.evaluate_text(got)
 
 
-def test_range_forecasts(trained, csv_path):
+def test_evaluate_a_read_only_model_skips_the_chart_with_a_warning(trained, tmp_path, caplog):
+    cfg, _ = trained
+    blocked = tmp_path / "out"
+    shutil.copytree(cfg.out / cfg.cell, blocked / cfg.cell)
+    (blocked / "reports").write_text("a file where the reports folder would go")
+    got = predict.evaluate_range(cfg.replace(out=blocked), date(2021, 4, 1), None)
+    assert got.chart is None and got.evaluation.metrics.days == 30
+    assert "chart not written: cannot save" in caplog.text
+
+
+def test_range_windows(trained, csv_path):
     cfg, result = trained
-    saved = artifacts.load_model(result.directory)
     prices = load_csv(csv_path)
-    dates, actual, predicted, previous = predict.range_forecasts(saved, prices, date(2021, 4, 1), None)
+    X, y, dates = predict.range_windows(WINDOW, prices, date(2021, 4, 1), None)
     assert list(dates) == list(pd.date_range("2021-04-01", "2021-04-30"))
-    np.testing.assert_array_equal(actual, prices.close.loc["2021-04-01":].to_numpy())
-    np.testing.assert_array_equal(previous, prices.close.loc["2021-03-31":"2021-04-29"].to_numpy())
-    # Other batch composition than at training time: float32 round-off only.
-    np.testing.assert_allclose(predicted[-17:], result.test_pred, rtol=1e-7)
+    np.testing.assert_array_equal(y, prices.close.loc["2021-04-01":].to_numpy())
+    np.testing.assert_array_equal(X[:, -1], prices.close.loc["2021-03-31":"2021-04-29"].to_numpy())
+    np.testing.assert_array_equal(X[0], prices.close.loc["2021-03-27":"2021-03-31"].to_numpy())
 
 
 @pytest.mark.parametrize(("since", "until", "message"), [

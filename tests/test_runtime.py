@@ -21,7 +21,7 @@ def run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("module", ["forecast.models", "forecast.train", "forecast.__main__"])
+@pytest.mark.parametrize("module", ["forecast.runtime", "forecast.models", "forecast.train"])
 def test_yahoo_requests_still_work_after_keras_is_loaded(module):
     # No network needed: the failure is in setting up the request, before any connection.
     done = run(PROBE.format(module=module))

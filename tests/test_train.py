@@ -1,6 +1,8 @@
-"""Training on a small made-up series: saved files, their contents, seeds and atomic saves."""
+"""Training on a small made-up series: what train returns, what save_run writes, seeds,
+the all-data refit, and saves that fail or are killed part way."""
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +15,8 @@ from tests.conftest import random_walk
 from forecast import artifacts, train
 from forecast.config import Config
 from forecast.data import Prices
-from forecast.windows import scaling_from_dict
+from forecast.errors import SaveError
+from forecast.inference import predict_usd
 
 FILES = {"model.keras", "model.json", "metrics.json", "forecast.png", "history.png"}
 DAYS, WINDOW = 120, 5
@@ -31,66 +34,90 @@ def prices() -> Prices:
 
 @pytest.fixture(scope="module", params=["gru", "lstm"])
 def trained(request, tmp_path_factory, prices):
-    """One saved training run per cell, shared by the tests of this module (read only)."""
+    """One training run per cell, saved to <out>/<cell>, shared by this module's tests (read only)."""
     cfg = small_config(request.param, tmp_path_factory.mktemp(f"train-{request.param}"))
-    return cfg, train.train(cfg, prices)
+    result = train.train(cfg, prices)
+    directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), result)
+    return cfg, result, directory
 
 
 @pytest.fixture(scope="module")
 def other_seed(trained, prices):
     """The same run with another seed, not saved."""
-    cfg, _ = trained
-    return train.train(cfg.replace(seed=cfg.seed + 1), prices, save=False)
+    cfg, _, _ = trained
+    return train.train(cfg.replace(seed=cfg.seed + 1), prices)
 
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_writes_all_files_and_nothing_else(trained):
-    cfg, result = trained
-    assert result.directory == cfg.out / cfg.cell
-    assert set(os.listdir(result.directory)) == FILES  # no temp files left behind either
+def windows(close, first: str, last: str):
+    """Windows and targets of the target days first..last, built from the raw series by hand."""
+    position = {d: i for i, d in enumerate(close.index.strftime("%Y-%m-%d"))}
+    rows = range(position[first], position[last] + 1)
+    X = np.array([close.to_numpy()[i - WINDOW:i] for i in rows])
+    return X, close.to_numpy()[list(rows)]
+
+
+def test_train_writes_nothing(tmp_path, prices):
+    cfg = small_config("gru", tmp_path / "out", epochs=1)
+    train.train(cfg, prices)
+    assert not cfg.out.exists()
+
+
+def test_save_run_writes_the_run_and_nothing_else(trained):
+    cfg, _, directory = trained
+    assert directory == cfg.out / cfg.cell
+    assert set(os.listdir(directory)) == FILES
+    assert os.listdir(cfg.out) == [cfg.cell]  # no staging folder or temp file left beside it
     for name in ("forecast.png", "history.png"):
-        assert (result.directory / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert (directory / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_model_json(trained, prices):
-    cfg, result = trained
-    meta = read_json(result.directory / "model.json")
-    assert meta == {"schema": artifacts.SCHEMA, **result.meta, "model_sha256": meta["model_sha256"]}
-    assert meta["schema"] == 1
+    cfg, result, directory = trained
+    meta = read_json(directory / "model.json")
+    assert meta["schema"] == 2
     assert (meta["cell"], meta["window"], meta["features"], meta["units"]) == (cfg.cell, WINDOW, 1, 4)
-    assert meta["model_sha256"] == artifacts.file_sha256(result.directory / "model.keras")
+    assert meta["model_sha256"] == artifacts.file_sha256(directory / "model.keras")
 
     # The scaling with its fitted parameter: the std of the training targets' log returns.
-    X_train, y_train, _ = result.dataset.part("train")
-    assert meta["scaling"]["name"] == "window"
-    assert meta["scaling"]["params"]["scale"] == pytest.approx(np.std(np.log(y_train / X_train[:, -1])))
-    assert scaling_from_dict(meta["scaling"]) == result.dataset.scaling
+    X_train, y_train = windows(prices.close, meta["split"]["train"]["first"], meta["split"]["train"]["last"])
+    assert meta["scaling"] == {"name": "window", "params": {"scale": pytest.approx(np.std(np.log(y_train / X_train[:, -1])))}}
 
-    close = prices.close
-    assert meta["data"]["source"] == "random walk"
-    assert meta["data"]["first_date"] == "2021-01-01"
-    assert meta["data"]["last_date"] == f"{close.index[-1]:%Y-%m-%d}" == "2021-04-30"
-    assert meta["data"]["rows"] == DAYS
-    assert meta["data"]["sha256"] == prices.sha256()
-
+    assert meta["data"] == {"source": "random walk", "first_date": "2021-01-01", "last_date": "2021-04-30",
+                            "rows": DAYS, "gap_days_filled": 0, "sha256": prices.sha256()}
     # 115 target days, 70/15/15 in time order: 81 train, 17 validation, 17 test.
-    split = meta["split"]
-    assert [split[k]["days"] for k in ("train", "val", "test")] == [81, 17, 17]
-    assert split["train"]["first"] == f"{close.index[WINDOW]:%Y-%m-%d}"
-    assert split["test"]["first"] == f"{close.index[-17]:%Y-%m-%d}"
-    assert split["test"]["last"] == "2021-04-30"
-
-    assert meta["seed"] == 42 == meta["settings"]["seed"]
+    assert meta["split"] == {
+        "train": {"first": "2021-01-06", "last": "2021-03-27", "days": 81},
+        "val": {"first": "2021-03-28", "last": "2021-04-13", "days": 17},
+        "test": {"first": "2021-04-14", "last": "2021-04-30", "days": 17},
+    }
+    assert meta["trained_on"] == {"first": "2021-01-06", "last": "2021-04-13", "days": 98}
+    assert meta["settings"] == cfg.model_settings() and meta["settings"]["seed"] == 42
     assert 1 <= meta["epochs_run"] <= 2 == meta["settings"]["epochs"]
     assert meta["epochs_run"] == len(result.history["loss"]) == len(result.history["val_loss"])
-    assert 1 <= meta["best_epoch"] <= meta["epochs_run"]
-    assert meta["train_seconds"] > 0
+    assert meta["best_epoch"] == int(np.argmin(result.history["val_loss"])) + 1
+    assert meta["refit_epochs"] is None
     assert meta["params"] == result.model.count_params()
-    assert {"forecast", "python", "tensorflow", "keras", "numpy", "pandas"} <= set(meta["versions"])
     assert meta["versions"]["keras"] == keras.__version__
+
+
+def test_intervals_are_calibrated_on_the_validation_days(trained, prices):
+    """q for level L is the ceil((n+1)L)-th smallest |log(actual/predicted)| of the n = 17
+    validation days: the 15th at 80% (ceil(14.4)) and unbounded at 95% (ceil(17.1) = 18 > 17)."""
+    _, result, directory = trained
+    meta = read_json(directory / "model.json")["intervals"]
+    assert (meta["first_date"], meta["last_date"], meta["days"]) == ("2021-03-28", "2021-04-13", 17)
+    X_val, y_val = windows(prices.close, "2021-03-28", "2021-04-13")
+    z = result.model.predict(np.log(X_val / X_val[:, -1:])[..., None] / result.info.scaling.scale, verbose=0)
+    predicted = X_val[:, -1] * np.exp(z[:, 0] * result.info.scaling.scale)
+    model_scores = np.sort(np.abs(np.log(y_val / predicted)))
+    naive_scores = np.sort(np.abs(np.log(y_val / X_val[:, -1])))
+    assert meta["model"]["80"] == pytest.approx(model_scores[14], rel=1e-5)
+    assert meta["naive"]["80"] == pytest.approx(naive_scores[14], rel=1e-12)
+    assert meta["model"]["95"] is None and meta["naive"]["95"] is None
 
 
 def naive_metrics(close, first: str, last: str) -> dict:
@@ -106,55 +133,79 @@ def naive_metrics(close, first: str, last: str) -> dict:
 
 
 def test_metrics_json(trained, prices):
-    cfg, result = trained
-    metrics = read_json(result.directory / "metrics.json")
-    assert metrics == result.metrics
-    assert {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive", "naive"} <= set(metrics)
-    assert set(metrics["naive"]) == {"mae", "rmse", "mape"}
-    assert (metrics["first_date"], metrics["last_date"], metrics["days"]) == ("2021-04-14", "2021-04-30", 17)
+    _, result, directory = trained
+    metrics = read_json(directory / "metrics.json")
+    assert (metrics["split"], metrics["first_date"], metrics["last_date"], metrics["days"]) == (
+        "test", "2021-04-14", "2021-04-30", 17)
 
     expected = naive_metrics(prices.close, "2021-04-14", "2021-04-30")
-    assert metrics["naive"] == pytest.approx(expected, rel=1e-12)
+    assert {k: metrics["naive"][k] for k in expected} == pytest.approx(expected, rel=1e-12)
 
     actual = prices.close.loc["2021-04-14":].to_numpy()
-    predicted = result.test_pred
+    predicted = result.test.forecast.point
     assert metrics["mae"] == pytest.approx(np.mean(np.abs(actual - predicted)), rel=1e-12)
     assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((actual - predicted) ** 2)), rel=1e-12)
     assert metrics["mae_ratio_vs_naive"] == pytest.approx(metrics["mae"] / expected["mae"], rel=1e-12)
-    assert 0 <= metrics["directional_accuracy"] <= 1
+
+    # The 80% interval on the test days, from the saved q by hand.
+    q = read_json(directory / "model.json")["intervals"]["model"]["80"]
+    inside = np.abs(np.log(actual / predicted)) <= q
+    got = metrics["intervals"]["80"]
+    assert got["coverage"] == pytest.approx(inside.mean())
+    assert got["mean_width_usd"] == pytest.approx(np.mean(predicted * (np.exp(q) - np.exp(-q))))
+    assert metrics["intervals"]["95"]["unbounded"] is True and metrics["intervals"]["95"]["mean_width_usd"] is None
 
 
 def test_summary(trained):
-    cfg, result = trained
-    text = train.summary(result)
-    assert text.startswith(f"{cfg.cell.upper()}: test 2021-04-14..2021-04-30 (17 days)")
-    for word in ("MAE", "RMSE", "ratio", "MAPE", "naive"):
-        assert word in text
-    assert text.endswith(f"saved to {result.directory}/")
+    from forecast import report
+
+    cfg, result, directory = trained
+    lines = report.train_summary(result, directory).splitlines()
+    m = result.test.metrics
+    assert lines[0] == f"{cfg.cell.upper()}: test 2021-04-14..2021-04-30 (17 days)"
+    word = "worse" if m.mae_ratio_vs_naive > 1 else "better"
+    assert lines[1].endswith(f"ratio {m.mae_ratio_vs_naive:.3f}  ({word} than naive)")
+    assert lines[-1] == f"  saved to {directory}/"
 
 
 def test_same_seed_same_predictions(trained, prices):
-    cfg, result = trained
-    again = train.train(cfg, prices, save=False)
-    assert again.directory is None
-    np.testing.assert_allclose(again.test_pred, result.test_pred, rtol=0, atol=1e-6)
+    cfg, result, _ = trained
+    again = train.train(cfg, prices)
+    np.testing.assert_allclose(again.test.forecast.point, result.test.forecast.point, rtol=0, atol=1e-6)
     assert again.history.keys() == result.history.keys()
     for key, values in result.history.items():
         assert again.history[key] == pytest.approx(values), key
 
 
 def test_other_seed_other_predictions(trained, other_seed):
-    _, result = trained
-    assert np.max(np.abs(other_seed.test_pred - result.test_pred)) > 1e-3
-    assert other_seed.meta["seed"] == result.meta["seed"] + 1
-    assert other_seed.directory is None  # save=False
-    assert set(os.listdir(result.directory)) == FILES
+    _, result, _ = trained
+    assert np.max(np.abs(other_seed.test.forecast.point - result.test.forecast.point)) > 1e-3
+    assert other_seed.info.seed == result.info.seed + 1
 
 
-# --- atomic saves -------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_all_data_refits_on_every_day_with_the_best_epoch_count(tmp_path, prices, cell):
+    cfg = small_config(cell, tmp_path, epochs=3, patience=3)
+    held_out = train.train(cfg, prices)
+    refit = train.train(cfg.replace(all_data=True), prices)
+    info = refit.info
+    assert info.refit_epochs == held_out.info.best_epoch
+    assert (info.trained_on.first, info.trained_on.last, info.trained_on.days) == ("2021-01-06", "2021-04-30", 115)
+    assert info.settings["all_data"] is True
+    # Judged as the held-out run: the same test numbers, from the same held-out model.
+    assert refit.test.metrics == held_out.test.metrics
+    # The scaling was refitted on all target days.
+    X, y = windows(prices.close, "2021-01-06", "2021-04-30")
+    assert info.scaling.scale == pytest.approx(np.std(np.log(y / X[:, -1])))
+    # A new model: its forecasts differ from the held-out model's.
+    X_test, _ = windows(prices.close, "2021-04-14", "2021-04-30")
+    assert np.max(np.abs(predict_usd(refit.model, info.scaling, X_test) - held_out.test.forecast.point)) > 1e-3
+
+
+# --- saves that fail or are killed part way -------------------------------------------------
 
 def fail_in_keras_save(monkeypatch):
-    """The Keras save writes half a file to its temp path, then the user presses Ctrl-C."""
+    """The Keras save writes half a file, then the user presses Ctrl-C."""
     def save(self, filepath, *args, **kwargs):
         Path(filepath).write_bytes(b"PK\x03\x04 half a model")
         raise KeyboardInterrupt
@@ -162,41 +213,74 @@ def fail_in_keras_save(monkeypatch):
     return KeyboardInterrupt
 
 
-def fail_in_rename(monkeypatch):
-    """The disk fills up just as the finished temp file is renamed into place."""
-    def replace(src, dst):
-        raise OSError(28, "No space left on device", str(dst))
-    monkeypatch.setattr(os, "replace", replace)
-    return OSError
+def fail_in_charts(monkeypatch):
+    """The disk fills up while the charts are written, after the new model is complete."""
+    from matplotlib.figure import Figure
+
+    def savefig(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return SaveError
 
 
-@pytest.mark.parametrize("failure", [fail_in_keras_save, fail_in_rename])
-def test_interrupted_save_keeps_previous_model(trained, other_seed, prices, tmp_path, monkeypatch, failure):
-    cfg, result = trained
+def fail_in_swap(monkeypatch):
+    """The rename that swaps the new run in fails (the old one was already moved aside)."""
+    real = os.rename
+
+    def rename(src, dst):
+        if ".new-" in str(src):
+            raise OSError(13, "Permission denied", str(src))
+        return real(src, dst)
+    monkeypatch.setattr(os, "rename", rename)
+    return SaveError
+
+
+@pytest.mark.parametrize("failure", [fail_in_keras_save, fail_in_charts, fail_in_swap])
+def test_a_failed_save_keeps_the_previous_run_whole(trained, other_seed, tmp_path, monkeypatch, failure):
+    cfg, _, saved = trained
     directory = tmp_path / cfg.cell
-    shutil.copytree(result.directory, directory)
+    shutil.copytree(saved, directory)
     before = {name: (directory / name).read_bytes() for name in FILES}
-    X_test, _, _ = result.dataset.part("test")
 
     with monkeypatch.context() as patch:
         error = failure(patch)
-        with pytest.raises(error):
-            train.save_run(directory, other_seed, prices)
+        with pytest.raises(error) as info:
+            artifacts.save_run(directory, other_seed)
+    if error is SaveError:
+        assert str(info.value).startswith(f"cannot save {directory}: ")
 
-    assert set(os.listdir(directory)) == FILES  # no temp file left
+    assert os.listdir(tmp_path) == [cfg.cell]  # no staging folder left
     assert {name: (directory / name).read_bytes() for name in FILES} == before
-    saved = artifacts.load_model(directory)
-    assert saved.meta == read_json(result.directory / "model.json")
-    np.testing.assert_allclose(
-        train.predict_usd(saved.model, scaling_from_dict(saved.meta["scaling"]), X_test),
-        result.test_pred, rtol=0, atol=1e-6,
-    )
 
-    # The same save, uninterrupted, does replace the model: the check above is not vacuous.
-    train.save_run(directory, other_seed, prices)
-    assert set(os.listdir(directory)) == FILES
-    saved = artifacts.load_model(directory)
-    np.testing.assert_allclose(
-        train.predict_usd(saved.model, scaling_from_dict(saved.meta["scaling"]), X_test),
-        other_seed.test_pred, rtol=0, atol=1e-6,
-    )
+    # The same save, uninterrupted, does replace the run: the check above is not vacuous.
+    artifacts.save_run(directory, other_seed)
+    assert os.listdir(tmp_path) == [cfg.cell]
+    assert artifacts.load_model(directory).info == other_seed.info
+
+
+def test_the_next_run_cleans_up_after_a_killed_one(trained, other_seed, tmp_path):
+    """A kill leaves a half-built staging folder, or (between the two renames of the swap) the
+    previous run moved aside and no run in place; a dead process id marks both as leftovers."""
+    cfg, result, saved = trained
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    shutil.copytree(saved, tmp_path / f".{cfg.cell}.old-{dead}-x")
+    (tmp_path / f".{cfg.cell}.new-{dead}-y").mkdir()
+    (tmp_path / f".{cfg.cell}.new-{dead}-y" / "model.keras").write_bytes(b"half")
+
+    restored = artifacts.load_model(tmp_path / cfg.cell)  # reading puts the moved-aside run back
+    assert restored.info == result.info
+    assert os.listdir(tmp_path) == [cfg.cell]
+
+    (tmp_path / f".{cfg.cell}.new-{dead}-z").mkdir()
+    artifacts.save_run(tmp_path / cfg.cell, other_seed)
+    assert os.listdir(tmp_path) == [cfg.cell]
+
+
+def test_nan_free_json_even_for_flat_prices(tmp_path):
+    """Flat prices give NaN ratios; the JSON holds null there, never NaN (which is not JSON)."""
+    flat = random_walk(DAYS) * 0 + 100.0
+    cfg = small_config("gru", tmp_path, epochs=1)
+    result = train.train(cfg, Prices(close=flat, source="flat"))
+    artifacts.save_run(tmp_path / "gru", result)
+    metrics = json.loads((tmp_path / "gru" / "metrics.json").read_text())
+    assert metrics["mae_ratio_vs_naive"] is None and math.isnan(result.test.metrics.mae_ratio_vs_naive)

@@ -1,0 +1,113 @@
+"""A trained model with its scaling and metadata -> next-day forecasts in USD, with intervals.
+
+The one path from a model to a number: train, predict, evaluate, compare and backtest all go
+through `forecast` (or `predict_usd` for a bare model). Nothing here trains or loads TensorFlow
+itself; the Keras model arrives ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import Evaluation, Forecast, ForecastMetrics, evaluate
+from .intervals import Calibration, band, trailing_volatility
+from .windows import MinMaxScaling, WindowScaling
+
+
+@dataclass(frozen=True)
+class Span:
+    first: str  # first target day, YYYY-MM-DD
+    last: str   # last target day
+    days: int
+
+    @classmethod
+    def of(cls, dates: pd.DatetimeIndex) -> Span:
+        return cls(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}", len(dates))
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    source: str           # "Yahoo Finance BTC-USD" or the CSV path
+    first_date: str
+    last_date: str
+    rows: int
+    gap_days_filled: int
+    sha256: str           # Prices.sha256(): the exact dates and closes
+
+
+@dataclass(frozen=True)
+class TestSummary:
+    """The held-out test result a saved model carries, so `predict` can say how good it is."""
+
+    first_date: str
+    last_date: str
+    days: int
+    mae: float
+    naive_mae: float
+    mae_ratio_vs_naive: float
+
+    @classmethod
+    def of(cls, m: ForecastMetrics) -> TestSummary:
+        return cls(m.first_date, m.last_date, m.days, m.mae, m.naive.mae, m.mae_ratio_vs_naive)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What model.json holds: everything needed to use, judge and reproduce a model."""
+
+    cell: str
+    window: int
+    units: int
+    params: int
+    scaling: WindowScaling | MinMaxScaling
+    calibration: Calibration      # interval q's from the held-out run's validation days
+    settings: dict                # Config.model_settings() it was trained with
+    data: DataInfo
+    split: dict[str, Span]        # train / val / test of the held-out run
+    trained_on: Span              # target days the saved weights were fitted on (or chosen by)
+    seed: int
+    epochs_run: int
+    best_epoch: int
+    refit_epochs: int | None      # with --all-data: epochs of the refit on every day
+    train_seconds: float
+    seconds_per_epoch: float
+    test: TestSummary | None       # the held-out test result of these settings
+    trained_at: str
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: object                          # keras.Model
+    info: ModelInfo
+    history: dict[str, list[float]] | None = None  # per-epoch losses; None when loaded from disk
+    test: Evaluation | None = None         # the held-out test evaluation; None when loaded from disk
+
+
+def predict_usd(model, scaling, X: np.ndarray) -> np.ndarray:
+    """Next-day closes in USD for windows X (n, window) of USD closes."""
+    z = model.predict(scaling.inputs(X), batch_size=1024, verbose=0)  # (n, 1)
+    return scaling.to_usd(X, z)                                      # (n,)
+
+
+def forecast(trained: TrainedModel, X: np.ndarray, dates) -> Forecast:
+    """The model's forecasts for windows X (n, window) whose target days are `dates`."""
+    X = np.asarray(X, dtype="float64")
+    point = predict_usd(trained.model, trained.info.scaling, X)  # (n,)
+    previous = X[:, -1]                                          # (n,)
+    cal = trained.info.calibration
+    return Forecast(
+        dates=pd.DatetimeIndex(dates),
+        point=point,
+        previous=previous,
+        volatility=trailing_volatility(X),
+        bands={lv: band(point, q) for lv, q in cal.model.items()},
+        naive_bands={lv: band(previous, q) for lv, q in cal.naive.items()},
+    )
+
+
+def evaluate_windows(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates) -> Evaluation:
+    return evaluate(y, forecast(trained, X, dates))

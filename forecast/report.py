@@ -1,0 +1,596 @@
+"""Every report the tool makes, from typed results: terminal text, markdown, JSON records and
+the inputs of each chart. Nothing here computes a statistic; interpretations are printed only
+where the numbers support them, never as fixed sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .evaluate import DMTest, ErrorMetrics, ForecastMetrics
+from .intervals import IntervalMetrics
+
+if TYPE_CHECKING:
+    from .bench import Bench, InferenceTiming, ModelTiming
+    from .compare import Comparison, Spread
+    from .inference import TrainedModel
+    from .predict import NextDay, RangeEvaluation
+
+ALPHA = 0.05      # significance level of every test reported
+SAME_SPEED = 0.1  # GRU/LSTM time ratios within 1 +- this read as "about the same"
+BAND_LEVEL = 80   # the interval level charts shade
+
+
+def _label(cell: str) -> str:
+    return cell.upper()
+
+
+def _level(level: float) -> str:
+    return f"{level:g}%"
+
+
+def versus_naive(ratio: float) -> str:
+    """What an MAE ratio to the naive forecast means, in words."""
+    if math.isnan(ratio):
+        return "no ratio: the naive forecast is exact on every day"
+    if ratio > 1:
+        return "worse than naive"
+    if ratio < 1:
+        return "better than naive"
+    return "the same as naive"
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+def interval_record(m: IntervalMetrics) -> dict:
+    calm, middle, volatile = m.coverage_by_volatility
+    return {
+        "coverage": m.coverage, "kupiec_p_value": m.kupiec_p_value,
+        "mean_width_usd": m.mean_width, "mean_width_pct": m.mean_width_pct, "winkler_usd": m.winkler,
+        "coverage_by_volatility": {"calm": calm, "middle": middle, "volatile": volatile},
+        "unbounded": m.unbounded,
+    }
+
+
+def metrics_record(m: ForecastMetrics, **first) -> dict:
+    """The JSON of one model on one set of days (metrics.json, evaluate --json): `first` keys
+    lead, then the model's numbers, then the naive forecast's on the same days."""
+    return {
+        **first,
+        "first_date": m.first_date, "last_date": m.last_date,
+        "mae": m.mae, "rmse": m.rmse, "mape": m.mape,
+        "directional_accuracy": m.directional_accuracy,
+        "mae_ratio_vs_naive": m.mae_ratio_vs_naive, "rmse_ratio_vs_naive": m.rmse_ratio_vs_naive,
+        "beats_naive_share": m.beats_naive_share,
+        "days": m.days,
+        "intervals": {f"{lv:g}": interval_record(i) for lv, i in m.intervals.items()},
+        "naive": {"mae": m.naive.mae, "rmse": m.naive.rmse, "mape": m.naive.mape,
+                  "intervals": {f"{lv:g}": interval_record(i) for lv, i in m.naive_intervals.items()}},
+    }
+
+
+def metrics_table(rows: dict[str, ForecastMetrics], naive: ErrorMetrics) -> str:
+    """Markdown table: one row per model, then the naive forecast on the same days."""
+    lines = ["| forecast | MAE (USD) | RMSE (USD) | MAPE | direction right | MAE / naive | RMSE / naive | beats naive |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, m in rows.items():
+        lines.append(
+            f"| {name} | {m.mae:,.2f} | {m.rmse:,.2f} | {m.mape:.3f}% | "
+            f"{100 * m.directional_accuracy:.1f}% | {m.mae_ratio_vs_naive:.4f} | "
+            f"{m.rmse_ratio_vs_naive:.4f} | {100 * m.beats_naive_share:.1f}% of days |"
+        )
+    lines.append(f"| naive (tomorrow = today) | {naive.mae:,.2f} | {naive.rmse:,.2f} | "
+                 f"{naive.mape:.3f}% | n/a | 1 | 1 | n/a |")
+    return "\n".join(lines)
+
+
+def _width(m: IntervalMetrics) -> str:
+    return "unbounded" if m.unbounded else f"{m.mean_width:,.0f} ({m.mean_width_pct:.2f}%)"
+
+
+def interval_table(rows: dict[str, dict[float, IntervalMetrics]]) -> str:
+    """Markdown table: per forecast and level, coverage, Kupiec's p, width, Winkler score, and
+    coverage on the calm, middle and volatile third of the days."""
+    lines = ["| forecast | level | coverage | Kupiec p | mean width, USD (%) | Winkler (USD) "
+             "| coverage calm / middle / volatile days |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, by_level in rows.items():
+        for lv, m in by_level.items():
+            winkler = "unbounded" if m.unbounded else f"{m.winkler:,.0f}"
+            lines.append(
+                f"| {name} | {_level(lv)} | {100 * m.coverage:.1f}% | {m.kupiec_p_value:.3f} | {_width(m)} | "
+                f"{winkler} | {' / '.join(f'{100 * c:.1f}%' for c in m.coverage_by_volatility)} |")
+    return "\n".join(lines)
+
+
+def coverage_notes(name: str, by_level: dict[float, IntervalMetrics]) -> list[str]:
+    """Sentences only where the numbers call for one: rejected coverage, unbounded intervals,
+    a volatile third of the days covered clearly less than the calm third."""
+    notes = []
+    for lv, m in by_level.items():
+        if m.unbounded:
+            notes.append(f"{name}'s {_level(lv)} interval is unbounded: too few validation days to calibrate it.")
+            continue
+        if m.kupiec_p_value < ALPHA:
+            side = "under" if m.coverage < lv / 100 else "over"
+            notes.append(f"{name}'s {_level(lv)} interval {side}-covers: {100 * m.coverage:.1f}% of days "
+                         f"(Kupiec p = {m.kupiec_p_value:.3f}).")
+        calm, _, volatile = m.coverage_by_volatility
+        if calm - volatile > 0.05:
+            notes.append(f"{name}'s {_level(lv)} interval covers {100 * volatile:.1f}% of the most volatile third "
+                         f"of days against {100 * calm:.1f}% of the calmest: it is too narrow when markets move.")
+    return notes
+
+
+# --- train -------------------------------------------------------------------------------
+
+def train_summary(trained: TrainedModel, directory=None) -> str:
+    info, m = trained.info, trained.test.metrics
+    lines = [
+        f"{_label(info.cell)}: test {m.first_date}..{m.last_date} ({m.days} days)",
+        f"  MAE  {m.mae:>10,.2f} USD   naive {m.naive.mae:>10,.2f} USD   ratio {m.mae_ratio_vs_naive:.3f}"
+        f"  ({versus_naive(m.mae_ratio_vs_naive)})",
+        f"  RMSE {m.rmse:>10,.2f} USD   naive {m.naive.rmse:>10,.2f} USD   ratio {m.rmse_ratio_vs_naive:.3f}"
+        f"  ({versus_naive(m.rmse_ratio_vs_naive)})",
+        f"  MAPE {m.mape:.2f}%   direction right {100 * m.directional_accuracy:.1f}% of days",
+        *(f"  {_level(lv)} interval: held on {100 * i.coverage:.1f}% of days (naive's: "
+          f"{100 * m.naive_intervals[lv].coverage:.1f}%), mean width {_width(i)} USD"
+          for lv, i in m.intervals.items()),
+        f"  {info.epochs_run} epochs (best {info.best_epoch}) in {info.train_seconds:.1f} s",
+    ]
+    if info.refit_epochs is not None:
+        lines.append(f"  then refit on all {info.trained_on.days:,} target days ({info.trained_on.first}.."
+                     f"{info.trained_on.last}) for {info.refit_epochs} epochs: the saved model, for predict")
+    if directory is not None:
+        lines.append(f"  saved to {directory}/")
+    return "\n".join(lines)
+
+
+def _band_inputs(forecast, label: str) -> tuple[dict, float]:
+    """The band a chart shades: BAND_LEVEL if it was calibrated, else the lowest level."""
+    if not forecast.bands:
+        return {}, BAND_LEVEL
+    level = BAND_LEVEL if BAND_LEVEL in forecast.bands else min(forecast.bands)
+    lo, hi = forecast.bands[level]
+    return ({} if np.isinf(hi).any() else {label: (lo, hi)}), level
+
+
+def train_chart_inputs(trained: TrainedModel) -> dict:
+    ev, name = trained.test, _label(trained.info.cell)
+    m = ev.metrics
+    bands, level = _band_inputs(ev.forecast, name)
+    return dict(
+        dates=ev.forecast.dates, actual=ev.actual, forecasts={name: ev.forecast.point}, naive=ev.forecast.previous,
+        title=f"{name} next-day forecast, test period (MAE {m.mae:,.0f} USD, naive {m.naive.mae:,.0f} USD)",
+        bands=bands, band_level=level,
+    )
+
+
+def history_chart_inputs(trained: TrainedModel) -> dict:
+    info = trained.info
+    return dict(history=trained.history,
+                title=f"{_label(info.cell)} training ({info.scaling.name} scaling)",
+                loss=info.settings.get("loss", "huber"), best_epoch=info.best_epoch)
+
+
+# --- predict and evaluate ------------------------------------------------------------------
+
+def next_day_record(r: NextDay) -> dict:
+    return {
+        "cell": r.cell, "source": r.source, "last_date": r.last_date, "last_close": r.last_close,
+        "date": r.date, "predicted_close": r.predicted_close, "change_pct": r.change_pct,
+        "intervals": {f"{lv:g}": {"lower": lo, "upper": hi} for lv, (lo, hi) in r.intervals.items()},
+        "test": None if r.test is None else {
+            "first_date": r.test.first_date, "last_date": r.test.last_date, "days": r.test.days,
+            "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
+        "trained_until": r.trained_until,
+    }
+
+
+def next_day_text(r: NextDay) -> str:
+    lines = [
+        f"{r.source}: next-day forecast by {_label(r.cell)}",
+        f"  last close  {r.last_date}  {r.last_close:>12,.2f} USD",
+        f"  forecast    {r.date}  {r.predicted_close:>12,.2f} USD  ({r.change_pct:+.2f}%)",
+    ]
+    for lv, (lo, hi) in r.intervals.items():
+        shown = "unbounded (too few validation days to calibrate)" if math.isinf(hi) else f"{lo:,.2f} .. {hi:,.2f} USD"
+        lines.append(f"  {_level(lv):<4} range  {shown}")
+    if r.test is not None:
+        t = r.test
+        lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "
+                     f"{t.mae:,.2f} USD, {t.mae_ratio_vs_naive:.3f}x naive's ({versus_naive(t.mae_ratio_vs_naive)})")
+    return "\n".join(lines)
+
+
+def evaluate_record(r: RangeEvaluation) -> dict:
+    return metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, model_saw_until=r.model_saw_until)
+
+
+def evaluate_text(r: RangeEvaluation) -> str:
+    m, name = r.evaluation.metrics, _label(r.cell)
+    lines = [
+        f"{name} on {r.source}, target days {m.first_date}..{m.last_date} ({m.days} days)",
+        metrics_table({name: m}, m.naive),
+        "",
+        interval_table({name: m.intervals, "naive": m.naive_intervals}),
+    ]
+    if r.overlap:
+        lines.append("note: the range overlaps the days the model was trained or early-stopped on "
+                     f"(up to {r.model_saw_until}); those errors are not out-of-sample")
+    if r.chart is not None:
+        lines.append(f"chart: {r.chart}")
+    return "\n".join(lines)
+
+
+def evaluate_chart_inputs(r: RangeEvaluation) -> dict:
+    ev, m, name = r.evaluation, r.evaluation.metrics, _label(r.cell)
+    bands, level = _band_inputs(ev.forecast, name)
+    split = r.info.split
+    spans = {"training": (split["train"].first, split["train"].last),
+             "validation": (split["val"].first, split["val"].last)}
+    if r.info.refit_epochs is not None:
+        spans = {"refit on (all days)": (r.info.trained_on.first, r.info.trained_on.last)}
+    return dict(
+        dates=ev.forecast.dates, actual=ev.actual, forecasts={name: ev.forecast.point}, naive=ev.forecast.previous,
+        title=f"{name} next-day forecast {m.first_date}..{m.last_date} "
+              f"(MAE {m.mae:,.0f} USD, naive {m.naive.mae:,.0f} USD)",
+        bands=bands, band_level=level, spans=spans, full_range=True,
+    )
+
+
+# --- significance and verdicts --------------------------------------------------------------
+
+def _p(test: DMTest) -> str:
+    return "n/a (identical losses)" if math.isnan(test.p_value) else f"{test.p_value:.3f}"
+
+
+def verdict(mae_ratio: dict[str, float], vs_naive: dict[str, DMTest], between: DMTest) -> list[str]:
+    """Plain words for what the numbers say, including when nothing beats 'tomorrow = today'.
+    `mae_ratio` and `vs_naive` are keyed by cell; `between` tests the first cell against the second."""
+    lines = []
+    for cell, ratio in mae_ratio.items():
+        dm, name = vs_naive[cell], _label(cell)
+        significant = dm.p_value < ALPHA  # False for NaN
+        if significant and dm.statistic < 0:
+            lines.append(f"{name} beats the naive forecast significantly (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+        elif significant:
+            lines.append(f"{name} is significantly worse than the naive forecast (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+        elif ratio < 1:
+            lines.append(f"{name} has a slightly lower MAE than the naive forecast (ratio {ratio:.4f}), "
+                         f"but the difference is not significant (DM p = {_p(dm)}).")
+        else:
+            lines.append(f"{name} does not beat the naive forecast (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+    first, second = (_label(c) for c in mae_ratio)
+    if between.p_value < ALPHA:
+        better, worse = (first, second) if between.statistic < 0 else (second, first)
+        lines.append(f"{better} is significantly more accurate than {worse} (DM p = {_p(between)}).")
+    else:
+        lines.append(f"{first} and {second} are not significantly different (DM p = {_p(between)}): "
+                     "on this data the choice of cell does not matter for accuracy.")
+    if all(r >= 1 for r in mae_ratio.values()):
+        lines.append("Neither model beats 'tomorrow = today': daily closes are close to a random walk.")
+    return lines
+
+
+def comparison_verdict(c: Comparison) -> list[str]:
+    return verdict({cell: r.mean("mae_ratio_vs_naive") for cell, r in c.cells.items()},
+                   {cell: c.dm[f"{cell}_vs_naive"] for cell in c.cells}, c.dm["gru_vs_lstm"])
+
+
+# --- speed -----------------------------------------------------------------------------------
+
+def speed_notes(gru: ModelTiming, lstm: ModelTiming, train_ratio: float | None) -> list[str]:
+    """What the GRU/LSTM time ratios say, each sentence only where its number supports it."""
+    notes = []
+    one = gru.latency_ms.p50 / lstm.latency_ms.p50
+    full = gru.us_per_window_full_batch / lstm.us_per_window_full_batch
+    if abs(one - 1) < SAME_SPEED:
+        notes.append(f"At batch 1 GRU and LSTM cost about the same ({one:.2f}x): per-call overhead "
+                     "(Python, dispatch, copying the result back) outweighs the cells' arithmetic.")
+    else:
+        notes.append(f"At batch 1 GRU takes {one:.2f}x LSTM's time per call.")
+    if full < 1 - SAME_SPEED:
+        notes.append(f"With a full batch GRU takes {full:.2f}x LSTM's time per window: the smaller arithmetic "
+                     f"({gru.params:,} against {lstm.params:,} parameters, 3 gate blocks against 4) shows.")
+    elif full > 1 + SAME_SPEED:
+        notes.append(f"With a full batch GRU takes {full:.2f}x LSTM's time per window, despite fewer parameters.")
+    else:
+        notes.append(f"With a full batch GRU and LSTM cost about the same per window ({full:.2f}x).")
+    if train_ratio is not None:
+        if abs(train_ratio - 1) < SAME_SPEED:
+            notes.append(f"Training: about the same time per epoch ({train_ratio:.2f}x).")
+        else:
+            notes.append(f"Training: GRU takes {train_ratio:.2f}x LSTM's time per epoch.")
+    return notes
+
+
+def _speed_rows(g: ModelTiming, l: ModelTiming, batch: int) -> list[tuple]:
+    return [
+        ("parameters", g.params, l.params, "{:,}"),
+        ("latency p50 / p95, one window, fast path (ms)", (g.latency_ms.p50, g.latency_ms.p95),
+         (l.latency_ms.p50, l.latency_ms.p95), "{:.3f} / {:.3f}"),
+        ("latency p50 / p95, one window, model.predict (ms)", (g.predict_latency_ms.p50, g.predict_latency_ms.p95),
+         (l.predict_latency_ms.p50, l.predict_latency_ms.p95), "{:.1f} / {:.1f}"),
+        (f"throughput, batch {batch} (windows/s)", g.throughput_windows_per_s, l.throughput_windows_per_s, "{:,.0f}"),
+        (f"µs per window, batch {batch}", g.us_per_window_full_batch, l.us_per_window_full_batch, "{:.2f}"),
+    ]
+
+
+def _row(label, gv, lv, fmt) -> str:
+    g_num, l_num = (v[0] if isinstance(v, tuple) else v for v in (gv, lv))
+    show = (lambda v: fmt.format(*v)) if isinstance(gv, tuple) else fmt.format
+    return f"| {label} | {show(gv)} | {show(lv)} | {g_num / l_num:.2f} |"
+
+
+def _fast_path(choice) -> str:
+    kind = "tf.function with jit_compile=True (XLA)" if choice.jit_compile else "tf.function without XLA"
+    return f"{kind}, fixed input signature, output converted to numpy in the timed call"
+
+
+def timing_record(t: InferenceTiming) -> dict:
+    from .artifacts import jsonable
+    from .bench import gru_over_lstm, predict_over_fast
+
+    record = {name: jsonable(m) for name, m in t.models.items()}
+    record["settings"] = {
+        "window": t.window, "calls": t.calls, "batch": t.batch, "warmup": t.warmup,
+        "full_batch_rounds": t.full_batch_rounds,
+        "fast_path": {"batch_1": _fast_path(t.fast_path_batch_1), "full_batch": _fast_path(t.fast_path_full_batch),
+                      "chosen_by": "the faster of XLA and plain tf.function in a short untimed trial on this machine",
+                      "trial_batch_1": jsonable(t.fast_path_batch_1),
+                      "trial_full_batch": jsonable(t.fast_path_full_batch)},
+        "interleaved": "call by call, alternating which model goes first each round",
+        "tensorflow": t.tensorflow, "cpu_count": t.cpu_count,
+    }
+    if {"gru", "lstm"} <= set(t.models):
+        g, l = t.models["gru"], t.models["lstm"]
+        record["ratios"] = {"gru_over_lstm": gru_over_lstm(g, l),
+                            "predict_over_fast": {"gru": predict_over_fast(g), "lstm": predict_over_fast(l)}}
+    return record
+
+
+def bench_record(b: Bench) -> dict:
+    record = timing_record(b.inference)
+    record["settings"] = {"units": b.units, "seed": b.seed, **record["settings"]}
+    if b.training is not None:
+        t = b.training
+        record["training"] = {
+            "seconds_per_epoch": {cell: {"plain": s[False], "xla": s[True]} for cell, s in t.seconds_per_epoch.items()},
+            "rows": t.rows, "batch_size": t.batch_size, "timed_epochs": t.epochs,
+        }
+        if {"gru", "lstm"} <= set(t.seconds_per_epoch):
+            g, l = t.seconds_per_epoch["gru"], t.seconds_per_epoch["lstm"]
+            record["ratios"]["gru_over_lstm"]["train_seconds_per_epoch"] = g[False] / l[False]
+            record["ratios"]["gru_over_lstm"]["train_seconds_per_epoch_xla"] = g[True] / l[True]
+    return record
+
+
+def bench_table(b: Bench) -> str:
+    from .bench import predict_over_fast
+
+    t = b.inference
+    g, l = t.models["gru"], t.models["lstm"]
+    lines = [
+        f"Inference of fresh models: window {t.window}, {b.units} units, TensorFlow {t.tensorflow}, "
+        f"{t.cpu_count} CPUs; {t.calls} timed calls per path at batch 1, {t.full_batch_rounds} at batch {t.batch}, "
+        f"after {t.warmup} untimed warm-up calls; GRU and LSTM interleaved call by call.",
+        f"fast path, batch 1: {_fast_path(t.fast_path_batch_1)}",
+        f"fast path, batch {t.batch}: {_fast_path(t.fast_path_full_batch)}",
+        "",
+        "| | GRU | LSTM | GRU/LSTM |",
+        "|---|---:|---:|---:|",
+        *(_row(*r) for r in _speed_rows(g, l, t.batch)),
+        f"| model.predict / fast path, p50 | {predict_over_fast(g):.0f}x | {predict_over_fast(l):.0f}x | – |",
+    ]
+    train_ratio = None
+    if b.training is not None:
+        s = b.training.seconds_per_epoch
+        train_ratio = s["gru"][False] / s["lstm"][False]
+        lines += [
+            f"| training, s per epoch ({b.training.rows:,} windows, batch {b.training.batch_size}) "
+            f"| {s['gru'][False]:.3f} | {s['lstm'][False]:.3f} | {train_ratio:.2f} |",
+            f"| training with XLA (jit_compile=True), s per epoch | {s['gru'][True]:.3f} | {s['lstm'][True]:.3f} "
+            f"| {s['gru'][True] / s['lstm'][True]:.2f} |",
+        ]
+    lines += ["", *speed_notes(g, l, train_ratio)]
+    if b.training is not None:
+        s = b.training.seconds_per_epoch
+        gain = {cell: v[False] / v[True] for cell, v in s.items()}
+        lines.append("XLA makes a training epoch " + ", ".join(
+            f"{_label(c)} {x:.2f}x {'faster' if x >= 1 else 'slower'}" for c, x in gain.items()) + " here.")
+    return "\n".join(lines)
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+METRIC_ROWS = (("MAE (USD)", "mae", 2, 1), ("RMSE (USD)", "rmse", 2, 1), ("MAPE (%)", "mape", 3, 1),
+               ("direction right (%)", "directional_accuracy", 1, 100), ("MAE / naive", "mae_ratio_vs_naive", 4, 1))
+
+
+def _fmt(spread: Spread, digits: int, scale: float = 1) -> str:
+    mean = f"{spread.mean * scale:,.{digits}f}"
+    return mean if spread.std is None else f"{mean} ± {spread.std * scale:,.{digits}f}"
+
+
+def _spread_record(s: Spread) -> dict:
+    return {"mean": s.mean, "std": s.std, "values": list(s.values)}
+
+
+def _dm_record(t: DMTest) -> dict:
+    return {"statistic": t.statistic, "p_value": t.p_value, "days": t.days}
+
+
+def _mean_metrics(c: Comparison, cell: str) -> dict[str, float]:
+    from .evaluate import SCALAR_METRICS
+
+    return {m: c.cells[cell].mean(m) for m in SCALAR_METRICS}
+
+
+def _interval_spreads(c: Comparison, cell: str) -> dict:
+    """Per level, each interval measure as mean, std and values over the seeds."""
+    from .compare import Spread
+
+    runs = c.cells[cell].runs
+    return {f"{lv:g}": {
+        key: _spread_record(Spread.of(getattr(r.test.metrics.intervals[lv], key) for r in runs))
+        for key in ("coverage", "kupiec_p_value", "mean_width", "mean_width_pct", "winkler")
+    } for lv in runs[0].test.metrics.intervals}
+
+
+def comparison_record(c: Comparison) -> dict:
+    """comparison.json: everything, in the layout earlier versions wrote, intervals added."""
+    from .artifacts import jsonable
+    from .evaluate import SCALAR_METRICS
+
+    first = {cell: r.runs[0] for cell, r in c.cells.items()}
+    record = {
+        "command": c.command, "data": jsonable(c.data), "split": jsonable(c.split), "settings": c.settings,
+        "seeds": list(c.seeds),
+        "naive": {"mae": c.naive.mae, "rmse": c.naive.rmse, "mape": c.naive.mape,
+                  "intervals": {f"{lv:g}": interval_record(i)
+                                for lv, i in first["gru"].test.metrics.naive_intervals.items()}},
+    }
+    timing = timing_record(c.timing)
+    for cell, result in c.cells.items():
+        t = c.timing.models[cell]
+        record[cell] = {
+            **_mean_metrics(c, cell),
+            "params": t.params,
+            "latency_ms": jsonable(t.latency_ms), "predict_latency_ms": jsonable(t.predict_latency_ms),
+            "throughput_windows_per_s": t.throughput_windows_per_s,
+            "us_per_window_full_batch": t.us_per_window_full_batch,
+            "train_seconds_per_epoch": float(sum(r.trained.info.seconds_per_epoch for r in result.runs) / len(result.runs)),
+            "epochs_run": [r.trained.info.epochs_run for r in result.runs],
+            "reused_saved_model": [r.reused for r in result.runs],
+            "seeds": {m: _spread_record(result.spread(m)) for m in SCALAR_METRICS},
+            "intervals": _interval_spreads(c, cell),
+        }
+    record["paired_difference_gru_minus_lstm"] = {m: _spread_record(c.paired(m)) for m in SCALAR_METRICS}
+    record["dm_test"] = {
+        "loss": "squared error; negative statistic: the first forecast is more accurate",
+        **{pair: _dm_record(t) for pair, t in c.dm.items()}, "seed": c.seeds[0],
+    }
+    if len(c.seeds) > 1:
+        record["dm_test_gru_vs_lstm_by_seed"] = [{"seed": s, **_dm_record(t["gru_vs_lstm"])} for s, t in c.dm_by_seed.items()]
+        record["dm_test_by_seed"] = [{"seed": s, **{pair: _dm_record(x) for pair, x in t.items()}}
+                                     for s, t in c.dm_by_seed.items()]
+    record["timing"] = {k: v for k, v in timing.items() if k not in c.cells}
+    return record
+
+
+def comparison_markdown(c: Comparison) -> str:
+    g, l = c.cells["gru"], c.cells["lstm"]
+    s, split, seeds = c.settings, c.split, c.seeds
+    first = {cell: r.runs[0].test.metrics for cell, r in c.cells.items()}
+    mean_rows = {_label(cell): _mean_row(c, cell) for cell in c.cells}
+    lines = [
+        "# GRU vs LSTM: next-day BTC close",
+        "",
+        f"Made by `{c.command}`.",
+        "",
+        f"Data: {c.data.source}, {c.data.first_date}..{c.data.last_date} ({c.data.rows} days). "
+        f"Test period {split['test'].first}..{split['test'].last} ({split['test'].days} days); "
+        f"training {split['train'].first}..{split['train'].last}, "
+        f"validation (early stopping, interval calibration) {split['val'].first}..{split['val'].last}.",
+        f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
+        f"seeds {', '.join(map(str, seeds))}.",
+        "",
+        "## Next-day error on the test period (USD)" + (" — mean over seeds" if len(seeds) > 1 else ""),
+        "",
+        metrics_table(mean_rows, c.naive),
+        "",
+    ]
+    if len(seeds) > 1:
+        lines += [
+            f"## Seeds: mean ± std over {len(seeds)} seeds, and the paired difference",
+            "",
+            "| metric | GRU | LSTM | GRU − LSTM (paired) |",
+            "|---|---:|---:|---:|",
+            *(f"| {name} | {_fmt(g.spread(m), d, k)} | {_fmt(l.spread(m), d, k)} | {_fmt(c.paired(m), d, k)} |"
+              for name, m, d, k in METRIC_ROWS),
+            "",
+        ]
+    lines += [
+        f"## Prediction intervals on the test period (seed {seeds[0]})",
+        "",
+        "Split conformal, calibrated on the validation days; naive gets its intervals the same way.",
+        "",
+        interval_table({"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals,
+                        "naive": first["gru"].naive_intervals}),
+        "",
+        *(f"- {n}" for n in coverage_notes("GRU", first["gru"].intervals) + coverage_notes("LSTM", first["lstm"].intervals)
+          + coverage_notes("naive", first["gru"].naive_intervals)),
+        "",
+        f"## Is the difference real? Diebold-Mariano (squared error, HLN small-sample correction, seed {seeds[0]})",
+        "",
+        "| pair | statistic | p-value |",
+        "|---|---:|---:|",
+        *(f"| {pair.replace('_vs_', ' vs ').replace('gru', 'GRU').replace('lstm', 'LSTM')} "
+          f"| {t.statistic:.3f} | {_p(t)} |" for pair, t in c.dm.items()),
+        "",
+        "A negative statistic means the first forecast has the smaller loss.",
+        "",
+        "## Speed (this machine)",
+        "",
+        "| | GRU | LSTM | GRU / LSTM |",
+        "|---|---:|---:|---:|",
+        *(_row(*r) for r in _speed_rows(c.timing.models["gru"], c.timing.models["lstm"], c.timing.batch)),
+        _row("training (s per epoch, with validation)", _train_s(c, "gru"), _train_s(c, "lstm"), "{:.2f}"),
+        "",
+        *speed_notes(c.timing.models["gru"], c.timing.models["lstm"], _train_s(c, "gru") / _train_s(c, "lstm")),
+        "",
+        "## What this means",
+        "",
+        *(f"- {v}" for v in comparison_verdict(c)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _train_s(c: Comparison, cell: str) -> float:
+    runs = c.cells[cell].runs
+    return sum(r.trained.info.seconds_per_epoch for r in runs) / len(runs)
+
+
+def _mean_row(c: Comparison, cell: str) -> ForecastMetrics:
+    """A metrics row of seed means, for the table."""
+    import dataclasses
+
+    return dataclasses.replace(c.cells[cell].runs[0].test.metrics, **_mean_metrics(c, cell))
+
+
+def comparison_text(c: Comparison, out) -> str:
+    g, l = (c.timing.models[cell] for cell in ("gru", "lstm"))
+    return "\n".join([
+        metrics_table({_label(cell): _mean_row(c, cell) for cell in c.cells}, c.naive),
+        "",
+        *comparison_verdict(c),
+        "",
+        f"latency p50 (fast path): GRU {g.latency_ms.p50:.3f} ms, LSTM {l.latency_ms.p50:.3f} ms",
+        f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}",
+    ])
+
+
+def comparison_chart_inputs(c: Comparison) -> dict:
+    first = {cell: r.runs[0].test.forecast for cell, r in c.cells.items()}
+    bands = {}
+    level = BAND_LEVEL
+    for cell, f in first.items():
+        b, level = _band_inputs(f, _label(cell))
+        bands.update(b)
+    return dict(
+        dates=c.dates, actual=c.actual, forecasts={_label(cell): f.point for cell, f in first.items()},
+        naive=c.previous,
+        mae_ratio={_label(cell): r.mean("mae_ratio_vs_naive") for cell, r in c.cells.items()},
+        mae_ratio_std={_label(cell): r.spread("mae_ratio_vs_naive").std for cell, r in c.cells.items()},
+        seeds=len(c.seeds), seed_shown=c.seeds[0],
+        dm_p_vs_naive={_label(cell): c.dm[f"{cell}_vs_naive"].p_value for cell in c.cells},
+        dm_p_between=c.dm["gru_vs_lstm"].p_value,
+        us_per_window={_label(cell): c.timing.models[cell].us_per_window_full_batch for cell in c.cells},
+        train_s_per_epoch={_label(cell): _train_s(c, cell) for cell in c.cells},
+        bands=bands,
+    )

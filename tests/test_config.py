@@ -1,0 +1,56 @@
+"""Config checks itself, the same for the CLI, scripts and the notebook; the settings that
+decide whether a saved model is reusable follow from its fields."""
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from forecast.config import Config
+from forecast.errors import ConfigError
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"window": 1}, "window must be a whole number of at least 2, got 1"),
+    ({"window": 2.5}, "window must be a whole number of at least 2, got 2.5"),
+    ({"units": 0}, "units must be a whole number of at least 1, got 0"),
+    ({"epochs": True}, "epochs must be a whole number of at least 1, got True"),
+    ({"cell": "rnn"}, "unknown cell 'rnn'; valid: gru, lstm"),
+    ({"scaling": "zscore"}, "unknown scaling 'zscore'; valid: window, minmax"),
+    ({"loss": "mae"}, "unknown loss 'mae'; valid: huber, mse"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a positive finite number, got nan"),
+    ({"learning_rate": 0}, "learning_rate must be a positive finite number, got 0"),
+    ({"seed": -1}, "seed must be a whole number of at least 0, got -1"),
+    ({"seed": 2**32}, "seed must be below 4294967296, got 4294967296"),
+    ({"levels": (80, 100)}, "an interval level is a percentage between 0 and 100 (exclusive), got 100"),
+    ({"levels": ()}, "levels must name at least one interval level"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5},
+     "val_fraction and test_fraction must be shares that leave training days, got 0.5 and 0.5"),
+    ({"start": date(2024, 2, 1), "end": date(2024, 1, 1)}, "start 2024-02-01 is after end 2024-01-01"),
+])
+def test_bad_settings_are_refused_with_one_message(changes, message):
+    with pytest.raises(ConfigError) as info:
+        Config(**changes)
+    assert str(info.value) == message
+
+
+def test_replace_checks_too():
+    with pytest.raises(ConfigError, match="^units must be"):
+        Config().replace(units=-3)
+
+
+def test_coercions():
+    cfg = Config(csv="prices.csv", out="results", levels=[95, 80, 95])
+    assert (cfg.csv, cfg.out, cfg.levels) == (Path("prices.csv"), Path("results"), (80.0, 95.0))
+
+
+def test_model_settings_are_every_field_but_where_data_comes_from_and_results_go():
+    io = {"ticker", "csv", "start", "end", "cache_dir", "out", "quiet"}
+    settings = Config(test_start=date(2024, 5, 1)).model_settings()
+    assert set(settings) == {f.name for f in dataclasses.fields(Config)} - io
+    assert settings["test_start"] == "2024-05-01" and settings["levels"] == [80.0, 95.0]
+    # Changing where results go keeps a model reusable; changing the cell or a level does not.
+    assert Config(out=Path("elsewhere"), quiet=True).model_settings() == Config().model_settings()
+    assert Config(cell="lstm").model_settings() != Config().model_settings()
+    assert Config(levels=(90,)).model_settings() != Config().model_settings()
