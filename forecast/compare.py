@@ -95,7 +95,9 @@ def _reusable(directory: Path, cfg, prices: Prices) -> TrainedModel | None:
     """A saved model trained on exactly these prices with exactly these settings, if any."""
     try:
         info = artifacts.read_info(directory)
-    except ModelError:
+    except ModelError as e:
+        if (Path(directory) / artifacts.META_FILE).exists():
+            log.warning("replacing the model in %s: %s", directory, e)
         return None
     if info.settings != cfg.model_settings() or info.data.sha256 != prices.sha256():
         log.warning("replacing the model in %s: it was trained on other data or settings", directory)

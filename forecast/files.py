@@ -77,6 +77,16 @@ def clean_leftovers(path: Path) -> None:
             _remove(old)
 
 
+def _make_folder(folder: Path, target: Path) -> None:
+    """mkdir -p, with a message that says which part of the path is a file."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise SaveError(f"cannot save {target}: {part} is a file, not a folder")
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 @contextlib.contextmanager
 def _user_paths(path: Path) -> Iterator[None]:
     """An OS error while saving names the user's path, never a temp file's."""
@@ -91,7 +101,7 @@ def _user_paths(path: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def _staged(path: Path) -> Iterator[Path]:
     """A temp file beside `path` (same suffix: Keras insists on .keras), removed on any failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent, path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_prefix(path, 'tmp')}{os.getpid()}-", suffix=path.suffix)
     os.close(fd)
     try:
@@ -152,7 +162,7 @@ def replace_folder(folder: Path, fill: Writer) -> None:
     kill, `folder` is exactly what it was before; on success, exactly what `fill` made."""
     folder = Path(folder)
     with _user_paths(folder):
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(folder.parent, folder)
         clean_leftovers(folder)
         staged = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{_prefix(folder, 'new')}{os.getpid()}-"))
     try:

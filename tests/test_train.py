@@ -284,3 +284,24 @@ def test_nan_free_json_even_for_flat_prices(tmp_path):
     artifacts.save_run(tmp_path / "gru", result)
     metrics = json.loads((tmp_path / "gru" / "metrics.json").read_text())
     assert metrics["mae_ratio_vs_naive"] is None and math.isnan(result.test.metrics.mae_ratio_vs_naive)
+
+
+def test_the_refit_runs_the_best_epoch_count_on_every_target_day(trained, prices, monkeypatch):
+    """A made-up held-out result with best epoch 2 of 5: the refit must fit 2 epochs on all 115 days."""
+    import dataclasses
+
+    from forecast.windows import build_dataset
+
+    cfg, result, _ = trained
+    info = dataclasses.replace(result.info, epochs_run=5, best_epoch=2)
+    calls = []
+    real_fit = keras.Model.fit
+
+    def fit(self, x, y, **kwargs):
+        calls.append((len(x), kwargs["epochs"], kwargs.get("validation_data")))
+        return real_fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    _, refit = train.refit_all(cfg, build_dataset(prices.close, cfg), info)
+    assert calls == [(115, 2, None)]
+    assert (refit.refit_epochs, refit.trained_on.days) == (2, 115)

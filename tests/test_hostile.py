@@ -1,0 +1,256 @@
+"""The CLI over a table of hostile inputs and faults, as an adversarial user would try them.
+
+For every row: the exit code, exactly one stderr line starting with `error:` (no traceback,
+no library warning or log line before it), and a previously saved run and price cache that
+are byte-identical afterwards.
+"""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pandas as pd
+import pytest
+import yfinance
+from tests.conftest import random_walk, write_yahoo_csv
+
+from forecast import artifacts, data_yahoo
+from forecast.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet"]
+R = "retrain the model (python -m forecast train)"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A trained GRU run and a Yahoo cache, made once: (csv, out, cache_dir)."""
+    root = tmp_path_factory.mktemp("hostile")
+    csv = write_yahoo_csv(root / "prices.csv", random_walk(120))
+    out, cache = root / "out", root / "cache"
+    assert main(["train", "--csv", str(csv), *SMALL, "--out", str(out)]) == 0
+    cache.mkdir()
+    frame = pd.read_csv(csv)
+    frame.to_csv(cache / "BTC-USD.csv", index=False)
+    return csv, out, cache
+
+
+@pytest.fixture
+def world(saved, tmp_path):
+    """A private copy of the saved run and cache, free to damage: (csv, out, cache)."""
+    csv, out, cache = saved
+    shutil.copytree(out, tmp_path / "out")
+    shutil.copytree(cache, tmp_path / "cache")
+    return csv, tmp_path / "out", tmp_path / "cache"
+
+
+def snapshot(*folders: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for f in folders for p in sorted(f.rglob("*")) if p.is_file()}
+
+
+# --- the hostile inputs: (name, prepare(world, tmp_path, monkeypatch) -> argv, exit code, error) ---
+
+def _csv(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _write_bytes(tmp_path, name: str, raw: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    return str(path)
+
+
+def _meta_edit(out: Path, seal: bool = True, **changes) -> None:
+    path = out / "gru" / "model.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(artifacts.seal(meta) if seal else meta))
+
+
+def _scale(value):
+    return lambda w, tmp, mp: (_meta_edit(w[1], scaling={"name": "window", "params": {"scale": value}}),
+                               ["predict", "--csv", w[0], "--out", w[1]])[1]
+
+
+def _model_bytes(transform):
+    def prepare(w, tmp, mp):
+        model = w[1] / "gru" / "model.keras"
+        model.write_bytes(transform(model.read_bytes()))
+        return ["predict", "--csv", w[0], "--out", w[1]]
+    return prepare
+
+
+def _other_runs_model(w, tmp, mp):
+    """A model.keras from another run beside this run's model.json: a mismatched pair."""
+    other = tmp / "other"
+    assert main(["train", "--csv", str(w[0]), *SMALL, "--seed", "7", "--out", str(other)]) == 0
+    shutil.copy(other / "gru" / "model.keras", w[1] / "gru" / "model.keras")
+    return ["evaluate", "--csv", w[0], "--out", w[1]]
+
+
+def _raise_in(target, name, error):
+    def prepare(w, tmp, mp):
+        def boom(*args, **kwargs):
+            raise error
+        mp.setattr(target, name, boom)
+        return ["train", "--csv", w[0], *SMALL, "--out", w[1]]
+    return prepare
+
+
+def _offline(w, tmp, mp):
+    class Offline:
+        def __init__(self, ticker):
+            pass
+
+        def history(self, **kwargs):
+            raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
+
+    mp.setattr(yfinance, "Ticker", Offline)
+    mp.setattr(data_yahoo, "BACKOFF_S", 0)
+    return ["data", "--cache-dir", tmp / "empty-cache"]
+
+
+def _resource_exhausted():
+    import tensorflow as tf
+
+    return tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[100000,400000]")
+
+
+def _disk_full_on_charts(w, tmp, mp):
+    from matplotlib.figure import Figure
+
+    def savefig(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    mp.setattr(Figure, "savefig", savefig)
+    return ["train", "--csv", w[0], *SMALL, "--seed", "9", "--out", w[1]]
+
+
+def _out_is_a_file(w, tmp, mp):
+    (tmp / "not-a-folder").write_text("x")
+    return ["train", "--csv", w[0], *SMALL, "--out", tmp / "not-a-folder"]
+
+
+def _unusable(value) -> str:
+    scaling = {"name": "window", "params": {"scale": value}}
+    return f"unusable scaling {scaling!r} (scale must be a number in (0, 1], got {value!r}); {R}"
+
+
+MISMATCH = f"is not the model described by {{out}}/gru/model.json (changed, truncated or from another run); {R}"
+
+# (name, prepare, exit code, the error message with {out} and {tmp} to fill in)
+HOSTILE = [
+    # model files
+    ("no saved model", lambda w, tmp, mp: ["predict", "--csv", w[0], "--out", tmp / "nothing"], 1,
+     "no saved model at {tmp}/nothing/gru/model.keras: train first (python -m forecast train)"),
+    ("truncated model", _model_bytes(lambda b: b[: len(b) // 2]), 1, "{out}/gru/model.keras " + MISMATCH),
+    ("garbage model", _model_bytes(lambda b: b"\x00\xffnot a model" * 100), 1, "{out}/gru/model.keras " + MISMATCH),
+    ("model from another run", _other_runs_model, 1, "{out}/gru/model.keras " + MISMATCH),
+    ("model.json edited by hand", lambda w, tmp, mp: (_meta_edit(w[1], seal=False, window=7),
+                                                      ["predict", "--csv", w[0], "--out", w[1]])[1], 1,
+     "{out}/gru/model.json was changed after it was saved (its content hash does not match); " + R),
+    *((f"scale {value!r}", _scale(value), 1, "{out}/gru/model.json: " + _unusable(value).replace("{", "{{").replace("}", "}}"))
+      for value in (0, -0.03, 1e300, float("nan"), "0.03")),
+    ("model.json without its split (evaluate)", lambda w, tmp, mp: (
+        _meta_edit(w[1], split=None), ["evaluate", "--csv", w[0], "--out", w[1]])[1], 1,
+     "{out}/gru/model.json: split is None, expected train, val and test spans; " + R),
+    ("model.json without its data (predict)", lambda w, tmp, mp: (
+        _meta_edit(w[1], data=None), ["predict", "--csv", w[0], "--out", w[1]])[1], 1,
+     "{out}/gru/model.json: data is None, expected the data description; " + R),
+    # resources, interruptions, the disk
+    ("out of memory (numpy)", _raise_in(keras.Model, "fit", MemoryError()), 1,
+     "out of memory; try a smaller --units, --batch-size or --batch"),
+    ("out of memory (TensorFlow)", lambda w, tmp, mp: _raise_in(keras.Model, "fit", _resource_exhausted())(w, tmp, mp), 1,
+     "out of memory; try a smaller --units, --batch-size or --batch"),
+    ("Ctrl-C while training", _raise_in(keras.Model, "fit", KeyboardInterrupt()), 130,
+     "interrupted; files already saved are intact"),
+    ("disk full while saving charts", _disk_full_on_charts, 1,
+     "cannot save {out}/gru: no space left on device in {out}"),
+    ("--out is a file", _out_is_a_file, 1, "cannot save {tmp}/not-a-folder/gru: {tmp}/not-a-folder is a file, not a folder"),
+    # the network
+    ("offline, no cache", _offline, 1, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
+                                       "Yahoo Finance); to run offline, pass a price file: --csv PATH"),
+    # price files
+    ("not UTF-8", lambda w, tmp, mp: ["data", "--csv", _write_bytes(tmp, "p.csv", b"Date,Close\n2021-01-01,\xff\n")], 1,
+     "cannot read {tmp}/p.csv as CSV: not UTF-8 text (byte 0xff at offset 22)"),
+    ("empty file", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", "")], 1, "empty file: {tmp}/p.csv"),
+    ("no close column", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", "Date,Open\n2021-01-01,1\n")], 1,
+     "{tmp}/p.csv: no close column (expected 'Close' or 'Adj Close'; found 'date', 'open')"),
+    ("a missing file", lambda w, tmp, mp: ["data", "--csv", tmp / "nope.csv"], 1, "no such file: {tmp}/nope.csv"),
+]
+
+
+@pytest.mark.parametrize(("prepare", "code", "message"), [row[1:] for row in HOSTILE], ids=[row[0] for row in HOSTILE])
+def test_hostile_input_ends_in_one_error_line_and_changes_nothing(world, tmp_path, monkeypatch, capsys,
+                                                                 prepare, code, message):
+    csv, out, cache = world
+    argv = [str(a) for a in prepare((str(csv), out, cache), tmp_path, monkeypatch)]
+    argv += [] if "--quiet" in argv else ["--quiet"]  # progress lines are not errors; --quiet leaves errors only
+    before = snapshot(out, cache)
+    capsys.readouterr()
+    assert main(argv) == code
+    stdout, stderr = capsys.readouterr()
+    assert stderr.splitlines() == ["error: " + message.format(out=out, tmp=tmp_path)]
+    assert snapshot(out, cache) == before
+
+
+# --- the real signal and the real import, in a child process ------------------------------
+
+def _child(argv, env=None):
+    return subprocess.Popen([sys.executable, "-m", "forecast", *argv], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.6, 1.5])
+def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path, delay):
+    """SIGINT during start-up: TensorFlow's import takes seconds, so both delays land in it or
+    in what follows; either way one line and exit 130, never a traceback or TF's start-up noise."""
+    csv = write_yahoo_csv(tmp_path / "p.csv", random_walk(120))
+    child = _child(["train", "--csv", str(csv), *SMALL, "--epochs", "50", "--out", str(tmp_path / "out")])
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert err.splitlines() == ["error: interrupted; files already saved are intact"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("model.keras"))
+
+
+def test_library_warnings_do_not_reach_stderr(world, monkeypatch, capsys):
+    """A pandas ParserWarning (or any library warning) on the way is not the user's business."""
+    import warnings
+
+    from forecast import data_csv
+
+    real = data_csv.read_csv_frame
+
+    def warns(*args, **kwargs):
+        warnings.warn("Length of header or names does not match length of data.", pd.errors.ParserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_csv, "read_csv_frame", warns)
+    csv, _, _ = world
+    capsys.readouterr()
+    assert main(["data", "--csv", str(csv)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_compare_replaces_a_tampered_saved_model_with_a_warning(world, capsys):
+    """compare's reuse check reads model.json too: a tampered one is not reused, it is retrained."""
+    csv, out, _ = world
+    _meta_edit(out, data=None)
+    capsys.readouterr()
+    assert main(["compare", "--csv", str(csv), *SMALL[:-1], "--patience", "1", "--calls", "2", "--seeds", "1",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "retrain" in err
+    assert artifacts.load_model(out / "gru").info.data.source == str(csv)
