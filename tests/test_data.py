@@ -6,6 +6,7 @@ Nothing here reaches the network: `yfinance.Ticker` is replaced by `FakeYahoo`, 
 """
 
 import logging
+import warnings
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -667,6 +668,20 @@ def test_a_nan_close_from_yahoo_is_not_cached_and_shows_as_a_gap(yahoo, fetch, t
     assert "2021-03-10," not in (tmp_path / "cache" / "BTC-USD.csv").read_text()
     assert prices.gaps == ((D("2021-03-10"), D("2021-03-10")),)
     assert prices.close["2021-03-10"] == prices.close["2021-03-09"]
+
+
+def test_yfinance_warnings_are_kept_off_stderr(yahoo, fetch, monkeypatch):
+    history = FakeYahoo.history
+
+    def noisy(self, **kwargs):
+        warnings.warn("YF.download() has changed argument auto_adjust default to True", FutureWarning)
+        return history(self, **kwargs)
+    monkeypatch.setattr(FakeYahoo, "history", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prices = fetch()
+    assert caught == [] and yahoo.calls
+    check_same_closes(prices, expected_closes(LISTED, TODAY - timedelta(days=1)))
 
 
 def test_bars_are_labelled_by_the_exchange_date(monkeypatch, fetch):
