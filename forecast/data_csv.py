@@ -186,7 +186,9 @@ def _parse_dates(raw: pd.Series, column: str, path, today: date, earliest) -> tu
         # as Yahoo labels a bar by its exchange's date (2024-01-02T00:00:00+09:00 is 2024-01-02).
         return pd.DatetimeIndex(wall.dt.normalize()), False
     if fmt == "ISO8601":  # several rows a day: their UTC day, as for unix seconds
-        return pd.DatetimeIndex(pd.to_datetime(text, format=fmt, utc=True)).tz_convert(None), True
+        instants = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        _refuse_unparsed(instants, raw, column, path)
+        return pd.DatetimeIndex(instants).tz_convert(None), True
     return pd.DatetimeIndex(wall), True
 
 
