@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,9 @@ import pandas as pd
 from .errors import DataError, TooLittleData
 
 log = logging.getLogger(__name__)
+
+GENESIS = date(2009, 1, 3)  # Bitcoin's first block: an older date in a price file is a typo
+MAX_GAP_DAYS = 30           # longer runs of missing days are a typo or the wrong file, never filled
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,49 @@ def describe_gaps(gaps) -> str:
     return f"{gap_days(gaps)} missing days filled with the previous close ({runs}{more})"
 
 
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _at(rows, i: int) -> str:
+    """" (data row 5)" where the rows of a file are known."""
+    return "" if rows is None else f" (data row {rows[i]})"
+
+
+def check_span(days: pd.DatetimeIndex, source: str, today: date, rows=None, earliest: date | None = GENESIS) -> None:
+    """Refuses a date after today (UTC) or before `earliest`: a typo in a year, or a misread file.
+
+    `days` is ascending (repeats allowed, as in intraday files); `rows` their data rows, if any.
+    """
+    if len(days) == 0:
+        return
+    if earliest is not None and days[0].date() < earliest:
+        raise DataError(
+            f"{source}: date {days[0]:%Y-%m-%d}{_at(rows, 0)} is before {earliest}, "
+            "when Bitcoin began (a typo in the year?)"
+        )
+    if days[-1].date() > today:
+        raise DataError(
+            f"{source}: date {days[-1]:%Y-%m-%d}{_at(rows, -1)} is after today, {today} (UTC) "
+            "(a typo in the year?)"
+        )
+
+
+def check_gaps(days: pd.DatetimeIndex, source: str, rows=None) -> None:
+    """Refuses more than MAX_GAP_DAYS missing days in a row: filling them would invent prices."""
+    if len(days) < 2:
+        return
+    missing = np.diff(days.normalize().to_numpy()) // np.timedelta64(1, "D") - 1
+    too_long = missing > MAX_GAP_DAYS
+    if too_long.any():
+        i = int(np.argmax(too_long))
+        raise DataError(
+            f"{source}: gap of {missing[i]:,} missing days between {days[i]:%Y-%m-%d}{_at(rows, i)} "
+            f"and {days[i + 1]:%Y-%m-%d}{_at(rows, i + 1)}; at most {MAX_GAP_DAYS} in a row are filled "
+            "(a typo in a date? else keep only the rows on one side of the gap)"
+        )
+
+
 def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...]]:
     """Reindexes to every calendar day; missing days get the previous close."""
     full = close.asfreq("D")
@@ -84,7 +130,9 @@ def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...
 
 
 def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None) -> Prices:
-    """Slices to [start, end], fills gaps and checks there is enough data."""
+    """Slices to [start, end], fills short gaps and checks there is enough data."""
+    # Files were checked with their row numbers as they were read; this guards any other series.
+    check_gaps(close.index[close.notna().to_numpy()], source)
     close = close.loc[pd.Timestamp(start) if start else None:pd.Timestamp(end) if end else None]
     close = close.loc[close.first_valid_index():close.last_valid_index()] if close.notna().any() else close.iloc[:0]
     if len(close) < min_rows:

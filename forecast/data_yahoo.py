@@ -8,14 +8,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from .data import Prices, finish
-from .data_csv import _normalise, parse_price_frame
+from .data import Prices, finish, utc_today
+from .data_csv import _normalise, check_field_counts, parse_price_frame
 from .errors import DataError
 from .files import write_atomic
 
@@ -31,7 +32,8 @@ def yahoo_history(ticker: str, start: date | None) -> pd.DataFrame:
     import yfinance as yf
 
     kwargs = {"start": start.isoformat()} if start else {"period": "max"}
-    with _quiet_logger("yfinance"):
+    with _quiet_logger("yfinance"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # yfinance's and pandas' deprecation notes are not the user's
         return yf.Ticker(ticker).history(
             interval="1d", auto_adjust=False, actions=False, raise_errors=True, **kwargs
         )
@@ -46,10 +48,6 @@ def _quiet_logger(name: str):
         yield
     finally:
         logger.level = level
-
-
-def _utc_today() -> date:
-    return datetime.now(timezone.utc).date()
 
 
 def cache_path(cache_dir: Path, ticker: str) -> Path:
@@ -78,18 +76,20 @@ def _history_to_cache_frame(history: pd.DataFrame, today: date) -> pd.DataFrame:
     return frame[~frame.index.duplicated(keep="last")].sort_index()
 
 
-def _read_cache(path: Path) -> pd.DataFrame | None:
+def _read_cache(path: Path, today: date) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
         raw = pd.read_csv(path, dtype=str)
         if "Date" not in raw.columns or "Close" not in raw.columns or raw.empty:
             raise ValueError("no Date or Close column, or no rows")
-        # Every date and close must be valid before anything is merged into the cache.
-        parse_price_frame(raw.rename(columns=_normalise), path)
+        # Every row, date and close must be valid before anything is merged into the cache. Any
+        # ticker may be cached, so no date is too early for it.
+        check_field_counts(path, len(raw.columns))
+        parse_price_frame(raw.rename(columns=_normalise), path, today=today, earliest=None)
         frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"]).sort_index()
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, DataError) as e:
-        reason = str(e).splitlines()[0].removeprefix(f"{path}: ")
+        reason = str(e).splitlines()[0].removeprefix(f"{path}: ").removeprefix(f"{path} ")
         raise DataError(
             f"the price cache {path} is unreadable ({reason}); "
             "move it away to download again, or pass --csv PATH"
@@ -142,7 +142,7 @@ def load_yahoo(
     min_rows: int = 1,
     *,
     fetch: Callable[[str, date | None], pd.DataFrame] = yahoo_history,
-    today: Callable[[], date] = _utc_today,
+    today: Callable[[], date] = utc_today,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Prices:
     """Brings the cache up to yesterday (UTC), then returns the cached closes.
@@ -150,8 +150,8 @@ def load_yahoo(
     Only missing days are downloaded and merged in; a failed download never touches the cache.
     """
     path = cache_path(cache_dir, ticker)
-    cached = _read_cache(path)
     now = today()
+    cached = _read_cache(path, now)
     last_closed = now - timedelta(days=1)
     last_cached = cached.index[-1].date() if cached is not None else None
     if last_cached is None or last_cached < last_closed:
@@ -180,5 +180,5 @@ def load_yahoo(
             cached = merged
     frame = cached.reset_index().rename(columns=str).astype(str)
     frame.columns = [_normalise(c) for c in frame.columns]
-    close = parse_price_frame(frame, path)
+    close = parse_price_frame(frame, path, today=now, earliest=None)
     return finish(close, f"Yahoo Finance {ticker}", start, end, min_rows, cache=path)

@@ -6,6 +6,7 @@ Nothing here reaches the network: `yfinance.Ticker` is replaced by `FakeYahoo`, 
 """
 
 import logging
+import warnings
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -669,12 +670,41 @@ def test_a_nan_close_from_yahoo_is_not_cached_and_shows_as_a_gap(yahoo, fetch, t
     assert prices.close["2021-03-10"] == prices.close["2021-03-09"]
 
 
+def test_yfinance_warnings_are_kept_off_stderr(yahoo, fetch, monkeypatch):
+    history = FakeYahoo.history
+
+    def noisy(self, **kwargs):
+        warnings.warn("YF.download() has changed argument auto_adjust default to True", FutureWarning)
+        return history(self, **kwargs)
+    monkeypatch.setattr(FakeYahoo, "history", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prices = fetch()
+    assert caught == [] and yahoo.calls
+    check_same_closes(prices, expected_closes(LISTED, TODAY - timedelta(days=1)))
+
+
 def test_bars_are_labelled_by_the_exchange_date(monkeypatch, fetch):
     fake = FakeYahoo(now=TODAY, tz="Asia/Tokyo")  # midnight in Tokyo is 15:00 UTC the day before
     monkeypatch.setattr(yfinance, "Ticker", fake)
     prices = fetch()
     assert prices.close.index[0] == pd.Timestamp(LISTED)
     check_same_closes(prices, expected_closes(LISTED, TODAY - timedelta(days=1)))
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo", "America/New_York"])
+def test_a_csv_of_yahoos_bars_gives_the_closes_of_the_yahoo_path(tmp_path, tz):
+    # The same tz-aware bars, once through a CSV and once through a fake fetch: each bar is its
+    # exchange's date (Tokyo midnight is not the UTC day before), with New York's DST offsets too.
+    bars = yahoo_frame(LISTED, TODAY, tz)
+    bars.iloc[:-1].to_csv(tmp_path / "bars.csv")  # without today's bar, which is still open
+    offset = {"UTC": "+00:00", "Asia/Tokyo": "+09:00", "America/New_York": "-04:00"}[tz]
+    assert (tmp_path / "bars.csv").read_text().splitlines()[1].startswith(f"2020-06-01 00:00:00{offset},")
+    from_csv = load_csv(tmp_path / "bars.csv", today=lambda: TODAY)
+    from_yahoo = load_yahoo("BTC-USD", tmp_path / "cache", fetch=lambda ticker, start: bars,
+                            today=lambda: TODAY, sleep=lambda s: None)
+    check_same_closes(from_csv, from_yahoo.close)
+    check_same_closes(from_yahoo, expected_closes(LISTED, TODAY - timedelta(days=1)))
 
 
 def test_cache_file_name_is_safe():
@@ -695,6 +725,13 @@ CORRUPT_CACHES = {
     "duplicate date": ("Date,Close\n2021-03-20,1\n2021-03-20,1\n", "duplicate dates: 2021-03-20"),
     "zero close": ("Date,Close\n2021-03-20,1\n2021-03-21,0\n",
                    "close must be positive, got 0 on 2021-03-21"),
+    # pandas would take the dates for an index and read Date=87, Close=508.83
+    "field too many": ("Date,Close\n2021-03-20,87,508.83\n2021-03-21,2\n",
+                       "line 2: 3 fields, the header has 2 (a comma inside a value, such as 87,508.83 or "
+                       "Sep 17, 2014? write plain numbers and YYYY-MM-DD dates, or quote such values)"),
+    "long gap": ("Date,Close\n2020-01-20,1\n2021-03-21,2\n",
+                 "gap of 425 missing days between 2020-01-20 (data row 1) and 2021-03-21 (data row 2); at most "
+                 "30 in a row are filled (a typo in a date? else keep only the rows on one side of the gap)"),
 }
 
 
@@ -712,6 +749,25 @@ def test_corrupt_cache_is_a_one_line_error_and_left_untouched(yahoo, fetch, tmp_
     assert_one_line_error(capsys, ["data", "--cache-dir", tmp_path / "cache"], message)
     assert yahoo.calls == []
     assert path.read_bytes() == before
+
+
+def test_a_cache_with_a_date_after_today_is_refused(yahoo, fetch, tmp_path):
+    (tmp_path / "cache").mkdir()
+    path = write(tmp_path / "cache" / "BTC-USD.csv", "Date,Close\n2021-03-31,1\n2021-04-02,2\n")
+    with pytest.raises(DataError) as e:
+        fetch()
+    assert str(e.value) == (f"the price cache {path} is unreadable (date 2021-04-02 (data row 2) is after "
+                            "today, 2021-04-01 (UTC) (a typo in the year?)); move it away to download "
+                            "again, or pass --csv PATH")
+    assert yahoo.calls == []
+
+
+def test_a_cache_may_hold_any_tickers_dates_before_bitcoin(yahoo, tmp_path):
+    old = random_walk(300, start="2008-06-01")  # the S&P 500, say: no Bitcoin rule for Yahoo's dates
+    write_yahoo_csv(cache_path(tmp_path, "^GSPC"), old)
+    prices = load_yahoo("^GSPC", tmp_path, today=lambda: D("2009-03-28"), sleep=lambda s: None)
+    check_same_closes(prices, old)
+    assert yahoo.calls == []
 
 
 def test_corrupt_binary_cache(yahoo, fetch, tmp_path):
