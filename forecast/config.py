@@ -49,7 +49,7 @@ class Config:
     patience: int = 10                      # epochs without a better validation loss before stopping
     loss: str = "huber"                     # robust to the fat tails of daily returns
     seed: int = 42                          # one seed makes a run repeatable on the same machine
-    jit_compile: bool = False               # XLA for training steps: slower on the 2-core CPU (README)
+    jit_compile: bool = True                # XLA training steps: ~1.7x faster here, same results (README)
     all_data: bool = False                  # then refit on every day with the early-stopped epochs
     # prediction intervals
     levels: tuple[float, ...] = (80.0, 95.0)  # central coverage in %, calibrated on validation

@@ -149,8 +149,6 @@ def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None)
 
 def load_prices(cfg, min_rows: int = 1, **yahoo_kwargs) -> Prices:
     """The data stage of the pipeline: the configured source, validated and sliced."""
-    if cfg.start and cfg.end and cfg.start > cfg.end:
-        raise DataError(f"--start {cfg.start} is after --end {cfg.end}")
     if cfg.csv is not None:
         from .data_csv import load_csv
 

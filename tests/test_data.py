@@ -34,7 +34,7 @@ from forecast.config import Config
 from forecast.data import Prices, describe_gaps, load_prices
 from forecast.data_csv import load_csv
 from forecast.data_yahoo import CACHE_COLUMNS, cache_path, load_yahoo
-from forecast.errors import DataError
+from forecast.errors import ConfigError, DataError
 from forecast.windows import rows_needed
 
 D = date.fromisoformat
@@ -383,8 +383,10 @@ def test_start_and_end_slice_the_series(tmp_path, walk, capsys):
     assert_one_line_error(
         capsys, ["data", "--csv", path, "--start", "2021-07-01"],
         f"too little data: 19 daily closes between 2021-07-01 and the end from {path}, need at least 80")
-    assert_one_line_error(capsys, ["data", "--csv", path, "--start", "2021-03-01", "--end", "2021-02-01"],
-                          "--start 2021-03-01 is after --end 2021-02-01")
+    with pytest.raises(SystemExit) as usage:  # a contradiction between flags is a usage error
+        main(["data", "--csv", str(path), "--start", "2021-03-01", "--end", "2021-02-01"])
+    assert usage.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: start 2021-03-01 is after end 2021-02-01")
 
 
 def test_summary_and_fingerprint(walk_csv, walk, tmp_path):
@@ -783,9 +785,9 @@ def test_load_prices_dispatches_on_the_source(yahoo, tmp_path, walk_csv, walk):
     check_same_closes(load_prices(Config(csv=walk_csv)), walk)
     prices = load_prices(Config(cache_dir=tmp_path / "c"), today=lambda: TODAY, sleep=lambda s: None)
     assert prices.source == "Yahoo Finance BTC-USD" and yahoo.calls
-    with pytest.raises(DataError) as e:
-        load_prices(Config(csv=walk_csv, start=D("2021-02-02"), end=D("2021-02-01")))
-    assert str(e.value) == "--start 2021-02-02 is after --end 2021-02-01"
+    with pytest.raises(ConfigError) as e:  # Config refuses it before any loading starts
+        Config(csv=walk_csv, start=D("2021-02-02"), end=D("2021-02-01"))
+    assert str(e.value) == "start 2021-02-02 is after end 2021-02-01"
 
 
 # --- Yahoo through the CLI (real "today", so the fake answers up to the real UTC day) -----------
