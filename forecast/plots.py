@@ -341,10 +341,26 @@ def _loss_label(loss: str) -> str:
     return f"{name}\n(" + units.replace(", ", ",\n") + ")"
 
 
+def _wide(values: np.ndarray) -> bool:
+    """A log scale pays off when values span more than a factor of 10 (and are all positive):
+    then early epochs would flatten the later ones. Within one panel of a narrower range, a
+    linear axis with enough decimals shows the changes best."""
+    finite = values[np.isfinite(values)]
+    return bool(len(finite) and (finite > 0).all() and finite.max() / finite.min() > 10)
+
+
+def _digits(values: np.ndarray) -> int:
+    """Decimals that tell the ticks of this range apart (losses can move in the 4th digit)."""
+    finite = values[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if len(finite) else 0.0
+    return int(min(8, max(2, np.ceil(-np.log10(span)) + 1))) if span > 0 else 3
+
+
 def history_chart(history: dict[str, list[float]], title: str = "training", *, loss: str = "huber",
                   best_epoch: int | None = None, ax=None) -> Figure:
-    """Training and validation loss per epoch, each on its own log-scale panel (they sit at
-    different levels: the validation period can be calmer than the training one), with the
+    """Training and validation loss per epoch, each on its own panel (they sit at different
+    levels: the validation period can be calmer than the training one; log scale where a panel
+    spans more than a factor of 10), with the
     best epoch (1-based; default: the argmin of val_loss, the weights early stopping restores)
     marked on both.
 
@@ -373,14 +389,16 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
         if best_epoch is not None:
             a.axvline(best_epoch, color="0.3", ls=":", lw=1.2,
                       label=f"best epoch {best_epoch} of {len(epochs)} (weights restored)")
-        positive = all((values > 0).all() for _, values, _ in group)
-        a.set_yscale("log" if positive else "linear")  # a loss of exactly 0 (flat prices) has no log
-        a.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-        a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        shown = np.concatenate([values for _, values, _ in group])
+        log = _wide(shown)
+        a.set_yscale("log" if log else "linear")
+        digits = _digits(shown)
+        a.yaxis.set_major_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
+        a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
         a.tick_params(axis="y", which="both", labelsize=8)
         a.grid(alpha=0.3, which="both")
         a.set_ylabel(_loss_label(loss), fontsize=8)
-        a.set_title(" and ".join(label for label, _, _ in group) + (" (log scale)" if positive else ""), fontsize=10)
+        a.set_title(" and ".join(label for label, _, _ in group) + (" (log scale)" if log else ""), fontsize=10)
         _legend(a)
     axes[-1].set_xlabel("epoch")
     if ax is None and len(axes) > 1:

@@ -87,8 +87,8 @@ def metrics_table(rows: dict[str, ForecastMetrics], naive: ErrorMetrics) -> str:
     return "\n".join(lines)
 
 
-def _width(m: IntervalMetrics) -> str:
-    return "unbounded" if m.unbounded else f"{m.mean_width:,.0f} ({m.mean_width_pct:.2f}%)"
+def _width(m: IntervalMetrics, unit: str = "") -> str:
+    return "unbounded" if m.unbounded else f"{m.mean_width:,.0f}{unit} ({m.mean_width_pct:.2f}%)"
 
 
 def interval_table(rows: dict[str, dict[float, IntervalMetrics]]) -> str:
@@ -137,13 +137,14 @@ def train_summary(trained: TrainedModel, directory=None) -> str:
         f"  ({versus_naive(m.rmse_ratio_vs_naive)})",
         f"  MAPE {m.mape:.2f}%   direction right {100 * m.directional_accuracy:.1f}% of days",
         *(f"  {_level(lv)} interval: held on {100 * i.coverage:.1f}% of days (naive's: "
-          f"{100 * m.naive_intervals[lv].coverage:.1f}%), mean width {_width(i)} USD"
+          f"{100 * m.naive_intervals[lv].coverage:.1f}%), mean width {_width(i, ' USD')}"
           for lv, i in m.intervals.items()),
         f"  {info.epochs_run} epochs (best {info.best_epoch}) in {info.train_seconds:.1f} s",
     ]
     if info.refit_epochs is not None:
+        epochs = f"{info.refit_epochs} epoch{'s' if info.refit_epochs != 1 else ''}"
         lines.append(f"  then refit on all {info.trained_on.days:,} target days ({info.trained_on.first}.."
-                     f"{info.trained_on.last}) for {info.refit_epochs} epochs: the saved model, for predict")
+                     f"{info.trained_on.last}) for {epochs}: the saved model, for predict")
     if directory is not None:
         lines.append(f"  saved to {directory}/")
     return "\n".join(lines)
@@ -217,6 +218,7 @@ def evaluate_text(r: RangeEvaluation) -> str:
         metrics_table({name: m}, m.naive),
         "",
         interval_table({name: m.intervals, "naive": m.naive_intervals}),
+        *(f"note: {n}" for n in coverage_notes(name, m.intervals)),
     ]
     if r.overlap:
         lines.append("note: the range overlaps the days the model was trained or early-stopped on "
