@@ -129,8 +129,9 @@ def _reason(e: Exception) -> str:
     if _is_network(e):
         return "no network connection to Yahoo Finance"
     if type(e).__name__ in ("YFTzMissingError", "YFPricesMissingError", "YFTickerMissingError"):
-        # yfinance says "possibly delisted" both for unknown symbols and when its lookups failed.
-        return f"unknown ticker, or Yahoo Finance unreachable: {text[:160]}"
+        # yfinance says "possibly delisted" both for unknown symbols and when its lookups failed
+        # (offline, rate limited): repeating it would tell a user that BTC-USD was delisted.
+        return "no prices from Yahoo Finance: an unknown ticker, or Yahoo Finance unreachable"
     return text[:160]
 
 

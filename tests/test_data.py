@@ -584,8 +584,7 @@ FAILURES = {
                               "no network connection to Yahoo Finance"),
     "empty frame": (lambda: "empty", "Yahoo Finance returned no rows (unknown ticker?)"),
     "yahoo has no prices": (lambda: YFPricesMissingError("BTC-USD", "(1d 2021-03-22 -> 2021-04-01)"),
-                            "unknown ticker, or Yahoo Finance unreachable: "
-                            "$BTC-USD: possibly delisted; no price data found (1d 2021-03-22 -> 2021-04-01)"),
+                            "no prices from Yahoo Finance: an unknown ticker, or Yahoo Finance unreachable"),
 }
 
 
