@@ -75,10 +75,16 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_replace_folder_swaps_in_the_new_content(tmp_path):
-    run = tmp_path / "gru"
-    run.mkdir()
-    (run / "model.keras").write_text("old")
+@pytest.fixture
+def run(tmp_path) -> Path:
+    """A saved run folder holding an old model."""
+    folder = tmp_path / "gru"
+    folder.mkdir()
+    (folder / "model.keras").write_text("old")
+    return folder
+
+
+def test_replace_folder_swaps_in_the_new_content(tmp_path, run):
     (run / "stale.png").write_text("old chart")
     replace_folder(run, lambda tmp: (tmp / "model.keras").write_text("new"))
     assert [p.name for p in run.iterdir()] == ["model.keras"] and (run / "model.keras").read_text() == "new"
@@ -86,10 +92,7 @@ def test_replace_folder_swaps_in_the_new_content(tmp_path):
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, OSError(13, "Permission denied")])
-def test_replace_folder_keeps_the_old_content_when_filling_fails(tmp_path, error):
-    run = tmp_path / "gru"
-    run.mkdir()
-    (run / "model.keras").write_text("old")
+def test_replace_folder_keeps_the_old_content_when_filling_fails(tmp_path, run, error):
 
     def fill(tmp: Path) -> None:
         (tmp / "model.keras").write_text("new")
@@ -101,10 +104,7 @@ def test_replace_folder_keeps_the_old_content_when_filling_fails(tmp_path, error
     assert [p.name for p in tmp_path.iterdir()] == ["gru"]
 
 
-def test_replace_folder_undoes_the_first_rename_when_the_second_fails(tmp_path, monkeypatch):
-    run = tmp_path / "gru"
-    run.mkdir()
-    (run / "model.keras").write_text("old")
+def test_replace_folder_undoes_the_first_rename_when_the_second_fails(tmp_path, run, monkeypatch):
     real = os.rename
 
     def rename(src, dst):
@@ -119,10 +119,7 @@ def test_replace_folder_undoes_the_first_rename_when_the_second_fails(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["gru"]
 
 
-def test_ctrl_c_during_the_swap_is_delivered_after_it(tmp_path, monkeypatch):
-    run = tmp_path / "gru"
-    run.mkdir()
-    (run / "model.keras").write_text("old")
+def test_ctrl_c_during_the_swap_is_delivered_after_it(tmp_path, run, monkeypatch):
     real = os.rename
 
     def rename(src, dst):
