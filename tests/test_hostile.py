@@ -21,7 +21,7 @@ import pytest
 import yfinance
 from tests.conftest import random_walk, write_yahoo_csv
 
-from forecast import artifacts, data_yahoo
+from forecast import artifacts, data, data_yahoo
 from forecast.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,16 @@ def _write_bytes(tmp_path, name: str, raw: bytes) -> str:
     path = tmp_path / name
     path.write_bytes(raw)
     return str(path)
+
+
+def _rows(line, days: int = 120, skip=()):
+    """A price file of `days` rows made by `line(date, close)` from a seeded walk, rows in `skip` left out."""
+    walk = random_walk(days)
+
+    def prepare(w, tmp, mp):
+        body = "".join(line(d, c) + "\n" for i, (d, c) in enumerate(walk.items()) if i not in skip)
+        return ["data", "--csv", _csv(tmp, "p.csv", "Date,Close\n" + body)]
+    return prepare
 
 
 def _meta_edit(out: Path, seal: bool = True, **changes) -> None:
@@ -185,6 +195,29 @@ HOSTILE = [
     ("no close column", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", "Date,Open\n2021-01-01,1\n")], 1,
      "{tmp}/p.csv: no close column (expected 'Close' or 'Adj Close'; found 'date', 'open')"),
     ("a missing file", lambda w, tmp, mp: ["data", "--csv", tmp / "nope.csv"], 1, "no such file: {tmp}/nope.csv"),
+    ("unquoted thousands separators", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:,.2f}"), 1,
+     "{tmp}/p.csv line 2: 3 fields, the header has 2 (a comma inside a value, such as 87,508.83 or Sep 17, 2014? "
+     "write plain numbers and YYYY-MM-DD dates, or quote such values)"),
+    ("unquoted text dates", _rows(lambda d, c: f"{d:%b %d, %Y},{c:.2f}"), 1,
+     "{tmp}/p.csv line 2: 3 fields, the header has 2 (a comma inside a value, such as 87,508.83 or Sep 17, 2014? "
+     "write plain numbers and YYYY-MM-DD dates, or quote such values)"),
+    ("ambiguous day-first dates", _rows(lambda d, c: f"{d:%d/%m/%y},{c:.2f}", days=12), 1,
+     "{tmp}/p.csv: ambiguous dates in column 'date': '02/01/21' (data row 2) reads as 2021-01-02 (day first) "
+     "or 2021-02-01 (month first); write dates as YYYY-MM-DD"),
+    ("a typo year in the future", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}".replace("2021-01-05", "2921-01-05")), 1,
+     "{tmp}/p.csv: date 2921-01-05 (data row 5) is after today, " + f"{data.utc_today()} (UTC) (a typo in the year?)"),
+    ("a typo year before Bitcoin", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}".replace("2021-01-05", "2001-01-05")), 1,
+     "{tmp}/p.csv: date 2001-01-05 (data row 5) is before 2009-01-03, when Bitcoin began (a typo in the year?)"),
+    ("a gap of 31 days", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", skip=range(40, 71)), 1,
+     "{tmp}/p.csv: gap of 31 missing days between 2021-02-09 (data row 40) and 2021-03-13 (data row 41); at most 30 "
+     "in a row are filled (a typo in a date? else keep only the rows on one side of the gap)"),
+    ("a cut-off row", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", "Date,Open,Close\n2021-01-01,1,2\n2021-01-02,1\n")], 1,
+     "{tmp}/p.csv line 3: 2 fields, the header has 3 (a cut-off row? every row needs a field for each column, even an "
+     "empty one)"),
+    ("a negative close", _rows(lambda d, c: f"{d:%Y-%m-%d},{-c if d.day == 3 else c:.2f}"), 1,
+     "{tmp}/p.csv: close must be positive, got -{close3} on 2021-01-03"),
+    ("too little data", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", days=50), 1,
+     "too little data: 50 daily closes from {tmp}/p.csv, need at least 80"),
 ]
 
 
@@ -198,7 +231,8 @@ def test_hostile_input_ends_in_one_error_line_and_changes_nothing(world, tmp_pat
     capsys.readouterr()
     assert main(argv) == code
     stdout, stderr = capsys.readouterr()
-    assert stderr.splitlines() == ["error: " + message.format(out=out, tmp=tmp_path)]
+    close3 = f"{random_walk(120).iloc[2]:g}"
+    assert stderr.splitlines() == ["error: " + message.format(out=out, tmp=tmp_path, close3=close3)]
     assert snapshot(out, cache) == before
 
 
