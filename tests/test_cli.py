@@ -290,6 +290,11 @@ def test_interrupted_train_keeps_the_previous_model(model_copy, capsys, monkeypa
     (["train", "--learning-rate", "0"], "argument --learning-rate: must be a positive finite number, got 0"),
     (["train", "--seed", "-1"], "argument --seed: must be between 0 and 4294967295, got -1"),
     (["compare", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
+    (["train", "--level", "100"], "argument --level: an interval level is a percentage between 0 and 100, got 100"),
+    (["train", "--level", "0"], "argument --level: an interval level is a percentage between 0 and 100, got 0"),
+    (["compare", "--level", "-5"], "argument --level: an interval level is a percentage between 0 and 100, got -5"),
+    (["train", "--level", "ninety"], "argument --level: not a number: 'ninety'"),
+    (["train", "--start", "2021-03-01", "--end", "2021-02-01"], "error: start 2021-03-01 is after end 2021-02-01"),
     (["bench", "--seed", "x"], "argument --seed: not an integer: 'x'"),
     (["train", "--start", "2021-13-01"], "argument --start: not a date (YYYY-MM-DD): '2021-13-01'"),
     (["evaluate", "--since", "2021-02-30"], "argument --since: not a date (YYYY-MM-DD): '2021-02-30'"),
@@ -434,3 +439,13 @@ def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, mo
     assert_one_error(code, err, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
                                 "Yahoo Finance); to run offline, pass a price file: --csv PATH")
     assert out == "" and not (tmp_path / "cache").exists()
+
+
+def test_levels_reach_model_json_and_predict(runs, capsys, tmp_path):
+    csv, _, _ = runs
+    out = tmp_path / "out"
+    assert main(["train", "--csv", str(csv), *SMALL, "--level", "50", "--level", "90", "--out", str(out)]) == 0
+    meta = json.loads((out / "gru" / "model.json").read_text())
+    assert set(meta["intervals"]["model"]) == {"50", "90"}
+    code, text, _ = run(capsys, "predict", "--csv", csv, "--out", out, "--json")
+    assert set(json.loads(text)["intervals"]) == {"50", "90"}
