@@ -10,12 +10,13 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from .data import Prices, finish, utc_today
+from .data import Prices, check_gaps, check_span, finish, utc_today
 from .data_csv import _normalise, check_field_counts, parse_price_frame
 from .errors import DataError
 from .files import write_atomic
@@ -76,25 +77,44 @@ def _history_to_cache_frame(history: pd.DataFrame, today: date) -> pd.DataFrame:
     return frame[~frame.index.duplicated(keep="last")].sort_index()
 
 
-def _read_cache(path: Path, today: date) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class _Cache:
+    frame: pd.DataFrame   # every cached column, numeric, on an ascending daily DatetimeIndex
+    close: pd.Series      # its closes, checked as any price file is
+
+
+def _read_cache(path: Path, today: date) -> _Cache | None:
+    """The cache, read and checked once: every row, date and close must be valid before
+    anything is merged into it. Any ticker may be cached, so no date is too early for it."""
     if not path.exists():
         return None
     try:
         raw = pd.read_csv(path, dtype=str)
         if "Date" not in raw.columns or "Close" not in raw.columns or raw.empty:
             raise ValueError("no Date or Close column, or no rows")
-        # Every row, date and close must be valid before anything is merged into the cache. Any
-        # ticker may be cached, so no date is too early for it.
         check_field_counts(path, len(raw.columns))
-        parse_price_frame(raw.rename(columns=_normalise), path, today=today, earliest=None)
-        frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"]).sort_index()
+        close = parse_price_frame(raw.rename(columns=_normalise), path, today=today, earliest=None)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, DataError) as e:
         reason = str(e).splitlines()[0].removeprefix(f"{path}: ").removeprefix(f"{path} ")
         raise DataError(
             f"the price cache {path} is unreadable ({reason}); "
             "move it away to download again, or pass --csv PATH"
         ) from None
-    return frame
+    frame = raw.set_index(pd.DatetimeIndex(pd.to_datetime(raw["Date"].str.strip()).dt.normalize(), name="Date"))
+    frame = frame.drop(columns="Date").apply(pd.to_numeric, errors="coerce").sort_index()
+    return _Cache(frame=frame, close=close)
+
+
+def _checked_fresh(fresh: pd.DataFrame, cached: _Cache | None, ticker: str, today: date) -> pd.Series:
+    """Closes of newly downloaded days, checked like a file's before they reach the cache:
+    positive (kept so by _history_to_cache_frame), no future day, no gap over the limit."""
+    source = f"Yahoo Finance {ticker}"
+    close = fresh["Close"].astype("float64").rename("close")
+    close.index.name = "date"
+    check_span(close.index, source, today, earliest=None)
+    joined = close.index if cached is None else cached.close.index[-1:].append(close.index)
+    check_gaps(joined, source)
+    return close
 
 
 def _download(fetch, ticker: str, start: date | None, sleep) -> pd.DataFrame:
@@ -154,14 +174,12 @@ def load_yahoo(
     now = today()
     cached = _read_cache(path, now)
     last_closed = now - timedelta(days=1)
-    last_cached = cached.index[-1].date() if cached is not None else None
+    last_cached = cached.close.index[-1].date() if cached is not None else None
     if last_cached is None or last_cached < last_closed:
         fetch_from = last_cached + timedelta(days=1) if last_cached else None
         try:
-            fresh = _history_to_cache_frame(_download(fetch, ticker, fetch_from, sleep), now)
-            if fresh.empty and cached is None:
-                raise LookupError("Yahoo Finance returned no closed days")
-        except Exception as e:
+            raw = _download(fetch, ticker, fetch_from, sleep)
+        except Exception as e:  # network, rate limit, Yahoo's own errors; not our conversion below
             if cached is None:
                 raise DataError(
                     f"could not download {ticker!r} from Yahoo Finance ({_reason(e)}); "
@@ -172,14 +190,20 @@ def load_yahoo(
                 ticker, _reason(e), last_cached,
             )
         else:
-            merged = fresh if cached is None else pd.concat(
-                [cached, fresh[fresh.index > cached.index[-1]]]
-            )
-            if cached is None or len(merged) > len(cached):
-                write_atomic(path, lambda tmp: merged.to_csv(tmp, date_format="%Y-%m-%d"))
-                log.info("cached %d new days of %s in %s", len(merged) - len(cached if cached is not None else []), ticker, path)
-            cached = merged
-    frame = cached.reset_index().rename(columns=str).astype(str)
-    frame.columns = [_normalise(c) for c in frame.columns]
-    close = parse_price_frame(frame, path, today=now, earliest=None)
+            fresh = _history_to_cache_frame(raw, now)
+            if cached is not None:
+                fresh = fresh[fresh.index > cached.close.index[-1]]
+            if fresh.empty and cached is None:
+                raise DataError(
+                    f"could not download {ticker!r} from Yahoo Finance (Yahoo Finance returned no closed days); "
+                    "to run offline, pass a price file: --csv PATH"
+                )
+            if not fresh.empty:
+                fresh_close = _checked_fresh(fresh, cached, ticker, now)
+                frame = fresh if cached is None else pd.concat([cached.frame, fresh])
+                close = fresh_close if cached is None else pd.concat([cached.close, fresh_close])
+                write_atomic(path, lambda tmp: frame.to_csv(tmp, date_format="%Y-%m-%d"))
+                log.info("cached %d new days of %s in %s", len(fresh), ticker, path)
+                cached = _Cache(frame=frame, close=close)
+    close = cached.close
     return finish(close, f"Yahoo Finance {ticker}", start, end, min_rows, cache=path)

@@ -853,3 +853,40 @@ def test_cli_too_little_cached_data(live_yahoo, tmp_path, capsys):
     assert_one_line_error(capsys, ["data", "--cache-dir", tmp_path],
                           "too little data: 10 daily closes from Yahoo Finance BTC-USD, need at least 80")
     assert live_yahoo.calls == [] and cache.read_bytes() == before
+
+
+def test_a_bug_in_frame_conversion_is_not_reported_as_a_failed_download(yahoo, fetch, monkeypatch):
+    """Only the download is "could not download"; our own conversion failing is a bug, and says so."""
+    def broken(history, today):
+        raise KeyError("Close")
+    monkeypatch.setattr(data_yahoo, "_history_to_cache_frame", broken)
+    with pytest.raises(KeyError):
+        fetch()
+
+
+def test_a_download_with_a_long_hole_is_refused_before_it_reaches_the_cache(yahoo, fetch, stale_cache, monkeypatch):
+    def with_hole(self, **kw):
+        frame = yahoo_frame(D(kw["start"]), self.now)
+        return frame.drop(frame.index[1:40])  # 39 days missing right after the first new day
+    monkeypatch.setattr(FakeYahoo, "history", with_hole)
+    yahoo.now = later = D("2021-06-01")
+    before = stale_cache.read_bytes()
+    with pytest.raises(DataError) as e:
+        fetch(today=later)
+    assert str(e.value).startswith("Yahoo Finance BTC-USD: gap of 39 missing days between 2021-03-22 and 2021-05-01")
+    assert stale_cache.read_bytes() == before
+
+
+def test_the_cache_is_parsed_once_per_load(yahoo, fetch, stale_cache, monkeypatch):
+    from forecast import data_csv
+
+    calls = []
+    real = data_csv.parse_price_frame
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(data_yahoo, "parse_price_frame", counting)
+    fetch()  # merges the missing days into the cache
+    fetch()  # up to date: reads the cache only
+    assert calls == [stale_cache, stale_cache]
