@@ -21,11 +21,8 @@ import itertools
 import logging
 import os
 import statistics
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecast import config, data_csv, evaluate, train, windows  # noqa: E402
 

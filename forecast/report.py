@@ -484,14 +484,34 @@ def comparison_record(c: Comparison) -> dict:
     return record
 
 
-def comparison_markdown(c: Comparison) -> str:
+def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
+                        sections: tuple[str, ...] | None = None) -> str:
+    """comparison.md: the tables a person reads, in COMPARISON_SECTIONS order.
+
+    `heading_level` is the markdown level of the title ("# ..."); each section's heading is one
+    level below it. None: no markdown headings at all, for display inside a document that has
+    its own outline (the notebook): the title is left out and section titles become bold lines.
+    `sections` picks some of COMPARISON_SECTIONS (default: all), always in that order.
+    """
+    unknown = set(sections or ()) - set(COMPARISON_SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; valid: {', '.join(COMPARISON_SECTIONS)}")
+    wanted = set(COMPARISON_SECTIONS if sections is None else sections)
+    if heading_level is not None and not 1 <= heading_level <= 5:
+        raise ValueError(f"heading_level must be 1..5 or None, got {heading_level!r}")
+
+    def heading(text: str, depth: int) -> str:
+        if heading_level is None:
+            return f"**{text}**"
+        return "#" * (heading_level + depth) + " " + text
+
     g, l = c.cells["gru"], c.cells["lstm"]
     s, split, seeds = c.settings, c.split, c.seeds
     first = {cell: r.runs[0].test.metrics for cell, r in c.cells.items()}
     mean_rows = {_label(cell): _mean_row(c, cell) for cell in c.cells}
-    lines = [
-        "# GRU vs LSTM: next-day BTC close",
-        "",
+    parts: dict[str, list[str]] = {}
+    parts["about"] = [
+        *([heading("GRU vs LSTM: next-day BTC close", 0), ""] if heading_level is not None else []),
         f"Made by `{c.command}`.",
         "",
         f"Data: {c.data.source}, {c.data.first_date}..{c.data.last_date} ({c.data.rows} days). "
@@ -501,23 +521,24 @@ def comparison_markdown(c: Comparison) -> str:
         f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
         f"seeds {', '.join(map(str, seeds))}.",
         "",
-        "## Next-day error on the test period (USD)" + (" — mean over seeds" if len(seeds) > 1 else ""),
+    ]
+    parts["errors"] = [
+        heading("Next-day error on the test period (USD)" + (" — mean over seeds" if len(seeds) > 1 else ""), 1),
         "",
         metrics_table(mean_rows, c.naive),
         "",
     ]
-    if len(seeds) > 1:
-        lines += [
-            f"## Seeds: mean ± std over {len(seeds)} seeds, and the paired difference",
-            "",
-            "| metric | GRU | LSTM | GRU − LSTM (paired) |",
-            "|---|---:|---:|---:|",
-            *(f"| {name} | {_fmt(g.spread(m), d, k)} | {_fmt(l.spread(m), d, k)} | {_fmt(c.paired(m), d, k)} |"
-              for name, m, d, k in METRIC_ROWS),
-            "",
-        ]
-    lines += [
-        f"## Prediction intervals on the test period (seed {seeds[0]})",
+    parts["seeds"] = [] if len(seeds) < 2 else [
+        heading(f"Seeds: mean ± std over {len(seeds)} seeds, and the paired difference", 1),
+        "",
+        "| metric | GRU | LSTM | GRU − LSTM (paired) |",
+        "|---|---:|---:|---:|",
+        *(f"| {name} | {_fmt(g.spread(m), d, k)} | {_fmt(l.spread(m), d, k)} | {_fmt(c.paired(m), d, k)} |"
+          for name, m, d, k in METRIC_ROWS),
+        "",
+    ]
+    parts["intervals"] = [
+        heading(f"Prediction intervals on the test period (seed {seeds[0]})", 1),
         "",
         "Split conformal, calibrated on the validation days; naive gets its intervals the same way.",
         "",
@@ -527,7 +548,10 @@ def comparison_markdown(c: Comparison) -> str:
         *(f"- {n}" for n in coverage_notes("GRU", first["gru"].intervals) + coverage_notes("LSTM", first["lstm"].intervals)
           + coverage_notes("naive", first["gru"].naive_intervals)),
         "",
-        f"## Is the difference real? Diebold-Mariano (squared error, HLN small-sample correction, seed {seeds[0]})",
+    ]
+    parts["dm"] = [
+        heading(f"Is the difference real? Diebold-Mariano (squared error, HLN small-sample correction, "
+                f"seed {seeds[0]})", 1),
         "",
         "| pair | statistic | p-value |",
         "|---|---:|---:|",
@@ -536,7 +560,9 @@ def comparison_markdown(c: Comparison) -> str:
         "",
         "A negative statistic means the first forecast has the smaller loss.",
         "",
-        "## Speed (this machine)",
+    ]
+    parts["speed"] = [
+        heading("Speed (this machine)", 1),
         "",
         "| | GRU | LSTM | GRU / LSTM |",
         "|---|---:|---:|---:|",
@@ -545,11 +571,14 @@ def comparison_markdown(c: Comparison) -> str:
         "",
         *speed_notes(c.timing.models["gru"], c.timing.models["lstm"], _train_s(c, "gru") / _train_s(c, "lstm")),
         "",
-        "## What this means",
+    ]
+    parts["verdict"] = [
+        heading("What this means", 1),
         "",
         *(f"- {v}" for v in comparison_verdict(c)),
         "",
     ]
+    lines = [line for name in COMPARISON_SECTIONS if name in wanted for line in parts[name]]
     return "\n".join(lines)
 
 
@@ -596,3 +625,17 @@ def comparison_chart_inputs(c: Comparison) -> dict:
         train_s_per_epoch={_label(cell): _train_s(c, cell) for cell in c.cells},
         bands=bands,
     )
+
+
+# The sections of comparison_markdown, in the order it writes them.
+COMPARISON_SECTIONS = ("about", "errors", "seeds", "intervals", "dm", "speed", "verdict")
+
+
+def training_summary(trained: TrainedModel, directory=None) -> str:
+    """What training did, without the test result (the comparison reports that, once)."""
+    info = trained.info
+    saved = f"; saved to {directory}/" if directory is not None else ""
+    epochs = f"{info.epochs_run} epoch" + ("s" if info.epochs_run != 1 else "")
+    return (f"{_label(info.cell)}: {info.params:,} parameters, {epochs} "
+            f"(best {info.best_epoch}, its weights kept) in {info.train_seconds:.1f} s "
+            f"({info.seconds_per_epoch:.2f} s per epoch){saved}")
