@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import logging
-import os
 import statistics
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from forecast.runtime import quiet_tensorflow
 
-from forecast import config, data_csv, evaluate, train, windows  # noqa: E402
+quiet_tensorflow()  # before the modules that load it; also quiets retracing notes (each fit is a new model)
 
-logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no retracing warnings: each fit is a new model
+from forecast import config, data_csv, evaluate, inference, train, windows  # noqa: E402
 
 CELLS = ("gru", "lstm")
 NOISE = 0.002     # mean ratio differences below this are treated as ties
@@ -39,10 +37,10 @@ def score(prices, setting, cell, seed, **extra):
     cfg = config.Config(csv=prices.source, cell=cell, units=units, learning_rate=lr,
                         batch_size=batch, loss=loss, seed=seed, quiet=True, **extra)
     dataset = windows.build_dataset(prices.close, cfg)
-    model, history, seconds = train.fit(cfg, dataset)
+    model, history, seconds = train.fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
     X_val, y_val, _ = dataset.part("val")
-    pred = train.predict_usd(model, dataset.scaling, X_val)
-    ratio = evaluate.forecast_metrics(y_val, pred, X_val[:, -1])["mae_ratio_vs_naive"]
+    pred = inference.predict_usd(model, dataset.scaling, X_val)
+    ratio = evaluate.ratio(evaluate.mae(y_val, pred), evaluate.mae(y_val, X_val[:, -1]))
     return {"ratio": ratio, "epochs": len(history["loss"]), "seconds": seconds}
 
 
@@ -137,7 +135,8 @@ def main(argv=None):
     for cell in CELLS:
         stds = [statistics.stdev(r["ratio"] for r in by_seed.values())
                 for (_, c, _), by_seed in search.runs.items() if c == cell and len(by_seed) > 1]
-        print(f"  seed noise, {cell}: std across seeds {min(stds):.4f} .. {max(stds):.4f}")
+        if stds:  # one seed has no spread
+            print(f"  seed noise, {cell}: std across seeds {min(stds):.4f} .. {max(stds):.4f}")
     epochs = extra.get("epochs", default.epochs)
     capped = sum(r["epochs"] >= epochs for by_seed in search.runs.values() for r in by_seed.values())
     print(f"  fits that reached the {epochs}-epoch cap: {capped} of {sum(map(len, search.runs.values()))}")
