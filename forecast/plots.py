@@ -431,15 +431,18 @@ def ratio_chart(ratios: dict, errors: dict | None = None, ax=None, *, seeds: int
         text = f"{ratios[name]:.4f}" + (f" ± {err:.4f}" if err else "")
         if name in dm:
             text += f"\nDM vs naive: p {_fmt_p(dm[name])}"
-        ax.annotate(text, (i, ratios[name]), xytext=(14, 0), textcoords="offset points", va="center",
-                    fontsize=8)
+        # Beyond the end of the bar away from the naive line, centred: beside the point the label ran
+        # into the next cell's bar, on the other side it crossed the line at 1.
+        above = not ratios[name] < 1
+        ax.annotate(text, (i, ratios[name] + (err if above else -err)), xytext=(0, 6 if above else -6),
+                    textcoords="offset points", va="bottom" if above else "top", ha="center", fontsize=8)
     ax.axhline(1.0, color=colour("naive"), lw=1.5, zorder=1)
     ax.annotate("naive = 1", (1, 1), xycoords=("axes fraction", "data"), xytext=(-3, -3),
                 textcoords="offset points", ha="right", va="top", fontsize=8, color=colour("naive"))
     finite = [abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items() if np.isfinite(v)]
     spread = max(max(finite, default=0), 0.01)
     ax.set_ylim(1 - 1.8 * spread, 1 + 1.8 * spread)
-    ax.set_xlim(-0.5, len(names) - 0.5 + 0.9)  # room for the labels right of the last point
+    ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("test MAE / naive MAE")
     bars = f"mean ± std over {seeds} seeds" if seeds and seeds > 1 else "one seed, no spread"
