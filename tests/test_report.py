@@ -94,3 +94,9 @@ def test_speed_notes_follow_the_numbers():
     slower = report.speed_notes(timing(929, 0.30, 13.0), timing(1169, 0.30, 10.0), train_ratio=0.95)
     assert slower[1:] == ["With a full batch GRU takes 1.30x LSTM's time per window, despite fewer parameters.",
                           "Training: about the same time per epoch (0.95x)."]
+
+
+def test_speed_notes_name_the_compile_mode_when_both_were_timed():
+    notes = report.speed_notes(timing(929, 0.30, 10.0), timing(1169, 0.29, 10.2), train_ratio=1.32, train_ratio_xla=1.0)
+    assert notes[-2:] == ["Training without XLA: GRU takes 1.32x LSTM's time per epoch.",
+                          "Training with XLA: about the same time per epoch (1.00x)."]
