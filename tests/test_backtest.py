@@ -261,6 +261,8 @@ def test_progress_lines_and_quiet(serial, prices_csv, tmp_path):
     assert len(lines) == 2 and lines[1].startswith("INFO: [8/8] fold 1 (")
     assert " epochs in " in lines[1] and "; elapsed " in lines[1] and lines[1].endswith(" left")
     assert stdout.startswith("backtest: 2 folds, ") and "written: " in stdout
+    # The retrained task finished last, yet the numbers are the same: aggregation goes by (fold, cell, seed).
+    assert metrics_only(json.loads(stdout_of(copy))) == metrics_only(json.loads(stdout_of(out)))
     task_files(copy)[-1].unlink()
     code, stdout, stderr = run_cli(["backtest", "--csv", str(prices_csv), *TINY, "--out", str(copy), "--quiet"])
     assert (code, stderr) == (0, "")
@@ -360,6 +362,7 @@ def test_an_unreadable_task_file_is_trained_again(serial, monkeypatch, caplog, p
     assert code == 0 and calls == [broken.name.removesuffix(".json")]
     assert f"WARNING: training fold 1 (2021-05-19..2021-05-24), LSTM, seed 42 again: its result file {broken} " \
            "is unusable (" in stderr
+    assert metrics_only(json.loads(stdout_of(out))) == metrics_only(json.loads(stdout_of(serial[0])))
 
 
 # --- the numbers, by hand from the task results and the raw series -----------------------------
@@ -483,3 +486,49 @@ def test_ray_gives_exactly_the_serial_numbers(serial, monkeypatch, prices_csv, t
     strip = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
     assert {k: strip(r) for k, r in task_records(out).items()} == \
            {k: strip(r) for k, r in task_records(serial[0]).items()}
+
+
+def synthetic_result(dates, actual, previous, point) -> backtest.TaskResult:
+    actual, previous, point = (np.asarray(v, dtype="float64") for v in (actual, previous, point))
+    return backtest.TaskResult(
+        cell="x", seed=0, actual=actual,
+        forecast=evaluate.Forecast(dates=dates, point=point, previous=previous, volatility=np.zeros(len(dates)),
+                                   bands={80.0: (point * 0.9, point * 1.1)},
+                                   naive_bands={80.0: (previous * 0.9, previous * 1.1)}),
+        epochs_run=1, best_epoch=1, train_seconds=0.0)
+
+
+def test_aggregate_by_hand():
+    """Two folds of 3 days, naive 10 USD off every day. Fold 1: GRU 5 (seed 42) and 20 (43) off,
+    LSTM 2 and 4; fold 2: GRU 0 and 5, LSTM 30 and 15. Seed-mean MAE ratios: GRU 1.25, 0.25;
+    LSTM 0.3, 2.25: each beats naive in one fold of two, though GRU's seed 42 alone beats it in both."""
+    folds = make_folds(pd.date_range("2024-01-01", periods=40), BacktestSettings(folds=2, step=3))
+    points = {("gru", 42): (95, 200), ("gru", 43): (80, 205), ("lstm", 42): (102, 230), ("lstm", 43): (104, 215)}
+    results = {}
+    for f in folds:
+        actual, previous = (100, 90) if f.index == 0 else (200, 190)
+        for (cell, seed), p in points.items():
+            results[f.index, cell, seed] = synthetic_result(pd.date_range(f.test.first, periods=3), [actual] * 3,
+                                                            [previous] * 3, [p[f.index]] * 3)
+    fold_results, cells, naive, dm, dm_by_seed, dates, actual, previous = backtest.aggregate(folds, (42, 43), results)
+    assert [fr.beats_naive("gru") for fr in fold_results] == [False, True]
+    assert [fr.beats_naive("lstm") for fr in fold_results] == [True, False]
+    assert fold_results[0].cells["gru"].spread("mae_ratio_vs_naive").values == (0.5, 2.0)
+    assert (cells["gru"].folds_beating_naive, cells["gru"].folds_beating_naive_by_seed) == (0.5, (1.0, 0.5))
+    assert (cells["lstm"].folds_beating_naive, cells["lstm"].folds_beating_naive_by_seed) == (0.5, (0.5, 0.5))
+    # All six days: GRU 2.5 and 12.5 USD MAE, LSTM 16 and 9.5; naive 10.
+    assert naive.naive.mae == 10 and actual.tolist() == [100] * 3 + [200] * 3 and previous.tolist() == [90] * 3 + [190] * 3
+    assert cells["gru"].spread("mae").values == (2.5, 12.5) and cells["lstm"].spread("mae").values == (16, 9.5)
+    assert cells["gru"].spread("mae_ratio_vs_naive").values == (0.25, 1.25)
+    assert cells["gru"].spread("rmse").values == pytest.approx((12.5 ** 0.5, (1275 / 6) ** 0.5))
+    # 80% band = point +-10%: GRU seed 43 misses 100 on fold 1 (72..88); LSTM seed 42 misses 200 on
+    # fold 2 (207..253); every other band holds its day.
+    assert [cells["gru"].interval(80.0, "coverage").values, cells["lstm"].interval(80.0, "coverage").values] == [
+        (1.0, 0.5), (0.5, 1.0)]
+    assert cells["gru"].excess.tolist() == [2.5, 5, 7.5, 0, -7.5, -15]
+    gru, lstm = np.array([95] * 3 + [200] * 3), np.array([102] * 3 + [230] * 3)
+    assert dm == {"gru_vs_lstm": evaluate.diebold_mariano(actual, gru, lstm),
+                  "gru_vs_naive": evaluate.diebold_mariano(actual, gru, previous),
+                  "lstm_vs_naive": evaluate.diebold_mariano(actual, lstm, previous)}
+    assert dm_by_seed[42] == dm and dm_by_seed[43]["gru_vs_lstm"] == evaluate.diebold_mariano(
+        actual, np.array([80] * 3 + [205] * 3), np.array([104] * 3 + [215] * 3))
