@@ -20,10 +20,8 @@ import json
 import logging
 import math
 import os
-import signal
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,7 +53,7 @@ MIN_SPLIT_DAYS = 3       # training and validation days before an origin, at lea
 MAX_CALLS = 8            # trainings per Ray worker process before Ray replaces it: each leaks ~15-20 MB
 IN_FLIGHT_PER_CPU = 2    # Ray tasks submitted ahead per CPU: enough to keep every worker busy
 CONNECT_TIMEOUT_S = 5    # to reach a cluster's address at all
-INIT_TIMEOUT_S = 60      # for ray.init to return, whatever it waits for (it retries a wrong address forever)
+PROBE_TIMEOUT_S = 5      # for a Ray cluster's GCS to answer; ray.init itself retries a wrong address forever
 TASK_SCHEMA = 1          # part of every task's hash: a new result layout never reads an old file
 
 
@@ -381,29 +379,6 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise BacktestError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
-class _InitTimeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raises _InitTimeout in the block after `seconds` (main thread only; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise _InitTimeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @contextlib.contextmanager
 def _stderr_held() -> Iterator[list[str]]:
     """Holds back what Ray's C++ core writes to stderr while it starts or connects (retry notes);
@@ -423,7 +398,26 @@ def _stderr_held() -> Iterator[list[str]]:
             held.append(captured.read().decode(errors="replace"))
 
 
-def start_ray(ray, s: BacktestSettings, out: Path, init_timeout: float = INIT_TIMEOUT_S) -> tuple[int, str | None]:
+def probe_cluster(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Asks the GCS at host:port for an answer, with a time limit ray.init does not have: something
+    that accepts connections but is not Ray, or a cluster that wants a token, fails here in seconds."""
+    if address in ("auto", "local") or "://" in address:
+        return  # found by Ray itself, or Ray Client's own protocol
+    try:
+        from ray._raylet import InnerGcsClient  # not public: where it is missing, ray.init alone decides
+    except ImportError:
+        return
+    held: list[str] = []
+    try:
+        with _stderr_held() as held:
+            InnerGcsClient.standalone(address, None, int(timeout * 1000))
+    except AttributeError:
+        return
+    except Exception as e:
+        raise BacktestError(f"cannot connect to the Ray cluster at {address}: {_init_reason(e, ''.join(held))}") from None
+
+
+def start_ray(ray, s: BacktestSettings, out: Path) -> tuple[int, str | None]:
     """ray.init for a local instance of `workers` CPUs or the cluster at `address`, with Ray's own
     logging kept off the terminal; returns (CPUs Ray offers, address)."""
     common = dict(
@@ -433,6 +427,7 @@ def start_ray(ray, s: BacktestSettings, out: Path, init_timeout: float = INIT_TI
     )
     if s.address:
         check_reachable(s.address)
+        probe_cluster(s.address)
         where, kwargs = f"the Ray cluster at {s.address}", dict(address=s.address)
     else:
         where, kwargs = f"a local Ray with {s.workers} workers", dict(address="local", num_cpus=s.workers)
@@ -440,11 +435,8 @@ def start_ray(ray, s: BacktestSettings, out: Path, init_timeout: float = INIT_TI
         raise BacktestError("Ray is already initialised in this process; call ray.shutdown() first")
     held: list[str] = []
     try:
-        with _stderr_held() as held, _deadline(init_timeout):
+        with _stderr_held() as held:
             ray.init(**kwargs, **common)
-    except _InitTimeout:
-        _shutdown(ray)
-        raise BacktestError(f"cannot connect to {where}: no answer within {init_timeout:g} s") from None
     except Exception as e:
         _shutdown(ray)
         raise BacktestError(f"cannot {'connect to' if s.address else 'start'} {where}: "
@@ -459,9 +451,12 @@ def _init_reason(error: BaseException, held: str) -> str:
         chain.append(e)
         e = e.__cause__ or e.__context__
     if any("InvalidAuthToken" in str(x) or "Authentication token" in str(x) for x in chain):
-        # Ray >= 2.52 clusters ask for a token, and an explicit address never sends one unasked.
+        # `ray start` turns token authentication on by default (Ray 2.60), and ray.init sends the token
+        # to an explicit address only with RAY_AUTH_MODE=token.
         return ("the cluster asks for its authentication token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
                 "(`ray get-auth-token` on the head node prints it)")
+    if any("Timed out while waiting for GCS" in str(x) for x in chain):
+        return "no Ray cluster answers there (timed out)"
     notes = [line for line in held.splitlines() if line.strip()]
     text = str(error).strip()
     return (text.splitlines()[0] if text else notes[-1] if notes else type(error).__name__)[:300]
