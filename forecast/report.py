@@ -723,6 +723,7 @@ def backtest_markdown(b: Backtest) -> str:
     many = len(seeds) > 1
     pm = " (mean ± std over seeds)" if many else ""
     first = {cell: r.metrics[0] for cell, r in b.cells.items()}
+    band = BAND_LEVEL if BAND_LEVEL in levels else levels[0]
     lines = [
         "# Rolling-origin backtest: GRU vs LSTM vs naive, next-day BTC close",
         "",
@@ -778,9 +779,18 @@ def backtest_markdown(b: Backtest) -> str:
         "## Per fold" + (" (mean ± std over seeds)" if many else ""),
         "",
         f"| fold | days | naive MAE (USD) | GRU MAE / naive | LSTM MAE / naive | GRU RMSE / naive | LSTM RMSE / naive "
-        f"| coverage {level_names}: GRU | LSTM | naive | training (s) |",
+        f"| coverage {level_names}: GRU | LSTM | naive | training, all its runs (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(_fold_row(fr, levels) for fr in b.folds),
+        "",
+        f"### {_level(band)} intervals per fold (seed {seeds[0]}): coverage, Kupiec p, mean width (% of the forecast), "
+        "Winkler score (USD)",
+        "",
+        "| fold | GRU | LSTM | naive |",
+        "|---|---:|---:|---:|",
+        *(f"| {fr.fold.number} | {_fold_interval(fr.cells['gru'].metrics[0].intervals[band])} | "
+          f"{_fold_interval(fr.cells['lstm'].metrics[0].intervals[band])} | "
+          f"{_fold_interval(fr.naive.naive_intervals[band])} |" for fr in b.folds),
         "",
         "## What this means",
         "",
@@ -788,6 +798,12 @@ def backtest_markdown(b: Backtest) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fold_interval(m: IntervalMetrics) -> str:
+    if m.unbounded:
+        return f"{100 * m.coverage:.0f}%, unbounded"
+    return f"{100 * m.coverage:.0f}%, p {m.kupiec_p_value:.2f}, {m.mean_width_pct:.1f}%, {m.winkler:,.0f}"
 
 
 def _fold_row(fr: FoldResult, levels: list[float]) -> str:
@@ -804,11 +820,11 @@ def _fold_row(fr: FoldResult, levels: list[float]) -> str:
 def backtest_text(b: Backtest) -> str:
     """The terminal summary."""
     out = b.out
-    rows = [f"{'':<6}{'MAE / naive':>18}{'RMSE / naive':>18}{'folds ahead':>13}"]
+    rows = [f"{'':<6}{'MAE / naive':>18}{'RMSE / naive':>18}{'folds ahead of naive':>22}"]
     for cell, r in b.cells.items():
+        ahead = f"{round(r.folds_beating_naive * len(b.folds))} of {len(b.folds)}"
         rows.append(f"{_label(cell):<6}{_fmt(r.spread('mae_ratio_vs_naive'), 4):>18}"
-                    f"{_fmt(r.spread('rmse_ratio_vs_naive'), 4):>18}"
-                    f"{round(r.folds_beating_naive * len(b.folds)):>6} of {len(b.folds):<4}")
+                    f"{_fmt(r.spread('rmse_ratio_vs_naive'), 4):>18}{ahead:>22}")
     return "\n".join([
         f"backtest: {len(b.folds)} folds, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} ({len(b.dates)} days), "
         f"{len(b.seeds)} seed{'s' if len(b.seeds) > 1 else ''} per cell; naive MAE {b.naive.naive.mae:,.2f} USD",
