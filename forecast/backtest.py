@@ -37,7 +37,7 @@ from .artifacts import dumps, jsonable, level_key
 from .config import CELLS, MAX_SEED
 from .data import Prices, load_prices
 from .errors import BacktestError, ConfigError, DataError, TooLittleData
-from .evaluate import DMTest, ErrorMetrics, Forecast, ForecastMetrics
+from .evaluate import DMTest, Forecast, ForecastMetrics
 from .files import write_atomic
 from .inference import DataInfo, Span
 from .windows import Dataset, Split, get_scaling, make_windows, rows_needed
@@ -616,10 +616,24 @@ def concat_forecasts(forecasts: list[Forecast]) -> Forecast:
     )
 
 
-def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...], results: dict[tuple[int, str, int], TaskResult]):
-    """Per fold and cell, over all folds, and the DM tests, from the task results in (fold, cell, seed)
-    order: what finished first never matters. Returns (fold results, cells, naive, dm, dm_by_seed,
-    dates, actual, previous)."""
+@dataclass(frozen=True)
+class Aggregate:
+    """Every number of a backtest, from its task results."""
+
+    folds: tuple[FoldResult, ...]
+    cells: dict[str, CellBacktest]
+    naive: ForecastMetrics                  # naive's numbers: its naive and naive_intervals fields
+    dm: dict[str, DMTest]                   # compare.PAIRS on all days, first seed
+    dm_by_seed: dict[int, dict[str, DMTest]]
+    dates: pd.DatetimeIndex                 # (n,) every out-of-sample day, fold after fold
+    actual: np.ndarray                      # (n,) closes on those days
+    previous: np.ndarray                    # (n,) the naive forecast
+
+
+def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...],
+              results: dict[tuple[int, str, int], TaskResult]) -> Aggregate:
+    """Per fold and cell, over all folds, and the DM tests, from the task results keyed and read in
+    (fold, cell, seed) order: which finished first never matters."""
     from .compare import dm_tests
 
     fold_results = []
@@ -657,8 +671,9 @@ def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...], results: dict[tup
     def tests(k: int) -> dict[str, DMTest]:
         return dm_tests(actual, {**{c: cells[c].points[k] for c in CELLS}, "naive": previous})
 
-    return (tuple(fold_results), cells, cells[CELLS[0]].metrics[0], tests(0),
-            {s: tests(k) for k, s in enumerate(seeds)}, dates, actual, previous)
+    return Aggregate(folds=tuple(fold_results), cells=cells, naive=cells[CELLS[0]].metrics[0], dm=tests(0),
+                     dm_by_seed={s: tests(k) for k, s in enumerate(seeds)}, dates=dates, actual=actual,
+                     previous=previous)
 
 
 # --- the whole run ------------------------------------------------------------------------------
@@ -718,16 +733,13 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
             _shutdown(ray)
     versions = runtime.versions() | ({"ray": ray.__version__} if ray is not None else {})
     engine = Engine(engine.name, engine.workers, engine.address, engine.cpu_count, versions)
-    results = {}
-    for t in tasks:
-        r = task_result(records[t.name])
-        results[t.fold.index, t.cell, t.seed] = r
-    fold_results, cells, naive, dm, dm_by_seed, out_dates, actual, previous = aggregate(folds, seeds, results)
+    results = {(t.fold.index, t.cell, t.seed): task_result(records[t.name]) for t in tasks}
+    a = aggregate(folds, seeds, results)
     return Backtest(
         command=command, data=data,
         settings={k: v for k, v in task_cfg(cfg, CELLS[0], cfg.seed).model_settings().items() if k not in ("cell", "seed")},
-        options=s, seeds=seeds, folds=fold_results, dates=out_dates, actual=actual, previous=previous,
-        cells=cells, naive=naive, dm=dm, dm_by_seed=dm_by_seed, engine=engine,
+        options=s, seeds=seeds, folds=a.folds, dates=a.dates, actual=a.actual, previous=a.previous,
+        cells=a.cells, naive=a.naive, dm=a.dm, dm_by_seed=a.dm_by_seed, engine=engine,
         tasks=len(tasks), trained=len(pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
     )
 

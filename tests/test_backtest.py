@@ -436,7 +436,7 @@ def test_all_days_metrics_and_folds_beating_naive_by_hand(serial):
             naive = np.mean(np.abs(np.array(runs[0]["actual"]) - runs[0]["previous"]))
             ahead.append(np.mean([np.mean(np.abs(np.array(r["actual"]) - r["point"])) for r in runs]) < naive)
         assert overall["folds_beating_naive"] == np.mean(ahead)
-        for f, o in zip(record["folds"], origins):
+        for f, o in zip(record["folds"], origins, strict=True):
             assert f["test"]["first"] == o and f[cell]["beats_naive"] == ahead[origins.index(o)]
     naive_mae = np.mean(np.abs(concatenated(out, "gru", 42)[1] - concatenated(out, "gru", 42)[3]))
     assert record["overall"]["naive"]["mae"] == pytest.approx(naive_mae, rel=1e-12)
@@ -510,7 +510,9 @@ def test_aggregate_by_hand():
         for (cell, seed), p in points.items():
             results[f.index, cell, seed] = synthetic_result(pd.date_range(f.test.first, periods=3), [actual] * 3,
                                                             [previous] * 3, [p[f.index]] * 3)
-    fold_results, cells, naive, dm, dm_by_seed, dates, actual, previous = backtest.aggregate(folds, (42, 43), results)
+    a = backtest.aggregate(folds, (42, 43), results)
+    fold_results, cells, naive, dm, dm_by_seed, actual, previous = (
+        a.folds, a.cells, a.naive, a.dm, a.dm_by_seed, a.actual, a.previous)
     assert [fr.beats_naive("gru") for fr in fold_results] == [False, True]
     assert [fr.beats_naive("lstm") for fr in fold_results] == [True, False]
     assert fold_results[0].cells["gru"].spread("mae_ratio_vs_naive").values == (0.5, 2.0)
