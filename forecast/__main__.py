@@ -79,6 +79,15 @@ def level(text: str) -> float:
     return value
 
 
+def fold_days(text: str) -> int:
+    from .backtest import MIN_FOLD_DAYS
+
+    value = _integer(text)
+    if value < MIN_FOLD_DAYS:
+        raise argparse.ArgumentTypeError(f"a fold needs at least {MIN_FOLD_DAYS} days, got {value}")
+    return value
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -114,11 +123,12 @@ def _quiet(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress or notes, only the result (or one error line)")
 
 
-def _training(p) -> None:
+def _training(p, test_start: bool = True) -> None:
     g = p.add_argument_group("windows and training")
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
-    g.add_argument("--test-start", type=iso_date, metavar="DATE",
-                   help="first test target day (default: the last 15%% of target days)")
+    if test_start:  # a backtest has folds instead
+        g.add_argument("--test-start", type=iso_date, metavar="DATE",
+                       help="first test target day (default: the last 15%% of target days)")
     g.add_argument("--scaling", choices=SCALINGS, default=DEFAULTS.scaling,
                    help="window: log ratios to each window's last close; minmax: price levels (default: %(default)s)")
     g.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="recurrent units (default: %(default)s)")
@@ -184,6 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=positive_int, default=200, help="timed inference calls per path and cell (default: %(default)s)")
     _out(p)
 
+    p = sub.add_parser("backtest", help="rolling-origin backtest: refit both cells at each fold's origin, "
+                                        "forecast the fold's days, judge all folds together")
+    _source(p)
+    _training(p, test_start=False)
+    g = p.add_argument_group("folds")
+    g.add_argument("--seeds", type=positive_int, default=3, help="seeds per cell and fold, from --seed on (default: %(default)s)")
+    folds = g.add_mutually_exclusive_group()
+    folds.add_argument("--folds", type=positive_int, metavar="N",
+                       help="the last N folds before the data end (default: 12)")
+    folds.add_argument("--first-test", type=iso_date, metavar="DATE",
+                       help="first out-of-sample day instead; folds follow up to the data end")
+    g.add_argument("--step", type=fold_days, default=30, help="out-of-sample days per fold (default: %(default)s)")
+    g.add_argument("--train-days", type=positive_int, metavar="N",
+                   help="train on the last N target days before each origin (rolling); default: all of them (expanding)")
+    g = p.add_argument_group("parallel runs (Ray)")
+    g.add_argument("--workers", type=positive_int, default=1,
+                   help="trainings at once; 1 runs in this process without Ray, more start a local Ray (default: %(default)s)")
+    g.add_argument("--address", metavar="HOST:PORT",
+                   help="run on the existing Ray cluster at this address (default: $RAY_ADDRESS if set)")
+    _out(p)
+    p.add_argument("--json", action="store_true", help="print the backtest.json record instead of the summary")
+
     p = sub.add_parser("bench", help="inference and training time of fresh GRU and LSTM models")
     p.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days per input window (default: %(default)s)")
     p.add_argument("--units", type=positive_int, default=DEFAULTS.units, help="recurrent units (default: %(default)s)")
@@ -207,6 +239,22 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
         return Config(**values)
+    except ConfigError as e:
+        parser.error(str(e))
+
+
+def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The backtest's own settings; the cluster address from --address, else $RAY_ADDRESS."""
+    import os
+
+    from .backtest import BacktestSettings
+
+    try:
+        return BacktestSettings(
+            seeds=args.seeds, folds=args.folds, first_test=args.first_test, step=args.step,
+            train_days=args.train_days, workers=args.workers,
+            address=args.address or os.environ.get("RAY_ADDRESS") or None,
+        )
     except ConfigError as e:
         parser.error(str(e))
 
@@ -268,6 +316,16 @@ def cmd_compare(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_backtest(cfg: Config, args) -> int:
+    from . import report
+    from .artifacts import dumps
+    from .backtest import run_backtest
+
+    result, record = run_backtest(cfg, args.backtest, command=args.command_line)
+    print(dumps(record).rstrip() if args.json else report.backtest_text(result))
+    return 0
+
+
 def cmd_bench(cfg: Config, args) -> int:
     from . import report
     from .artifacts import dumps
@@ -281,7 +339,7 @@ def cmd_bench(cfg: Config, args) -> int:
 
 COMMANDS = {
     "data": cmd_data, "train": cmd_train, "predict": cmd_predict,
-    "evaluate": cmd_evaluate, "compare": cmd_compare, "bench": cmd_bench,
+    "evaluate": cmd_evaluate, "compare": cmd_compare, "backtest": cmd_backtest, "bench": cmd_bench,
 }
 
 
@@ -310,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         args.command_line = "python -m forecast " + shlex.join(argv)
         _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
         cfg = config_from_args(args, parser)
+        if args.command == "backtest":
+            args.backtest = backtest_settings_from_args(args, parser)
         with warnings.catch_warnings():
             # Library warnings (pandas' ParserWarning, Keras notes) are not the user's business;
             # what matters reaches them as a log line or one error line.

@@ -58,7 +58,13 @@ def _finite(values: np.ndarray) -> None:
 def train(cfg, prices: Prices) -> TrainedModel:
     """Trains on the training split (early stopping on validation only, never test), calibrates
     intervals on validation, evaluates on test; with cfg.all_data, returns the refit model."""
-    dataset = build_dataset(prices.close, cfg)
+    return train_dataset(cfg, build_dataset(prices.close, cfg), data_info(prices))
+
+
+def train_dataset(cfg, dataset: Dataset, data: DataInfo) -> TrainedModel:
+    """`train` on a dataset already split and scaled (a backtest fold builds its own): the same
+    fitting, calibration on its validation days and evaluation on its test days. `data` describes
+    the prices the dataset was built from."""
     model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
     X_val, y_val, val_dates = dataset.part("val")
     val_point = predict_usd(model, dataset.scaling, X_val)  # (n_val,)
@@ -74,7 +80,7 @@ def train(cfg, prices: Prices) -> TrainedModel:
         calibration=intervals.calibrate(y_val, val_point, X_val[:, -1], cfg.levels,
                                         split["val"].first, split["val"].last),
         settings=cfg.model_settings(),
-        data=data_info(prices),
+        data=data,
         split=split,
         trained_on=Span(split["train"].first, split["val"].last, split["train"].days + split["val"].days),
         seed=cfg.seed,
