@@ -16,6 +16,8 @@ import tempfile
 
 import curl_cffi  # noqa: F401  (must be loaded before TensorFlow, see above)
 
+from .files import interrupts_deferred
+
 
 def quiet_tensorflow() -> None:
     """Imports TensorFlow with its C++ start-up lines held back; they are shown only if it fails.
@@ -32,7 +34,12 @@ def quiet_tensorflow() -> None:
         with tempfile.TemporaryFile() as captured:
             os.dup2(captured.fileno(), 2)
             try:
-                import tensorflow  # noqa: F401
+                # A Ctrl-C inside the import can land in a C extension's initialisation and come
+                # out as an ImportError or SystemError with a traceback; held back until the
+                # import is done, it arrives as a plain KeyboardInterrupt (a second or two later).
+                with interrupts_deferred():
+                    import tensorflow  # noqa: F401
+                    import keras  # noqa: F401  (as heavy, and every command that loads TF uses it)
             except BaseException as e:
                 os.dup2(saved, 2)
                 if not isinstance(e, KeyboardInterrupt):  # a Ctrl-C is the user's, not TF's failure
