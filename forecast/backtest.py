@@ -520,15 +520,10 @@ def run_ray(ray, workers: int, cfg, pending: list[Task], close: pd.Series, data:
 
 # --- results ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FoldCell:
-    """One cell on one fold, one entry per seed."""
+class _OverSeeds:
+    """Mean and spread over seeds of a cell's metrics (one ForecastMetrics per seed)."""
 
-    cell: str
-    metrics: tuple[ForecastMetrics, ...]   # on the fold's days
-    epochs_run: tuple[int, ...]
-    best_epoch: tuple[int, ...]
-    train_seconds: tuple[float, ...]
+    metrics: tuple[ForecastMetrics, ...]
 
     def spread(self, metric: str) -> Spread:
         from .compare import Spread
@@ -539,6 +534,17 @@ class FoldCell:
         from .compare import Spread
 
         return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)
+
+
+@dataclass(frozen=True)
+class FoldCell(_OverSeeds):
+    """One cell on one fold, one entry per seed."""
+
+    cell: str
+    metrics: tuple[ForecastMetrics, ...]   # on the fold's days
+    epochs_run: tuple[int, ...]
+    best_epoch: tuple[int, ...]
+    train_seconds: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -557,7 +563,7 @@ class FoldResult:
 
 
 @dataclass(frozen=True)
-class CellBacktest:
+class CellBacktest(_OverSeeds):
     """One cell over all folds' days together."""
 
     cell: str
@@ -566,16 +572,6 @@ class CellBacktest:
     excess: np.ndarray                      # (n,) cumulative seed-mean |error| - naive |error|, USD
     folds_beating_naive: float              # share of folds with a seed-mean MAE below naive's
     folds_beating_naive_by_seed: tuple[float, ...]
-
-    def spread(self, metric: str) -> Spread:
-        from .compare import Spread
-
-        return Spread.of(getattr(m, metric) for m in self.metrics)
-
-    def interval(self, level: float, measure: str) -> Spread:
-        from .compare import Spread
-
-        return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)
 
 
 @dataclass(frozen=True)

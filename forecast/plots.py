@@ -485,8 +485,8 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
     fig = Figure(figsize=(13, 15), layout="constrained")
     grid = fig.add_gridspec(4, 3, height_ratios=[1.3, 1.0, 0.9, 1.15], width_ratios=[1.5, 1, 1])
     axes = [fig.add_subplot(grid[row, :]) for row in range(3)]
-    shown = (f" of seed {seed_shown}; the MAE ratios below are the mean of {seeds} seeds" if seeds > 1
-             else f" of seed {seed_shown}")
+    shown = (f" of seed {seed_shown} (as in the two panels below); the bottom-left MAE ratios are the mean "
+             f"of {seeds} seeds" if seeds > 1 else f" of seed {seed_shown} (as in the two panels below)")
     _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days, None,
                      full=False, share=True, note=shown)
     ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[3, 0]), seeds=seeds,

@@ -33,6 +33,24 @@ def write_yahoo_csv(path: Path, close: pd.Series) -> Path:
     return path
 
 
+def go_offline(monkeypatch) -> None:
+    """Yahoo Finance unreachable, as on a machine without network: the fake stands at
+    `yfinance.Ticker`, the network boundary, and retries do not wait."""
+    import yfinance
+
+    from forecast import data_yahoo
+
+    class Offline:
+        def __init__(self, ticker):
+            pass
+
+        def history(self, **kwargs):
+            raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
+
+    monkeypatch.setattr(yfinance, "Ticker", Offline)
+    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0)
+
+
 @pytest.fixture
 def walk() -> pd.Series:
     return random_walk()

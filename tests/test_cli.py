@@ -12,7 +12,7 @@ import pytest
 
 from forecast import artifacts
 from forecast.__main__ import main
-from tests.conftest import random_walk, write_yahoo_csv
+from tests.conftest import go_offline, random_walk, write_yahoo_csv
 
 CELLS = ["gru", "lstm"]
 R = "retrain the model (python -m forecast train)"
@@ -422,19 +422,7 @@ def test_infinite_learning_rate_is_a_usage_error(capsys):
 
 
 def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, monkeypatch):
-    import yfinance
-
-    from forecast import data_yahoo
-
-    class Offline:
-        def __init__(self, ticker):
-            pass
-
-        def history(self, **kwargs):
-            raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
-
-    monkeypatch.setattr(yfinance, "Ticker", Offline)
-    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0)
+    go_offline(monkeypatch)
     code, out, err = run(capsys, "data", "--cache-dir", tmp_path / "cache", "--quiet")
     assert_one_error(code, err, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
                                 "Yahoo Finance); to run offline, pass a price file: --csv PATH")

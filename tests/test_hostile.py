@@ -18,10 +18,9 @@ from pathlib import Path
 import keras
 import pandas as pd
 import pytest
-import yfinance
-from tests.conftest import random_walk, write_yahoo_csv
+from tests.conftest import go_offline, random_walk, write_yahoo_csv
 
-from forecast import artifacts, data, data_yahoo
+from forecast import artifacts, data
 from forecast.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,15 +116,7 @@ def _raise_in(target, name, error):
 
 
 def _offline(w, tmp, mp):
-    class Offline:
-        def __init__(self, ticker):
-            pass
-
-        def history(self, **kwargs):
-            raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
-
-    mp.setattr(yfinance, "Ticker", Offline)
-    mp.setattr(data_yahoo, "BACKOFF_S", 0)
+    go_offline(mp)
     return ["data", "--cache-dir", tmp / "empty-cache"]
 
 

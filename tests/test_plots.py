@@ -309,6 +309,13 @@ def test_comparison_ratio_panel_error_bars_and_p_values():
     assert lo < 1 - 0.0021 and hi > 1.0113 + 0.0035
 
 
+def test_comparison_says_which_seed_the_forecast_panels_show():
+    fig = comparison()
+    zoom = by_title(fig, "next-day forecasts")
+    assert zoom.get_title() == ("last 90 of 200 days: next-day forecasts of seed 42 (as in the two panels below); "
+                                "the bottom-left MAE ratios are the mean of 3 seeds")
+
+
 def test_comparison_speed_panels_show_the_numbers():
     fig = comparison()
     for words, values, text in (("per window", (41.3, 52.8), ("41.3 µs", "52.8 µs")),
