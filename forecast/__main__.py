@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=positive_int, default=200, help="timed calls per path and cell (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=610,
                    help="windows per throughput call, a full test set (default: %(default)s)")
-    p.add_argument("--train-epochs", type=non_negative_int, default=3,
+    p.add_argument("--train-epochs", type=non_negative_int, default=7,
                    help="timed training epochs per cell, with and without XLA; 0 skips training (default: %(default)s)")
     p.add_argument("--train-rows", type=positive_int, default=2900,
                    help="windows per training epoch, about the default training split (default: %(default)s)")

@@ -261,7 +261,7 @@ class Bench:
 
 
 def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 610, seed: int = 42,
-              train_epochs: int = 3, train_rows: int = 2900, batch_size: int = 64) -> Bench:
+              train_epochs: int = 7, train_rows: int = 2900, batch_size: int = 64) -> Bench:
     """Builds a fresh GRU and LSTM model (same seed, same shapes) and times inference, then training."""
     import keras
     import tensorflow as tf
