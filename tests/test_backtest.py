@@ -4,6 +4,7 @@ aggregated numbers against hand computation from the task results and the raw se
 import contextlib
 import io
 import json
+import re
 import shutil
 import time
 from datetime import date
@@ -328,6 +329,21 @@ def test_failed_task_is_one_line_and_finished_results_stay(capsys, monkeypatch, 
         "error: task fold 1 (2021-05-19..2021-05-24), GRU, seed 43 failed: training diverged (the model predicts "
         "non-finite prices); try a smaller --learning-rate")
     assert len(calls) == 2 and [p.name.split("_")[:3] for p in task_files(tmp_path)] == [["2021-05-19", "gru", "seed42"]]
+    assert not (tmp_path / "backtest.json").exists()
+
+
+def test_a_task_failing_in_a_ray_worker_is_one_line(capsys, monkeypatch, prices_csv, tmp_path):
+    """A real exception raised inside a Ray worker process (a learning rate that makes every training
+    diverge), not a fake in this process: Ray's wrapper is unwrapped to the domain error's one line."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    argv = ["backtest", "--csv", str(prices_csv), *TINY, "--learning-rate", "1e30", "--out", str(tmp_path),
+            "--workers", "2"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"error: task fold [12] \(2021-\d\d-\d\d\.\.2021-\d\d-\d\d\), (GRU|LSTM), seed 4[23] "
+                        r"failed: training diverged \(the model predicts non-finite prices\); try a smaller "
+                        r"--learning-rate", err[-1]), err[-1]
+    assert err[:-1] == ["INFO: Ray: local, 2 CPUs for 8 tasks"]  # nothing from Ray, no traceback
     assert not (tmp_path / "backtest.json").exists()
 
 
