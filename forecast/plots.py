@@ -502,18 +502,21 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
 # --- backtest -------------------------------------------------------------------------------------
 
 
-def backtest_chart(fold_starts, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
+def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
                    ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
-                   fold_days: int = 30, ax=None) -> Figure:
+                   ax=None) -> Figure:
     """Walk-forward backtest: when and where each cell gains or loses against naive.
 
-    Top: MAE / naive MAE per fold, drawn as a step across each fold's `fold_days` days
-    starting at `fold_starts` (contiguous folds; mean over seeds: step line and a marker mid-fold; seed spread
-    ratio_low..ratio_high as error bars), line at 1 = naive. Bottom: cumulative ``|model error| -
+    Top: MAE / naive MAE per fold, drawn as a step across each fold's days, `fold_starts` to
+    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over seeds:
+    step line and a marker mid-fold; seed spread ratio_low..ratio_high as error bars), line at 1 = naive. Bottom: cumulative ``|model error| -
     |naive error|`` over all out-of-sample `dates` (`excess` is already cumulated, one array
     per cell), fold boundaries marked. Shared dates axis; `ax`, if given, is a pair of axes.
     """
     starts = pd.DatetimeIndex(fold_starts)
+    ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
+    if len(ends) != len(starts) or not (ends > starts).all() or (starts[1:] != ends[:-1]).any():
+        raise ValueError("fold_starts and fold_ends must give consecutive folds, each ending on or after its start")
     dates = pd.DatetimeIndex(dates)
     for name in ratio:
         colour(name)
@@ -525,26 +528,26 @@ def backtest_chart(fold_starts, ratio: dict[str, np.ndarray], ratio_low: dict[st
         if len(values) != len(dates):
             raise ValueError(f"excess[{name!r}] has {len(values)} values for {len(dates)} dates")
     fig, (top, bottom) = _panels(ax, 2, (12, 7.5), [1.0, 1.0])
-    length = pd.Timedelta(days=fold_days)
-    edges = starts.append(pd.DatetimeIndex([starts[-1] + length]))
+    edges = starts.append(ends[-1:])
+    days = (ends - starts).days
 
     def stepped(values):  # one value per fold, repeated at the fold's end for a step plot
         values = np.asarray(values, dtype="float64")
         return np.append(values, values[-1])
 
     # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
-    offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * fold_days / 6
+    offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * days.min() / 6
     for name, offset in zip(ratio, offsets):
         c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
         low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
         top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
-        top.errorbar(starts + length / 2 + pd.Timedelta(days=offset), mean, yerr=[mean - low, high - mean],
+        top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean, yerr=[mean - low, high - mean],
                      fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
                      label=f"{name}: mean over seeds, bars seed min..max\n(median fold {np.nanmedian(mean):.3f})")
     top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
     top.set_ylabel("fold MAE / naive MAE")
-    top.set_title(f"MAE relative to naive per {fold_days}-day fold: below 1 = model ahead of naive",
-                  fontsize=10)
+    sizes = f"{days[0]}-day fold" if (days == days[0]).all() else "fold"
+    top.set_title(f"MAE relative to naive per {sizes}: below 1 = model ahead of naive", fontsize=10)
     for name, values in excess.items():
         values = np.asarray(values, dtype="float64")
         bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
@@ -561,7 +564,10 @@ def backtest_chart(fold_starts, ratio: dict[str, np.ndarray], ratio_low: dict[st
         _legend(a)
     if ax is None:
         bottom.sharex(top)
-    _title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {fold_days} days, "
+    sizes = (f"{days[0]} days" if (days[:-1] == days[0]).all() else f"{days.min()}-{days.max()} days")
+    if days[-1] != days[0] and (days[:-1] == days[0]).all():
+        sizes += f" (the last {days[-1]})"
+    _title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {sizes}, "
            f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
     return fig
 

@@ -896,10 +896,10 @@ def backtest_chart_inputs(b: Backtest) -> dict:
 
     return dict(
         fold_starts=[fr.fold.test.first for fr in b.folds],
+        fold_ends=[fr.fold.test.last for fr in b.folds],
         ratio={_label(c): per_fold(c, lambda s: s.mean) for c in b.cells},
         ratio_low={_label(c): per_fold(c, lambda s: min(s.values)) for c in b.cells},
         ratio_high={_label(c): per_fold(c, lambda s: max(s.values)) for c in b.cells},
         dates=b.dates,
         excess={_label(c): r.excess for c, r in b.cells.items()},
-        fold_days=b.options.step,
     )

@@ -467,7 +467,8 @@ def test_chart_inputs_per_fold(serial, prices_csv):
     inputs = report.backtest_chart_inputs(result)
     records = task_records(serial[0])
     origins = sorted({o for o, _, _ in records})
-    assert inputs["fold_starts"] == origins and inputs["fold_days"] == STEP
+    assert inputs["fold_starts"] == origins
+    assert [pd.Timestamp(o) + pd.Timedelta(days=STEP - 1) for o in origins] == list(pd.DatetimeIndex(inputs["fold_ends"]))
     for cell in ("gru", "lstm"):
         ratios = [[np.mean(np.abs(np.array(records[o, cell, s]["actual"]) - records[o, cell, s]["point"]))
                    / np.mean(np.abs(np.array(records[o, cell, s]["actual"]) - records[o, cell, s]["previous"]))

@@ -350,11 +350,12 @@ def test_latency_chart_is_gone():
 def test_backtest_chart_folds_spread_and_cumulative_line():
     dates, actual, naive, forecasts = series(120)
     starts = dates[::30]
+    ends = starts + pd.Timedelta(days=29)
     ratio = {"GRU": np.array([1.01, 0.99, 1.03, 1.0]), "LSTM": np.array([1.02, 1.0, 0.98, 1.04])}
     low = {k: v - 0.01 for k, v in ratio.items()}
     high = {k: v + np.array([0.02, 0.01, 0.03, 0.01]) for k, v in ratio.items()}
     excess = {k: plots.cumulative_excess_error(actual, v, naive) for k, v in forecasts.items()}
-    fig = plots.backtest_chart(starts, ratio, low, high, dates, excess, fold_days=30)
+    fig = plots.backtest_chart(starts, ends, ratio, low, high, dates, excess)
     top, bottom = fig.axes
     for container, name in zip([c for c in top.containers if isinstance(c, ErrorbarContainer)], ratio):
         data_line, _, (segments,) = container.lines
@@ -371,9 +372,32 @@ def test_backtest_chart_folds_spread_and_cumulative_line():
     assert labelled_lines_use_their_colour(fig) >= 4
     legends_off_the_data(fig)
     pair = Figure().subplots(2, 1)
-    assert plots.backtest_chart(starts, ratio, low, high, dates, excess, ax=pair) is pair[0].figure
+    assert plots.backtest_chart(starts, ends, ratio, low, high, dates, excess, ax=pair) is pair[0].figure
     with pytest.raises(ValueError, match="4 folds"):
-        plots.backtest_chart(starts, {"GRU": ratio["GRU"][:3]}, low, high, dates, excess)
+        plots.backtest_chart(starts, ends, {"GRU": ratio["GRU"][:3]}, low, high, dates, excess)
+    with pytest.raises(ValueError, match="consecutive folds"):
+        plots.backtest_chart(starts, ends - pd.Timedelta(days=1), ratio, low, high, dates, excess)
+
+
+def test_backtest_chart_draws_a_shorter_last_fold_as_it_is():
+    """--first-test keeps a last fold shorter than --step: its step, marker and boundary end on its
+    own last day, not --step days after its start."""
+    dates, actual, naive, forecasts = series(72)
+    starts = pd.DatetimeIndex([dates[0], dates[30], dates[60]])
+    ends = pd.DatetimeIndex([dates[29], dates[59], dates[71]])         # 30, 30 and 12 days
+    ratio = {"GRU": np.array([1.01, 0.99, 1.03])}
+    excess = {"GRU": plots.cumulative_excess_error(actual, forecasts["GRU"], naive)}
+    fig = plots.backtest_chart(starts, ends, ratio, ratio, ratio, dates, excess)
+    top, bottom = fig.axes
+    end = date2num(dates[71] + pd.Timedelta(days=1))
+    boundaries = [date2num(x.get_xdata()[0]) for x in bottom.get_lines() if x.get_linestyle() == ":"]
+    assert boundaries[-1] == pytest.approx(end)
+    (step,) = [x for x in top.get_lines() if x.get_drawstyle() == "steps-post"]
+    assert date2num(step.get_xdata()[-1]) == pytest.approx(end)
+    (bars,) = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
+    assert date2num(bars.lines[0].get_xdata()[-1]) == pytest.approx(date2num(dates[60] + pd.Timedelta(days=6)))
+    assert fig.get_suptitle() == "walk-forward backtest: 3 folds of 30 days (the last 12), 2021-01-02..2021-03-14"
+    assert top.get_title() == "MAE relative to naive per fold: below 1 = model ahead of naive"
 
 
 # --- data charts ------------------------------------------------------------------------------------
