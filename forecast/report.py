@@ -780,7 +780,7 @@ def backtest_markdown(b: Backtest) -> str:
         f"Made by `{b.command}`.",
         "",
         f"Data: {b.data.source}, {b.data.first_date}..{b.data.last_date} ({b.data.rows} days). "
-        f"{len(b.folds)} folds of {o.step} target days, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} "
+        f"{len(b.folds)} folds of {o.step} target days{_last_fold(b)}, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} "
         f"({len(b.dates)} out-of-sample days). At each fold's origin both cells are refit on the target days "
         f"before it, {_window_kind(b)}; early stopping and interval calibration use the last "
         f"{s['val_fraction']:.0%} of those days; each fold day is forecast one step ahead from its own "
@@ -886,6 +886,11 @@ def backtest_text(b: Backtest) -> str:
         f"worker{'s' if b.engine.workers != 1 else ''}), wall time {b.wall_seconds:,.0f} s",
         f"written: {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}",
     ])
+
+
+def _last_fold(b: Backtest) -> str:
+    last = b.folds[-1].fold.test.days
+    return f" (the last {last})" if last != b.options.step else ""
 
 
 def backtest_chart_inputs(b: Backtest) -> dict:
