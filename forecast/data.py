@@ -115,6 +115,20 @@ def check_gaps(days: pd.DatetimeIndex, source: str, rows=None) -> None:
         )
 
 
+def check_daily(days: pd.DatetimeIndex, source: str) -> None:
+    """Refuses weekly or monthly prices. Their gaps are short enough to fill, but filling them would
+    make up six of every seven days, or thirty of every thirty-one. Weekday-only prices (stocks)
+    pass: their median spacing is one day. Fewer than a week of dates says too little to judge."""
+    if len(days) < 8:
+        return
+    spacing = float(np.median(np.diff(days.normalize().to_numpy()) / np.timedelta64(1, "D")))
+    if spacing > 1:
+        raise DataError(
+            f"{source}: not daily prices: consecutive dates are {spacing:g} days apart (median over "
+            f"{len(days):,} dates; weekly or monthly data?); the forecasts need one close per day"
+        )
+
+
 def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...]]:
     """Reindexes to every calendar day; missing days get the previous close."""
     full = close.asfreq("D")
@@ -132,7 +146,9 @@ def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...
 def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None) -> Prices:
     """Slices to [start, end], fills short gaps and checks there is enough data."""
     # Files were checked with their row numbers as they were read; this guards any other series.
-    check_gaps(close.index[close.notna().to_numpy()], source)
+    present = close.index[close.notna().to_numpy()]
+    check_gaps(present, source)
+    check_daily(present, source)
     close = close.loc[pd.Timestamp(start) if start else None:pd.Timestamp(end) if end else None]
     close = close.loc[close.first_valid_index():close.last_valid_index()] if close.notna().any() else close.iloc[:0]
     if len(close) < min_rows:

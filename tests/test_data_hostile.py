@@ -356,6 +356,29 @@ def test_a_unix_timestamp_in_the_future_is_refused(tmp_path):
     assert str(e.value) == f"{path}: date 5138-11-16 (data row 3) is after today, 2026-01-15 (UTC) (a typo in the year?)"
 
 
+@pytest.mark.parametrize("every, rows, spacing", [(7, 590, 7), (30, 138, 30)])
+def test_real_weekly_or_monthly_rows_are_refused_not_filled(real_csv, tmp_path, capsys, every, rows, spacing):
+    """Gaps of 6 or 29 days are each short enough to fill, but filling them would make up most days."""
+    real_frame(real_csv).iloc[::every].to_csv(tmp_path / "prices.csv", index=False)
+    expect_error(tmp_path / "prices.csv",
+                 f"{tmp_path / 'prices.csv'}: not daily prices: consecutive dates are {spacing} days apart (median "
+                 f"over {rows} dates; weekly or monthly data?); the forecasts need one close per day", capsys)
+
+
+def test_real_weekday_only_rows_are_read_with_weekends_filled(real_csv, tmp_path):
+    """Prices without weekends, as stock exports have them: a median spacing of one day."""
+    frame = real_frame(real_csv)
+    weekday = pd.to_datetime(frame["Date"]).dt.day_of_week < 5
+    frame[weekday].to_csv(tmp_path / "prices.csv", index=False)
+    prices = load_csv(tmp_path / "prices.csv")
+    weekend_days = int((~weekday).sum())  # 2014-09-17 and 2025-12-31 are Wednesdays: no edge to trim
+    assert (len(prices.close), prices.filled_days) == (4124, weekend_days)
+    assert (f"{prices.close.index[0]:%Y-%m-%d}", f"{prices.close.index[-1]:%Y-%m-%d}") == ("2014-09-17", "2025-12-31")
+    assert prices.close.iloc[-1] == 87508.828125
+    friday = pd.to_numeric(frame.loc[frame["Date"] == "2025-12-26", "Close"]).item()
+    assert (prices.close["2025-12-27":"2025-12-28"] == friday).all()  # Saturday and Sunday: Friday's close
+
+
 def test_finish_refuses_a_long_gap_in_any_series(walk):
     with pytest.raises(DataError) as e:
         finish(walk.drop(walk.index[10:60]), "random walk", None, None, 1)

@@ -202,6 +202,9 @@ HOSTILE = [
     ("a gap of 31 days", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", skip=range(40, 71)), 1,
      "{tmp}/p.csv: gap of 31 missing days between 2021-02-09 (data row 40) and 2021-03-13 (data row 41); at most 30 "
      "in a row are filled (a typo in a date? else keep only the rows on one side of the gap)"),
+    ("weekly prices", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", days=400, skip=[i for i in range(400) if i % 7]), 1,
+     "{tmp}/p.csv: not daily prices: consecutive dates are 7 days apart (median over 58 dates; weekly or monthly "
+     "data?); the forecasts need one close per day"),
     ("a cut-off row", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", "Date,Open,Close\n2021-01-01,1,2\n2021-01-02,1\n")], 1,
      "{tmp}/p.csv line 3: 2 fields, the header has 3 (a cut-off row? every row needs a field for each column, even an "
      "empty one)"),
