@@ -15,6 +15,7 @@ from __future__ import annotations
 from . import runtime  # noqa: F401, I001  (before anything loads TensorFlow, here or in a Ray worker)
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,7 +28,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,13 +37,10 @@ from .artifacts import dumps, jsonable, level_key
 from .config import CELLS, MAX_SEED
 from .data import Prices, load_prices
 from .errors import BacktestError, ConfigError, DataError, TooLittleData
-from .evaluate import DMTest, Forecast, ForecastMetrics
+from .evaluate import DMTest, Forecast, ForecastMetrics, Spread, dm_tests
 from .files import write_atomic
 from .inference import DataInfo, Span
 from .windows import Dataset, Split, get_scaling, make_windows, rows_needed
-
-if TYPE_CHECKING:
-    from .compare import Spread  # compare loads TensorFlow: imported where used, so importing this module stays cheap
 
 log = logging.getLogger(__name__)
 
@@ -526,13 +523,9 @@ class _OverSeeds:
     metrics: tuple[ForecastMetrics, ...]
 
     def spread(self, metric: str) -> Spread:
-        from .compare import Spread
-
         return Spread.of(getattr(m, metric) for m in self.metrics)
 
     def interval(self, level: float, measure: str) -> Spread:
-        from .compare import Spread
-
         return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)
 
 
@@ -574,28 +567,6 @@ class CellBacktest(_OverSeeds):
     folds_beating_naive_by_seed: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class Backtest:
-    command: str
-    data: DataInfo
-    settings: dict                          # model settings every task shares (all but cell and seed)
-    options: BacktestSettings
-    seeds: tuple[int, ...]
-    folds: tuple[FoldResult, ...]
-    dates: pd.DatetimeIndex                 # (n,) every out-of-sample day, fold after fold
-    actual: np.ndarray                      # (n,) closes on those days
-    previous: np.ndarray                    # (n,) the naive forecast
-    cells: dict[str, CellBacktest]
-    naive: ForecastMetrics                  # naive's numbers: its naive and naive_intervals fields
-    dm: dict[str, DMTest]                   # PAIRS on all days, first seed
-    dm_by_seed: dict[int, dict[str, DMTest]]
-    engine: Engine
-    tasks: int
-    trained: int                            # tasks trained by this run; the others were read back
-    wall_seconds: float
-    out: Path
-
-
 def concat_forecasts(forecasts: list[Forecast]) -> Forecast:
     """One Forecast of runs of days placed one after the other."""
     levels = forecasts[0].bands
@@ -619,7 +590,7 @@ class Aggregate:
     folds: tuple[FoldResult, ...]
     cells: dict[str, CellBacktest]
     naive: ForecastMetrics                  # naive's numbers: its naive and naive_intervals fields
-    dm: dict[str, DMTest]                   # compare.PAIRS on all days, first seed
+    dm: dict[str, DMTest]                   # evaluate.PAIRS on all days, first seed
     dm_by_seed: dict[int, dict[str, DMTest]]
     dates: pd.DatetimeIndex                 # (n,) every out-of-sample day, fold after fold
     actual: np.ndarray                      # (n,) closes on those days
@@ -630,8 +601,6 @@ def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...],
               results: dict[tuple[int, str, int], TaskResult]) -> Aggregate:
     """Per fold and cell, over all folds, and the DM tests, from the task results keyed and read in
     (fold, cell, seed) order: which finished first never matters."""
-    from .compare import dm_tests
-
     fold_results = []
     for fold in folds:
         cells = {}
@@ -672,6 +641,26 @@ def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...],
                      previous=previous)
 
 
+@dataclass(frozen=True)
+class Backtest(Aggregate):
+    """Every number of a backtest, and how it was run."""
+
+    command: str
+    data: DataInfo
+    settings: dict                          # model settings every task shares (all but cell and seed)
+    options: BacktestSettings
+    seeds: tuple[int, ...]
+    engine: Engine
+    tasks: int
+    trained: int                            # tasks trained by this run; the others were read back
+    wall_seconds: float
+    out: Path
+
+    def folds_ahead(self, cell: str) -> int:
+        """Folds in which the cell's seed-mean MAE is below naive's."""
+        return sum(fr.beats_naive(cell) for fr in self.folds)
+
+
 # --- the whole run ------------------------------------------------------------------------------
 
 def _duration(seconds: float) -> str:
@@ -710,7 +699,7 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
     if pending and s.engine == "ray":
         ray = _import_ray()
         workers, address = start_ray(ray, s, cfg.out)
-        engine = Engine("ray", workers, address, engine.cpu_count, {})
+        engine = dataclasses.replace(engine, workers=workers, address=address)
         progress(f"Ray: {'cluster at ' + address if address else 'local'}, {workers} CPUs for "
                  f"{len(pending)} tasks")
     try:
@@ -728,14 +717,14 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
         if ray is not None:
             _shutdown(ray)
     versions = runtime.versions() | ({"ray": ray.__version__} if ray is not None else {})
-    engine = Engine(engine.name, engine.workers, engine.address, engine.cpu_count, versions)
+    engine = dataclasses.replace(engine, versions=versions)
     results = {(t.fold.index, t.cell, t.seed): task_result(records[t.name]) for t in tasks}
     a = aggregate(folds, seeds, results)
     return Backtest(
+        **{f.name: getattr(a, f.name) for f in dataclasses.fields(a)},
         command=command, data=data,
         settings={k: v for k, v in task_cfg(cfg, CELLS[0], cfg.seed).model_settings().items() if k not in ("cell", "seed")},
-        options=s, seeds=seeds, folds=a.folds, dates=a.dates, actual=a.actual, previous=a.previous,
-        cells=a.cells, naive=a.naive, dm=a.dm, dm_by_seed=a.dm_by_seed, engine=engine,
+        options=s, seeds=seeds, engine=engine,
         tasks=len(tasks), trained=len(pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
     )
 

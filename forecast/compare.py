@@ -14,33 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts, bench, evaluate
+from . import artifacts, bench
 from .config import CELLS
 from .data import Prices, load_prices
 from .errors import ModelError
-from .evaluate import DMTest, ErrorMetrics, Evaluation
+from .evaluate import DMTest, ErrorMetrics, Evaluation, Spread, dm_tests
 from .files import write_together
 from .inference import DataInfo, Span, TrainedModel, evaluate_windows
 from .train import train
 from .windows import Dataset, build_dataset, rows_needed
 
 log = logging.getLogger(__name__)
-
-# The pairs every comparison tests, first forecast first: a negative DM statistic favours it.
-PAIRS = (("gru", "lstm"), ("gru", "naive"), ("lstm", "naive"))
-
-
-@dataclass(frozen=True)
-class Spread:
-    mean: float
-    std: float | None        # sample std (ddof=1) over seeds; None for one seed
-    values: tuple[float, ...]
-
-    @classmethod
-    def of(cls, values) -> Spread:
-        values = tuple(float(v) for v in values)
-        return cls(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None, values)
-
 
 @dataclass(frozen=True)
 class SeedRun:
@@ -84,11 +68,6 @@ class Comparison:
         """GRU minus LSTM per seed: the seed's noise cancels where both runs share it."""
         return Spread.of(getattr(g.test.metrics, metric) - getattr(l.test.metrics, metric)
                          for g, l in zip(self.cells["gru"].runs, self.cells["lstm"].runs))
-
-
-def dm_tests(actual, forecasts: dict[str, np.ndarray]) -> dict[str, DMTest]:
-    """Diebold-Mariano for every pair in PAIRS; `forecasts` holds "gru", "lstm" and "naive"."""
-    return {f"{a}_vs_{b}": evaluate.diebold_mariano(actual, forecasts[a], forecasts[b]) for a, b in PAIRS}
 
 
 def _reusable(directory: Path, cfg, prices: Prices) -> TrainedModel | None:

@@ -161,3 +161,26 @@ def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> DMTes
     statistic = dm * correction
     p_value = 2 * stats.t.sf(abs(statistic), df=n - 1)
     return DMTest(statistic=float(statistic), p_value=float(p_value), days=n)
+
+
+# The pairs every comparison and backtest tests, first forecast first: a negative DM statistic favours it.
+PAIRS = (("gru", "lstm"), ("gru", "naive"), ("lstm", "naive"))
+
+
+def dm_tests(actual, forecasts: dict[str, np.ndarray]) -> dict[str, DMTest]:
+    """Diebold-Mariano for every pair in PAIRS; `forecasts` holds "gru", "lstm" and "naive"."""
+    return {f"{a}_vs_{b}": diebold_mariano(actual, forecasts[a], forecasts[b]) for a, b in PAIRS}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One number over several seeds."""
+
+    mean: float
+    std: float | None        # sample std (ddof=1) over seeds; None for one seed
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values) -> Spread:
+        values = tuple(float(v) for v in values)
+        return cls(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None, values)

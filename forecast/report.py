@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .evaluate import DMTest, ErrorMetrics, ForecastMetrics
+from .evaluate import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, Spread
 from .intervals import IntervalMetrics
 
 if TYPE_CHECKING:
     from .bench import Bench, InferenceTiming, ModelTiming
-    from .compare import Comparison, Spread
+    from .compare import Comparison
     from .inference import TrainedModel
     from .predict import NextDay, RangeEvaluation
 
@@ -303,9 +303,9 @@ def speed_notes(gru: ModelTiming, lstm: ModelTiming, train_ratio: float | None,
         notes.append(f"With a full batch GRU takes {full:.2f}x LSTM's time per window, despite fewer parameters.")
     else:
         notes.append(f"With a full batch GRU and LSTM cost about the same per window ({full:.2f}x).")
-    for label, r in (("Training", train_ratio if train_ratio_xla is None else None),
-                     ("Training without XLA", train_ratio if train_ratio_xla is not None else None),
-                     ("Training with XLA", train_ratio_xla)):
+    ratios = ([("Training", train_ratio)] if train_ratio_xla is None
+              else [("Training without XLA", train_ratio), ("Training with XLA", train_ratio_xla)])
+    for label, r in ratios:
         if r is None:
             continue
         if abs(r - 1) < SAME_SPEED:
@@ -433,26 +433,24 @@ def _dm_record(t: DMTest) -> dict:
 
 
 def _mean_metrics(c: Comparison, cell: str) -> dict[str, float]:
-    from .evaluate import SCALAR_METRICS
-
     return {m: c.cells[cell].mean(m) for m in SCALAR_METRICS}
+
+
+INTERVAL_MEASURES = ("coverage", "kupiec_p_value", "mean_width", "mean_width_pct", "winkler")
 
 
 def _interval_spreads(c: Comparison, cell: str) -> dict:
     """Per level, each interval measure as mean, std and values over the seeds."""
-    from .compare import Spread
-
     runs = c.cells[cell].runs
     return {f"{lv:g}": {
         key: _spread_record(Spread.of(getattr(r.test.metrics.intervals[lv], key) for r in runs))
-        for key in ("coverage", "kupiec_p_value", "mean_width", "mean_width_pct", "winkler")
+        for key in INTERVAL_MEASURES
     } for lv in runs[0].test.metrics.intervals}
 
 
 def comparison_record(c: Comparison) -> dict:
     """comparison.json: everything, in the layout earlier versions wrote, intervals added."""
     from .artifacts import jsonable
-    from .evaluate import SCALAR_METRICS
 
     first = {cell: r.runs[0] for cell, r in c.cells.items()}
     record = {
@@ -652,8 +650,6 @@ def training_summary(trained: TrainedModel, directory=None) -> str:
 if TYPE_CHECKING:
     from .backtest import Backtest, FoldResult
 
-INTERVAL_MEASURES = ("coverage", "kupiec_p_value", "mean_width", "mean_width_pct", "winkler")
-
 
 def backtest_progress(done: int, total: int, task: str, epochs: int, seconds: float,
                       elapsed: str, remaining: str) -> str:
@@ -678,8 +674,8 @@ def backtest_verdict(b: Backtest) -> list[str]:
     lines = verdict({c: r.spread("mae_ratio_vs_naive").mean for c, r in cells.items()},
                     {c: b.dm[f"{c}_vs_naive"] for c in cells}, b.dm["gru_vs_lstm"])
     folds = len(b.folds)
-    for cell, r in cells.items():
-        ahead = round(r.folds_beating_naive * folds)
+    for cell in cells:
+        ahead = b.folds_ahead(cell)
         if ahead == 0:
             lines.append(f"{_label(cell)} was behind naive in every one of the {folds} folds.")
         elif ahead == folds:
@@ -695,14 +691,19 @@ def backtest_verdict(b: Backtest) -> list[str]:
     return lines
 
 
-def _fold_cell_record(fr: FoldResult, cell: str) -> dict:
-    from .evaluate import SCALAR_METRICS
+def _over_seeds_record(r) -> dict:
+    """A backtest cell's metrics (a FoldCell or CellBacktest) as mean, std and values over seeds."""
+    return {
+        **{m: _spread_record(r.spread(m)) for m in SCALAR_METRICS},
+        "intervals": {f"{lv:g}": {k: _spread_record(r.interval(lv, k)) for k in INTERVAL_MEASURES}
+                      for lv in r.metrics[0].intervals},
+    }
 
+
+def _fold_cell_record(fr: FoldResult, cell: str) -> dict:
     c = fr.cells[cell]
     return {
-        **{m: _spread_record(c.spread(m)) for m in SCALAR_METRICS},
-        "intervals": {f"{lv:g}": {k: _spread_record(c.interval(lv, k)) for k in INTERVAL_MEASURES}
-                      for lv in c.metrics[0].intervals},
+        **_over_seeds_record(c),
         "beats_naive": fr.beats_naive(cell),
         "epochs_run": list(c.epochs_run), "best_epoch": list(c.best_epoch), "train_seconds": list(c.train_seconds),
     }
@@ -716,16 +717,14 @@ def _naive_record(m: ForecastMetrics) -> dict:
 def backtest_record(b: Backtest) -> dict:
     """backtest.json: settings, engine, every fold and cell, all days together, DM tests, verdict."""
     from .artifacts import jsonable
-    from .evaluate import SCALAR_METRICS
+    from .backtest import tasks_dir
 
     o = b.options
     overall = {"first_date": f"{b.dates[0]:%Y-%m-%d}", "last_date": f"{b.dates[-1]:%Y-%m-%d}", "days": len(b.dates),
                "naive": _naive_record(b.naive)}
     for cell, r in b.cells.items():
         overall[cell] = {
-            **{m: _spread_record(r.spread(m)) for m in SCALAR_METRICS},
-            "intervals": {f"{lv:g}": {k: _spread_record(r.interval(lv, k)) for k in INTERVAL_MEASURES}
-                          for lv in r.metrics[0].intervals},
+            **_over_seeds_record(r),
             "intervals_first_seed": {f"{lv:g}": interval_record(i) for lv, i in r.metrics[0].intervals.items()},
             "folds_beating_naive": r.folds_beating_naive,
             "folds_beating_naive_by_seed": list(r.folds_beating_naive_by_seed),
@@ -742,7 +741,7 @@ def backtest_record(b: Backtest) -> dict:
         "engine": {"name": b.engine.name, "workers": b.engine.workers, "address": b.engine.address,
                    "cpu_count": b.engine.cpu_count, "versions": b.engine.versions},
         "tasks": {"total": b.tasks, "trained": b.trained, "read_back": b.tasks - b.trained,
-                  "directory": str(b.out / "backtest" / "tasks")},
+                  "directory": str(tasks_dir(b.out))},
         "wall_seconds": b.wall_seconds,
         "train_seconds": float(sum(fr.train_seconds for fr in b.folds)),
         "overall": overall,
@@ -872,7 +871,7 @@ def backtest_text(b: Backtest) -> str:
     out = b.out
     rows = [f"{'':<6}{'MAE / naive':>18}{'RMSE / naive':>18}{'folds ahead of naive':>22}"]
     for cell, r in b.cells.items():
-        ahead = f"{round(r.folds_beating_naive * len(b.folds))} of {len(b.folds)}"
+        ahead = f"{b.folds_ahead(cell)} of {len(b.folds)}"
         rows.append(f"{_label(cell):<6}{_fmt(r.spread('mae_ratio_vs_naive'), 4):>18}"
                     f"{_fmt(r.spread('rmse_ratio_vs_naive'), 4):>18}{ahead:>22}")
     return "\n".join([
