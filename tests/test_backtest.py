@@ -463,6 +463,11 @@ def test_all_days_metrics_and_folds_beating_naive_by_hand(serial):
             naive = np.mean(np.abs(np.array(runs[0]["actual"]) - runs[0]["previous"]))
             ahead.append(np.mean([np.mean(np.abs(np.array(r["actual"]) - r["point"])) for r in runs]) < naive)
         assert overall["folds_beating_naive"] == np.mean(ahead)
+        k, name = sum(ahead), cell.upper()
+        expected = (f"{name} was behind naive in every one of the 2 folds." if k == 0 else
+                    f"{name} was ahead of naive in every one of the 2 folds." if k == 2 else
+                    f"{name} was ahead of naive in 1 of 2 folds.")
+        assert expected in record["verdict"]
         for f, o in zip(record["folds"], origins, strict=True):
             assert f["test"]["first"] == o and f[cell]["beats_naive"] == ahead[origins.index(o)]
     naive_mae = np.mean(np.abs(concatenated(out, "gru", 42)[1] - concatenated(out, "gru", 42)[3]))
