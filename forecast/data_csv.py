@@ -2,7 +2,8 @@
 
 A file that cannot be read for certain is refused with a one-line DataError, never guessed at:
 a row with more or fewer fields than the header, a date column that two formats read differently,
-a date before Bitcoin or after today, a long run of missing days.
+a close column that two separator conventions read differently (2,187), a daily file with a day
+twice, a date before Bitcoin or after today, a long run of missing days.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ INTRADAY = pd.Timedelta(hours=18)  # a median spacing under this is intraday; ab
 EXCEL_SERIALS = (20_000, 80_000)    # Excel's day numbers for 1954..2119 (as unix seconds: 1970's first day)
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 SAMPLE_ROWS = 100  # formats that fail on these are not tried on a whole (maybe intraday) column
-# The forms of a quoted number with a comma (or dots for thousands), sign aside, and who writes them.
+# The forms of a quoted spreadsheet number with a comma (or dots for thousands), sign aside.
 NUMBER_FORMS = {
     "thousands comma": r"[1-9]\d{0,2}(?:,\d{3})+\.\d+|[1-9]\d{0,2}(?:,\d{3}){2,}",  # 87,508.83 or 1,234,567
     "thousands dot": r"[1-9]\d{0,2}(?:\.\d{3})+,\d+|[1-9]\d{0,2}(?:\.\d{3}){2,}",   # 87.508,83 or 1.234.567
@@ -235,7 +236,7 @@ def check_field_counts(path: Path, width: int, skip: int = 1, text: _Text = _Tex
 
 def _not_text(path: Path, text: _Text, e: UnicodeDecodeError, head: bool = False) -> DataError:
     if text.encoding != "utf-8-sig" or text.gzip:  # offsets in decoded buffers name no place in the file
-        inside = " (inside the gzip data)" if text.gzip else ""
+        inside = " inside the gzip data" if text.gzip else ""
         return DataError(f"cannot read {path} as CSV: not {'UTF-8' if text.encoding == 'utf-8-sig' else 'UTF-16'} "
                          f"text{inside} ({e.reason})")
     if head:  # the first buffer holds the start of the file: its offset is the file's
@@ -427,7 +428,7 @@ def _plain_numbers(text: pd.Series, column: str, path) -> pd.Series:
     form = {name: unsigned.str.fullmatch(pattern, na=False).to_numpy() for name, pattern in NUMBER_FORMS.items()}
     either = form["comma3"]
     us = form["thousands comma"]
-    european = form["thousands dot"] | form["decimal comma"] & ~either
+    european = form["thousands dot"] | (form["decimal comma"] & ~either)
     point = (pd.to_numeric(text, errors="coerce").notna() & text.str.contains(".", regex=False, na=False)).to_numpy()
     if us.any() and european.any():
         raise _mixed(text, (us, "a comma for thousands"), (european, "a comma for decimals"), column, path)

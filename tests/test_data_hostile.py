@@ -245,7 +245,8 @@ def test_a_close_column_two_separator_conventions_read_is_refused(tmp_path, caps
 
 
 @pytest.mark.parametrize("closes, first, second", [
-    (["1,234.56", "0,5"], "'1,234.56' (data row 1) has a comma for thousands", "'0,5' (data row 2) a comma for decimals"),
+    (["1,234.56", "0,5"],
+     "'1,234.56' (data row 1) has a comma for thousands", "'0,5' (data row 2) a comma for decimals"),
     (["12,5", "1.234,56", "1,234,567"],
      "'1,234,567' (data row 3) has a comma for thousands", "'12,5' (data row 1) a comma for decimals"),
     (["0,5", "12.5"], "'12.5' (data row 2) has a decimal point", "'0,5' (data row 1) a decimal comma"),
@@ -651,8 +652,8 @@ def test_a_yfinance_file_of_two_tickers_names_them(tmp_path, capsys):
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["Price", "Ticker"])
     path = tmp_path / "two.csv"
     frame.to_csv(path)
-    assert path.read_text().splitlines()[:3] == ["Price,Close,Close,High,High", "Ticker,BTC-USD,ETH-USD,BTC-USD,ETH-USD",
-                                                 "Date,,,,"]
+    assert path.read_text().splitlines()[:3] == [
+        "Price,Close,Close,High,High", "Ticker,BTC-USD,ETH-USD,BTC-USD,ETH-USD", "Date,,,,"]
     expect_error(path, f"{path} holds the prices of 2 tickers (BTC-USD, ETH-USD); save one ticker per file, e.g. "
                        "yf.download('BTC-USD').to_csv('BTC-USD.csv')", capsys)
 
