@@ -2,15 +2,20 @@
 
 A file that cannot be read for certain is refused with a one-line DataError, never guessed at:
 a row with more or fewer fields than the header, a date column that two formats read differently,
-a date before Bitcoin or after today, a long run of missing days.
+a close column that two separator conventions read differently (2,187), a daily file with a day
+twice, a date before Bitcoin or after today, a long run of missing days.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import re
+import stat
 import warnings
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -48,8 +53,22 @@ DATE_FORMATS = (
 TIMES = ("", " %H:%M", " %H:%M:%S")  # what may follow a date in the non-ISO formats
 ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[T ]|$)")  # pandas' ISO parser also takes "2021-01"
 UTC_OFFSET = re.compile(r"(\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+INTRADAY = pd.Timedelta(hours=18)  # a median spacing under this is intraday; about a day is a daily file
+EXCEL_SERIALS = (20_000, 80_000)    # Excel's day numbers for 1954..2119 (as unix seconds: 1970's first day)
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 SAMPLE_ROWS = 100  # formats that fail on these are not tried on a whole (maybe intraday) column
-THOUSANDS = r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 87,508.83, quoted in the file
+# The forms of a quoted spreadsheet number with a comma (or dots for thousands), sign aside.
+NUMBER_FORMS = {
+    "thousands comma": r"[1-9]\d{0,2}(?:,\d{3})+\.\d+|[1-9]\d{0,2}(?:,\d{3}){2,}",  # 87,508.83 or 1,234,567
+    "thousands dot": r"[1-9]\d{0,2}(?:\.\d{3})+,\d+|[1-9]\d{0,2}(?:\.\d{3}){2,}",   # 87.508,83 or 1.234.567
+    "comma3": r"[1-9]\d{0,2},\d{3}",                                                # 434,334: either
+    "decimal comma": r"\d+,\d+",                                                     # 0,5 or 12,3456
+}
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 512  # enough of a file's start to tell its encoding
+SPECIAL_FILES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                 (stat.S_ISSOCK, "socket"))
 
 COMMA_HINT = ("a comma inside a value, such as 87,508.83 or Sep 17, 2014? write plain numbers "
               "and YYYY-MM-DD dates, or quote such values")
@@ -66,19 +85,73 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
 
     Layouts: one header row (classic Yahoo, Kaggle), or the three header rows
     (Price / Ticker / Date) that `yf.download(...).to_csv()` writes since yfinance 0.2.51.
+    UTF-8 or UTF-16 text (with its byte order mark), plain or gzip-compressed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
+    _check_regular_file(path)
     if path.stat().st_size == 0:
         raise DataError(f"empty file: {path}")
+    text = _sniff(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            head = [row for _, row in zip(range(3), csv.reader(f))]
+        return _read_frame(path, text)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a cut-off or damaged .gz
+        if not text.gzip:
+            raise
+        raise DataError(f"cannot read {path}: damaged gzip data ({str(e).rstrip('.')})") from None
+
+
+@dataclass(frozen=True)
+class _Text:
+    """How a price file's bytes become text."""
+    gzip: bool = False
+    encoding: str = "utf-8-sig"  # a UTF-8 byte order mark is skipped
+
+
+def _check_regular_file(path: Path) -> None:
+    """A folder, FIFO or device is no price file; opening a FIFO would wait forever for a writer."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"no such file: {path}") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path} is a directory, not a price file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in SPECIAL_FILES if test(mode)), "special file")
+        raise DataError(f"{path} is not a regular file (a {kind}); pass a price file saved on disk")
+
+
+def _sniff(path: Path) -> _Text:
+    """gzip by its magic bytes (whatever the file's name), UTF-16 by its byte order mark. UTF-16
+    without one is refused: its NUL bytes are valid UTF-8, so it would read as garbled columns."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
+            start = f.read(SNIFF_BYTES)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"cannot read {path}: damaged gzip data ({str(e).rstrip('.')})") from None
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return _Text(compressed, "utf-16")
+    even, odd = start[0::2][: len(start) // 2], start[1::2]
+    for endian, high, low in (("little", odd, even), ("big", even, odd)):
+        if len(high) >= 4 and not any(high) and all(low):  # ASCII text, two bytes a character
+            raise DataError(f"cannot read {path} as CSV: UTF-16 text ({endian}-endian) without a byte order "
+                            "mark; save it as UTF-8")
+    return _Text(compressed)
+
+
+def _open(path: Path, text: _Text):
+    if text.gzip:
+        return gzip.open(path, "rt", newline="", encoding=text.encoding)
+    return open(path, newline="", encoding=text.encoding)
+
+
+def _read_frame(path: Path, text: _Text) -> pd.DataFrame:
+    try:
+        with _open(path, text) as f:
+            head = [row for _, (_, row) in zip(range(3), _records(f, path))]
     except UnicodeDecodeError as e:  # a spreadsheet, a zip, a latin-1 export
-        raise DataError(
-            f"cannot read {path} as CSV: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
-        ) from None
+        raise _not_text(path, text, e, head=True) from None
     if not head or not any(cell.strip() for cell in head[0]):
         raise DataError(f"empty file: {path}")
     multiheader = (
@@ -86,8 +159,12 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
         and _normalise(head[0][0]) == "price"
         and [_normalise(c) for c in head[1][:1]] == ["ticker"]
     )
+    if multiheader:
+        _check_one_ticker(path, head[1][1:])
     header = head[0][:-1] if len(head[0]) > 1 and not head[0][-1].strip() else head[0]
-    check_field_counts(path, len(header), skip=3 if multiheader else 1)
+    check_field_counts(path, len(header), skip=3 if multiheader else 1, text=text)
+    options = dict(dtype=str, encoding=text.encoding, compression="gzip" if text.gzip else None,
+                   index_col=False)
     try:
         with warnings.catch_warnings():
             # pandas' ParserWarning for the trailing commas found good above; no library notes on stderr.
@@ -95,10 +172,9 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
             # index_col=False: a trailing comma on each row must not turn the dates into an index.
             if multiheader:
                 names = ["date"] + [_normalise(c) for c in header[1:]]
-                frame = pd.read_csv(path, header=None, skiprows=3, names=names, dtype=str,
-                                    encoding="utf-8-sig", index_col=False)
+                frame = pd.read_csv(path, header=None, skiprows=3, names=names, **options)
             else:
-                frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", index_col=False)
+                frame = pd.read_csv(path, **options)
                 frame.columns = [_normalise(c) for c in frame.columns]
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise DataError(f"cannot read {path} as CSV: {str(e).splitlines()[0]}") from None
@@ -110,26 +186,64 @@ def read_csv_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def check_field_counts(path: Path, width: int, skip: int = 1) -> None:
+def _check_one_ticker(path: Path, tickers: list[str]) -> None:
+    """`yf.download(["BTC-USD", "ETH-USD"]).to_csv()` puts each ticker's prices side by side."""
+    names = list(dict.fromkeys(t.strip() for t in tickers if t.strip()))
+    if len(names) > 1:
+        raise DataError(f"{path} holds the prices of {len(names)} tickers ({', '.join(names)}); save one "
+                        f"ticker per file, e.g. yf.download({names[0]!r}).to_csv('{names[0]}.csv')")
+
+
+def _records(f, path: Path):
+    """(line, fields) of each CSV record, the line where it ends; a CSV error names the line of the
+    record it is in: an unclosed quote makes the rest of the file one ever longer field."""
+    reader = csv.reader(f)
+    while True:
+        first = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            if "field larger than field limit" in str(e):
+                raise DataError(f"{path} line {first}: a quote (\") opens a field that never ends, so the rest of "
+                                "the file would be one field (a stray quote? quote whole values only)") from None
+            raise DataError(f"{path} line {first}: cannot read as CSV ({e})") from None
+        yield reader.line_num, row
+
+
+def check_field_counts(path: Path, width: int, skip: int = 1, text: _Text = _Text()) -> None:
     """Every data row must have the header's `width` fields, or every one a single empty field more
     (a trailing comma, as some exports write). pandas pads a short row and, with index_col=False,
     drops what a long one has too many: an unquoted 87,508.83 would become a close of 87.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+        with _open(path, text) as f:
+            records = _records(f, path)
             for _ in range(skip):
-                next(reader, None)
+                next(records, None)
             trailing = None  # decided by the first data row
-            for row in reader:
+            for line, row in records:
                 if not row:  # a blank line, which pandas skips too
                     continue
                 if trailing is None:
                     trailing = len(row) == width + 1 and not row[-1]
                 if len(row) != width + trailing or (trailing and row[-1]):
-                    raise _field_count_error(path, reader.line_num, row, width, trailing)
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+                    raise _field_count_error(path, line, row, width, trailing)
+    except UnicodeDecodeError as e:
+        raise _not_text(path, text, e) from None
+
+
+def _not_text(path: Path, text: _Text, e: UnicodeDecodeError, head: bool = False) -> DataError:
+    if text.encoding != "utf-8-sig" or text.gzip:  # offsets in decoded buffers name no place in the file
+        inside = " inside the gzip data" if text.gzip else ""
+        return DataError(f"cannot read {path} as CSV: not {'UTF-8' if text.encoding == 'utf-8-sig' else 'UTF-16'} "
+                         f"text{inside} ({e.reason})")
+    if head:  # the first buffer holds the start of the file: its offset is the file's
+        return DataError(
+            f"cannot read {path} as CSV: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+        )
+    return _not_utf8(path)
 
 
 def _not_utf8(path: Path) -> DataError:
@@ -165,36 +279,55 @@ def _pick(frame: pd.DataFrame, names: tuple[str, ...], what: str, path) -> str:
 
 
 def _parse_dates(raw: pd.Series, column: str, path, today: date, earliest) -> tuple[pd.DatetimeIndex, bool]:
-    """The dates of a column as tz-naive UTC timestamps, and whether the rows are intraday."""
+    """The dates of a column as tz-naive timestamps, and whether the rows are intraday.
+
+    Intraday rows (median spacing under INTRADAY) are UTC instants, each UTC day's last row its close.
+    A daily file's rows are its days as written (as Yahoo labels a bar by its exchange's date,
+    2024-01-02T00:00:00+09:00 is 2024-01-02), whatever the time and offset after them.
+    """
     text = raw.str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all() and not text.str.fullmatch(r"(19|20)\d{6}").all():
-        # Unix seconds, as in the Kaggle Bitstamp minute data; milli- or microseconds as some
-        # exchanges write them (1e11 seconds is the year 5138). 20210101 is a date, not seconds.
+        # Unix seconds, as in the Kaggle Bitstamp minute data; milli-, micro- or nanoseconds as some
+        # exchanges and pandas write them (1e11 seconds is the year 5138). 20210101 is a date, not seconds.
+        _refuse_excel_serials(numeric, raw, column, path)
         top = numeric.abs().max()
-        unit = "s" if top < 1e11 else "ms" if top < 1e14 else "us"
+        unit = "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
         parsed = pd.to_datetime(numeric, unit=unit, utc=True, errors="coerce")
         _refuse_unparsed(parsed, raw, column, path)
-        index = pd.DatetimeIndex(parsed).tz_convert(None)
-        intraday = bool((index != index.normalize()).any()) or (
-            column == "timestamp" and index.normalize().duplicated().any()
+        instants = pd.DatetimeIndex(parsed).tz_convert(None)
+        days = instants.normalize()
+    else:
+        fmt, wall = _date_format(text, raw, column, path, today, earliest)
+        days = pd.DatetimeIndex(wall.dt.normalize())
+        instants = pd.DatetimeIndex(wall)
+        if fmt == "ISO8601":  # written offsets count for the spacing, and intraday rows fall on their UTC day
+            parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+            _refuse_unparsed(parsed, raw, column, path)
+            instants = pd.DatetimeIndex(parsed).tz_convert(None)
+    if _several_a_day(instants):
+        return instants, True
+    return days, False
+
+
+def _several_a_day(instants: pd.DatetimeIndex) -> bool:
+    """Intraday rows: consecutive distinct times are well under a day apart (a median under INTRADAY).
+    A daily file's spacing is a day however many of its days repeat or carry a time."""
+    spacing = np.sort(np.diff(np.unique(instants.to_numpy())))
+    if len(spacing) == 0:
+        return False
+    # The lower of two middle values: three rows a minute and a year apart are intraday, not daily.
+    return bool(spacing[(len(spacing) - 1) // 2] < INTRADAY.to_timedelta64())
+
+
+def _refuse_excel_serials(numeric: pd.Series, raw: pd.Series, column: str, path) -> None:
+    """41899 is 2014-09-17 in Excel's day numbers; as unix seconds it is 1970-01-01, as YYYYMMDD nothing."""
+    if numeric.between(*EXCEL_SERIALS).all():
+        day = EXCEL_EPOCH + pd.Timedelta(days=float(numeric.iloc[0]))
+        raise DataError(
+            f"{path}: dates in column {column!r} look like Excel serial day numbers ({raw.iloc[0].strip()!r} "
+            f"would be {day:%Y-%m-%d}); save dates as YYYY-MM-DD"
         )
-        return index, intraday
-    fmt, wall = _date_format(text, raw, column, path, today, earliest)
-    if not _intraday(wall):
-        # One row per day: the day is the date as written, whatever the time and offset after it,
-        # as Yahoo labels a bar by its exchange's date (2024-01-02T00:00:00+09:00 is 2024-01-02).
-        return pd.DatetimeIndex(wall.dt.normalize()), False
-    if fmt == "ISO8601":  # several rows a day: their UTC day, as for unix seconds
-        instants = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-        _refuse_unparsed(instants, raw, column, path)
-        return pd.DatetimeIndex(instants).tz_convert(None), True
-    return pd.DatetimeIndex(wall), True
-
-
-def _intraday(wall: pd.Series) -> bool:
-    """Several rows on a date, with times of day (repeated dates alone are duplicates)."""
-    return bool(wall.dt.normalize().duplicated().any() and (wall != wall.dt.normalize()).any())
 
 
 def _with_format(text: pd.Series, fmt: str) -> pd.Series:
@@ -236,7 +369,7 @@ def _date_format(text: pd.Series, raw: pd.Series, column: str, path, today: date
 def _plausible(wall: pd.Series, today: date, earliest) -> bool:
     """A daily series without repeated days, or intraday rows, within Bitcoin's dates and without long gaps."""
     days = pd.DatetimeIndex(wall.dt.normalize()).sort_values()
-    if days.duplicated().any() and not _intraday(wall):
+    if days.duplicated().any() and not _several_a_day(pd.DatetimeIndex(wall)):
         return False
     try:
         check_span(days, "", today, earliest=earliest)
@@ -269,13 +402,9 @@ def _when(ts: pd.Timestamp) -> str:
     return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else f"{ts:%Y-%m-%d %H:%M}"
 
 
-def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, path) -> pd.Series:
+def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, column: str, path) -> pd.Series:
     text = raw.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
-    # A quoted 87,508.83 (a spreadsheet's formatted number) is 87508.83; other commas are no number.
-    failed = text[values.isna()]
-    grouped = failed[failed.str.fullmatch(THOUSANDS, na=False)]
-    values[grouped.index] = pd.to_numeric(grouped.str.replace(",", "", regex=False))
+    values = pd.to_numeric(_plain_numbers(text, column, path), errors="coerce")
     values = values.where(np.isfinite(values))  # "inf" is no price either
     missing = raw.isna() | text.isin(["", "nan", "NaN", "null", "None"])
     nonnumeric = values.isna() & ~missing
@@ -285,6 +414,48 @@ def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, path) -> pd.Series:
             f"{path}: non-numeric close {raw.iloc[i]!r} on {_when(index[i])}"
         )
     return pd.Series(values.to_numpy(dtype="float64"), index=index, name="close")
+
+
+def _plain_numbers(text: pd.Series, column: str, path) -> pd.Series:
+    """The column's numbers with a decimal point and no thousands separators.
+
+    Quoted spreadsheet numbers have commas: 87,508.83 (commas for thousands) or 87.508,83 and
+    434,334 (a comma for decimals, dots for thousands). The convention is decided for the whole
+    column, from the values only one of them reads: 434,334 alone is 434334 or 434.334, and is
+    refused. Values without a comma read with a decimal point, as every program writes them.
+    """
+    unsigned = text.str.replace(r"^[+-]", "", regex=True)
+    form = {name: unsigned.str.fullmatch(pattern, na=False).to_numpy() for name, pattern in NUMBER_FORMS.items()}
+    either = form["comma3"]
+    us = form["thousands comma"]
+    european = form["thousands dot"] | (form["decimal comma"] & ~either)
+    point = (pd.to_numeric(text, errors="coerce").notna() & text.str.contains(".", regex=False, na=False)).to_numpy()
+    if us.any() and european.any():
+        raise _mixed(text, (us, "a comma for thousands"), (european, "a comma for decimals"), column, path)
+    if european.any():
+        if point.any():  # 12.5 cannot be European, 0,5 nothing else
+            raise _mixed(text, (point, "a decimal point"), (european, "a decimal comma"), column, path)
+        european |= either
+        return text.where(~european, text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    if either.any() and not us.any():
+        i = int(np.argmax(either))
+        value = text.iloc[i]
+        raise DataError(
+            f"{path}: ambiguous numbers in column {column!r}: {value!r} (data row {i + 1}) reads as "
+            f"{value.replace(',', '')} (thousands separator) or {value.replace(',', '.')} (decimal comma); "
+            "write plain numbers with a decimal point and no thousands separator"
+        )
+    return text.where(~(us | either), text.str.replace(",", "", regex=False))
+
+
+def _mixed(text: pd.Series, first, second, column: str, path) -> DataError:
+    (a, how_a), (b, how_b) = first, second
+    i, j = int(np.argmax(a)), int(np.argmax(b))
+    return DataError(
+        f"{path}: column {column!r} mixes number formats: {text.iloc[i]!r} (data row {i + 1}) has {how_a}, "
+        f"{text.iloc[j]!r} (data row {j + 1}) {how_b}; write plain numbers with a decimal point and no "
+        "thousands separator"
+    )
 
 
 def _daily(close: pd.Series, path, intraday: bool, today: date, earliest) -> pd.Series:
@@ -320,6 +491,19 @@ def _daily(close: pd.Series, path, intraday: bool, today: date, earliest) -> pd.
     return close
 
 
+def _check_one_row_a_day(days: pd.DatetimeIndex, dates: pd.Series, closes: pd.Series, path) -> None:
+    """Two rows of a daily file on one day at different times (00:00 and 12:00) are no intraday prices:
+    taking either close would be a guess. Repeats of one date as written are listed by _daily."""
+    for j in np.flatnonzero(days.duplicated()):
+        i = int(np.argmax(days == days[j]))
+        if str(dates.iloc[i]).strip() != str(dates.iloc[j]).strip():
+            raise DataError(
+                f"{path}: daily prices with two rows for {days[j]:%Y-%m-%d}: data row {i + 1} "
+                f"({str(dates.iloc[i]).strip()}, close {str(closes.iloc[i]).strip()}) and data row {j + 1} "
+                f"({str(dates.iloc[j]).strip()}, close {str(closes.iloc[j]).strip()}); keep one row per day"
+            )
+
+
 def _check_dates(index: pd.DatetimeIndex, path, today: date, rows, earliest) -> None:
     check_span(index, str(path), today, rows, earliest)
     check_gaps(index, str(path), rows)
@@ -337,7 +521,9 @@ def parse_price_frame(frame: pd.DataFrame, path, *, today: date | None = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' notes on formats it tried; the checks here say more
         index, intraday = _parse_dates(frame[date_col].astype(str), date_col, path, today, earliest)
-        close = _parse_closes(frame[close_col], index, path)
+        close = _parse_closes(frame[close_col], index, close_col, path)
+        if not intraday:
+            _check_one_row_a_day(index, frame[date_col], frame[close_col], path)
         return _daily(close, path, intraday, today, earliest)
 
 

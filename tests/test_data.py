@@ -187,10 +187,14 @@ def test_unix_milliseconds(tmp_path):
 
 
 def test_offsets_land_on_the_utc_day(tmp_path):
-    # 01:30 at +02:00 is 23:30 UTC of the day before; 23:30 at +02:00 is 21:30 UTC the same day.
+    # Intraday rows (an hour apart, a median spacing well under a day): 01:30 at +02:00 is 23:30 UTC
+    # of the day before; 23:30 at +02:00 is 21:30 UTC the same day.
     path = write(tmp_path / "p.csv", "Date,Close\n"
+                 "2021-03-02T00:30:00+02:00,5\n"
                  "2021-03-02T01:30:00+02:00,10\n"
+                 "2021-03-02T22:30:00+02:00,15\n"
                  "2021-03-02T23:30:00+02:00,20\n"
+                 "2021-03-04T00:30:00+02:00,25\n"
                  "2021-03-04T01:30:00+02:00,30\n")
     close = load_csv(path).close
     assert close.index.tz is None

@@ -5,7 +5,10 @@ rewritten the way spreadsheets and exports write them; the checks are on the val
 out, not only the exit code. "Today" is fixed at TODAY: no assertion depends on the real clock.
 """
 
+import gzip
 import logging
+import os
+import signal
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -175,14 +178,91 @@ def test_real_quoted_thousands_separators_are_read_as_numbers(real_csv, tmp_path
     assert_real_prices(load_csv(tmp_path / "prices.csv"), real_csv, last_close=87508.83)
 
 
-@pytest.mark.parametrize("close, message", [
-    ('"1,23"', "non-numeric close '1,23' on 2021-01-01"),       # not a thousands group
-    ('"87.508,83"', "non-numeric close '87.508,83' on 2021-01-01"),  # a decimal comma
-    ('"-1,234.50"', "close must be positive, got -1234.5 on 2021-01-01"),
+@pytest.mark.parametrize("close, value", [("-1,234.50", "-1234.5"), ("-1,5", "-1.5")])
+def test_a_quoted_negative_with_commas_is_read_then_refused(tmp_path, capsys, close, value):
+    path = write(tmp_path / "prices.csv", f'Date,Close\n2021-01-01,"{close}"\n')
+    expect_error(path, f"{path}: close must be positive, got {value} on 2021-01-01", capsys)
+
+
+# --- decimal commas: the separators are decided for the whole close column ----------------------
+
+def closes_file(path: Path, closes: list[str]) -> Path:
+    """A daily file from 2021-01-01 with these closes, each quoted as a spreadsheet quotes them."""
+    days = pd.date_range("2021-01-01", periods=len(closes))
+    return write(path, "Date,Close\n" + "".join(f'{d:%Y-%m-%d},"{c}"\n' for d, c in zip(days, closes)))
+
+
+@pytest.mark.parametrize("closes, expected", [
+    # A comma not followed by exactly three digits is a decimal comma: the column is European.
+    (["434,334", "0,5"], [434.334, 0.5]),
+    (["434,334", "12,3456"], [434.334, 12.3456]),
+    (["1,23"], [1.23]),
+    # Dots with a decimal comma are thousands separators.
+    (["87.508,83"], [87508.83]),
+    (["2,187", "1.002,5", "1.234.567"], [2.187, 1002.5, 1234567.0]),
+    # A comma group with a decimal point after it is a thousands separator: so is every comma there.
+    (["2,187", "1,234.56", "1,234,567"], [2187.0, 1234.56, 1234567.0]),
+    (["434,334", "434.5", "1,000.25"], [434334.0, 434.5, 1000.25]),
+    (["+2,5", "1,5"], [2.5, 1.5]),
 ])
-def test_quoted_commas_that_are_not_thousands_separators(tmp_path, capsys, close, message):
-    path = write(tmp_path / "prices.csv", f"Date,Close\n2021-01-01,{close}\n")
-    expect_error(path, f"{path}: {message}", capsys)
+def test_the_close_columns_separators_are_decided_from_all_its_values(tmp_path, closes, expected):
+    path = closes_file(tmp_path / "prices.csv", closes)
+    frame = data_csv.read_csv_frame(path)
+    close = data_csv.parse_price_frame(frame, path, today=TODAY)
+    assert close.tolist() == expected
+
+
+def test_real_european_export_with_three_decimals_is_read_not_1000x(real_csv, tmp_path):
+    """457,334 (the first close, 457.334 USD) alone would read either way; 87508,828 decides."""
+    frame = real_frame(real_csv)
+    frame[PRICE_COLUMNS] = frame[PRICE_COLUMNS].astype(float).map(lambda x: f"{x:.3f}".replace(".", ","))
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    assert (tmp_path / "prices.csv").read_text().splitlines()[1].startswith('2014-09-17,"465,864","468,174",')
+    prices = load_csv(tmp_path / "prices.csv")
+    assert prices.close.iloc[0] == 457.334 and prices.close.iloc[-1] == 87508.828
+    assert_real_prices(prices, real_csv, last_close=87508.828)
+
+
+def test_real_european_export_with_dots_for_thousands_is_read(real_csv, tmp_path):
+    frame = real_frame(real_csv)
+    european = {ord(","): ".", ord("."): ","}
+    frame[PRICE_COLUMNS] = frame[PRICE_COLUMNS].astype(float).map(lambda x: f"{x:,.2f}".translate(european))
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    assert '"87.508,83"' in (tmp_path / "prices.csv").read_text().splitlines()[-1]
+    assert_real_prices(load_csv(tmp_path / "prices.csv"), real_csv, last_close=87508.83)
+
+
+@pytest.mark.parametrize("closes, value, row, readings", [
+    # XRP in a European export: 2.187 USD; nothing in the column tells it from 2187.
+    (["2,187", "2,201", "1,998"], "2,187", 1, "2187 (thousands separator) or 2.187 (decimal comma)"),
+    (["434,334", "1", "434.334"], "434,334", 1, "434334 (thousands separator) or 434.334 (decimal comma)"),
+    (["7", "12,500"], "12,500", 2, "12500 (thousands separator) or 12.500 (decimal comma)"),
+])
+def test_a_close_column_two_separator_conventions_read_is_refused(tmp_path, capsys, closes, value, row, readings):
+    path = closes_file(tmp_path / "prices.csv", closes)
+    expect_error(path, f"{path}: ambiguous numbers in column 'close': {value!r} (data row {row}) reads as {readings}; "
+                       "write plain numbers with a decimal point and no thousands separator", capsys)
+
+
+@pytest.mark.parametrize("closes, first, second", [
+    (["1,234.56", "0,5"],
+     "'1,234.56' (data row 1) has a comma for thousands", "'0,5' (data row 2) a comma for decimals"),
+    (["12,5", "1.234,56", "1,234,567"],
+     "'1,234,567' (data row 3) has a comma for thousands", "'12,5' (data row 1) a comma for decimals"),
+    (["0,5", "12.5"], "'12.5' (data row 2) has a decimal point", "'0,5' (data row 1) a decimal comma"),
+    (["434,334", "0,5", "434.334"], "'434.334' (data row 3) has a decimal point", "'0,5' (data row 2) a decimal comma"),
+])
+def test_a_close_column_that_mixes_conventions_is_refused(tmp_path, capsys, closes, first, second):
+    path = closes_file(tmp_path / "prices.csv", closes)
+    expect_error(path, f"{path}: column 'close' mixes number formats: {first}, {second}; write plain numbers with a "
+                       "decimal point and no thousands separator", capsys)
+
+
+def test_adj_close_alone_with_decimal_commas_names_its_column(tmp_path, capsys):
+    path = write(tmp_path / "prices.csv", 'Date,Adj Close\n2021-01-01,"2,187"\n')
+    expect_error(path, f"{path}: ambiguous numbers in column 'adj close': '2,187' (data row 1) reads as 2187 "
+                       "(thousands separator) or 2.187 (decimal comma); write plain numbers with a decimal point and "
+                       "no thousands separator", capsys)
 
 
 def test_real_unquoted_text_dates_are_refused(real_csv, tmp_path, capsys):
@@ -279,6 +359,101 @@ def test_daily_rows_at_local_midnight_keep_their_written_day(tmp_path):
     close = load_csv(path).close
     assert list(close.index) == list(pd.date_range("2024-03-09", "2024-03-12"))
     assert close.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def seconds(when: str) -> int:
+    return int(pd.Timestamp(when, tz="UTC").timestamp())
+
+
+def with_a_second_row(rows: list[tuple[str, str]], i: int, date_text: str, close: str) -> str:
+    """Date,Close text of `rows` with one more row after row `i` (0-based)."""
+    rows = rows[: i + 1] + [(date_text, close)] + rows[i + 1:]
+    return "Date,Close\n" + "".join(f"{d},{c}\n" for d, c in rows)
+
+
+DAYS = pd.date_range("2023-12-25", periods=20)  # 2024-01-02 is the 9th
+
+
+@pytest.mark.parametrize("written, extra", [
+    (lambda d: f"{d:%Y-%m-%d} 00:00:00", "2024-01-02 12:00:00"),
+    (lambda d: f"{d:%Y-%m-%d}T00:00:00Z", "2024-01-02T12:00:00Z"),
+    (lambda d: str(seconds(f"{d:%Y-%m-%d}")), str(seconds("2024-01-02 12:00"))),  # unix seconds
+    (lambda d: f"{d:%d/%m/%Y} 09:00", "02/01/2024 17:30"),
+])
+def test_a_daily_file_with_a_day_twice_at_two_times_is_refused_naming_both_rows(tmp_path, capsys, written, extra):
+    """Rows a day apart, one day twice: no intraday file, so the later row must not silently win."""
+    rows = [(written(d), f"{100 + i}") for i, d in enumerate(DAYS)]
+    path = write(tmp_path / "p.csv", with_a_second_row(rows, 8, extra, "99.5"))
+    expect_error(path, f"{path}: daily prices with two rows for 2024-01-02: data row 9 ({written(DAYS[8])}, close 108) "
+                       f"and data row 10 ({extra}, close 99.5); keep one row per day", capsys)
+
+
+def test_real_daily_file_with_a_time_and_one_day_twice_is_refused(real_csv, tmp_path, capsys):
+    frame = real_frame(real_csv)
+    frame["Date"] = frame["Date"] + " 00:00:00"
+    row = (date(2020, 3, 12) - date(2014, 9, 17)).days  # 0-based: one row a day from 2014-09-17
+    assert frame.loc[row, "Date"] == "2020-03-12 00:00:00" and frame.loc[row, "Close"] == "4970.788086"
+    later = frame.loc[[row]].assign(Date="2020-03-12 23:00:00", Close="4800.5")
+    pd.concat([frame.loc[:row], later, frame.loc[row + 1:]]).to_csv(tmp_path / "prices.csv", index=False)
+    path = tmp_path / "prices.csv"
+    expect_error(path, f"{path}: daily prices with two rows for 2020-03-12: data row {row + 1} (2020-03-12 00:00:00, "
+                       f"close 4970.788086) and data row {row + 2} (2020-03-12 23:00:00, close 4800.5); keep one row "
+                       "per day", capsys)
+
+
+def test_daily_rows_at_noon_utc_are_their_days(tmp_path):
+    path = write(tmp_path / "p.csv", "Timestamp,Close\n" + "".join(
+        f"{seconds(f'{d:%Y-%m-%d} 12:00')},{i}\n" for i, d in enumerate(DAYS, 1)))
+    close = load_csv(path).close
+    assert list(close.index) == list(DAYS) and close.tolist() == list(map(float, range(1, 21)))
+
+
+@pytest.mark.parametrize("written", [
+    lambda t: f"{t:%Y-%m-%d %H:%M:%S}",
+    lambda t: str(seconds(f"{t}")),
+])
+def test_rows_twelve_hours_apart_are_intraday_each_days_close_its_last(tmp_path, written):
+    """The other side of the rule: two rows every day (a median spacing of 12 hours) are intraday."""
+    times = pd.date_range("2024-01-01", periods=20, freq="12h")  # 00:00 and 12:00 of ten days
+    path = write(tmp_path / "p.csv", "Date,Close\n" + "".join(f"{written(t)},{i}\n" for i, t in enumerate(times, 1)))
+    close = load_csv(path).close
+    assert list(close.index) == list(pd.date_range("2024-01-01", periods=10))
+    assert close.tolist() == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # the 12:00 rows
+
+
+def test_hourly_rows_with_a_repeated_hour_keep_the_days_last_row(tmp_path):
+    times = [f"{t:%Y-%m-%d %H:%M}" for t in pd.date_range("2024-01-01", periods=72, freq="h")]
+    times.insert(47, times[46])  # 2024-01-02 22:00 twice; 23:00 is still that day's last row
+    path = write(tmp_path / "p.csv", "Date,Close\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times, 1)))
+    assert load_csv(path).close.tolist() == [24.0, 49.0, 73.0]
+
+
+def test_unix_nanoseconds_are_read(tmp_path):
+    path = write(tmp_path / "p.csv", "Timestamp,Close\n1609459200000000000,1\n1609545600000000000,2\n"
+                                     "1609632000000000000,3\n")
+    close = load_csv(path).close
+    assert list(close.index) == list(pd.date_range("2021-01-01", "2021-01-03")) and close.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_unix_microseconds_are_still_read(tmp_path):
+    path = write(tmp_path / "p.csv", "Timestamp,Close\n1609459200000000,1\n1609545600000000,2\n")
+    assert list(load_csv(path).close.index) == list(pd.date_range("2021-01-01", "2021-01-02"))
+
+
+@pytest.mark.parametrize("first, day", [("41899", "2014-09-17"), ("44197.5", "2021-01-01")])
+def test_excel_serial_day_numbers_are_named(tmp_path, capsys, first, day):
+    start = float(first)
+    path = write(tmp_path / "p.csv", "Date,Close\n" + "".join(f"{start + i:g},{i + 1}\n" for i in range(20)))
+    assert path.read_text().splitlines()[1] == f"{first},1"
+    expect_error(path, f"{path}: dates in column 'date' look like Excel serial day numbers ({first!r} would be {day}); "
+                       "save dates as YYYY-MM-DD", capsys)
+
+
+def test_unix_seconds_and_yyyymmdd_are_no_excel_serials(tmp_path):
+    unix = write(tmp_path / "unix.csv", "Timestamp,Close\n1410912000,1\n1410998400,2\n")  # 2014-09-17 and 18
+    compact = write(tmp_path / "compact.csv", "Date,Close\n20140917,1\n20140918,2\n")
+    for path in (unix, compact):
+        assert list(load_csv(path).close.index) == list(pd.date_range("2014-09-17", "2014-09-18"))
 
 
 # --- plausible dates and gaps ------------------------------------------------------------------
@@ -384,6 +559,103 @@ def test_finish_refuses_a_long_gap_in_any_series(walk):
         finish(walk.drop(walk.index[10:60]), "random walk", None, None, 1)
     assert str(e.value) == ("random walk: gap of 50 missing days between 2021-01-10 and 2021-03-02; "
                             + GAP_ADVICE)
+
+
+# --- what is no plain UTF-8 CSV file: folders, FIFOs, UTF-16, gzip, stray quotes, two tickers ---
+
+def test_a_directory_is_named_as_one(tmp_path, capsys):
+    expect_error(tmp_path, f"{tmp_path} is a directory, not a price file", capsys)
+
+
+@pytest.fixture
+def alarm():
+    """Fails a test that blocks (opening a FIFO waits for a writer) instead of hanging the suite."""
+    def ring(signum, frame):
+        raise TimeoutError("blocked")
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path, capsys, alarm):
+    os.mkfifo(tmp_path / "p.csv")
+    path = tmp_path / "p.csv"
+    expect_error(path, f"{path} is not a regular file (a FIFO); pass a price file saved on disk", capsys)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null here")
+def test_dev_null_is_refused_as_a_device(capsys):
+    expect_error(Path("/dev/null"), "/dev/null is not a regular file (a character device); pass a price file saved "
+                                    "on disk", capsys)
+
+
+@pytest.mark.parametrize("encode", [
+    lambda text: text.encode("utf-16"),                         # with its byte order mark, as Windows writes it
+    lambda text: "\ufeff".encode("utf-16-le") + text.encode("utf-16-le"),
+    lambda text: "\ufeff".encode("utf-16-be") + text.encode("utf-16-be"),
+])
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path, walk, encode):
+    text = write_yahoo_csv(tmp_path / "utf8.csv", walk).read_text()
+    (tmp_path / "p.csv").write_bytes(encode(text))
+    check_same_closes(load_csv(tmp_path / "p.csv"), walk)
+
+
+@pytest.mark.parametrize("encoding, endian", [("utf-16-le", "little"), ("utf-16-be", "big")])
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path, walk, capsys, encoding, endian):
+    text = write_yahoo_csv(tmp_path / "utf8.csv", walk).read_text()
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode(encoding))
+    expect_error(path, f"cannot read {path} as CSV: UTF-16 text ({endian}-endian) without a byte order mark; save it "
+                       "as UTF-8", capsys)
+
+
+@pytest.mark.parametrize("name", ["prices.csv.gz", "prices.csv"])  # gzip is told by its bytes, not its name
+def test_real_gzip_compressed_file_is_read(real_csv, tmp_path, name):
+    (tmp_path / name).write_bytes(gzip.compress(real_csv.read_bytes()))
+    assert_real_prices(load_csv(tmp_path / name), real_csv)
+
+
+def test_gzip_compressed_utf16_is_read(tmp_path, walk):
+    text = write_yahoo_csv(tmp_path / "utf8.csv", walk).read_text()
+    (tmp_path / "p.csv.gz").write_bytes(gzip.compress(text.encode("utf-16")))
+    check_same_closes(load_csv(tmp_path / "p.csv.gz"), walk)
+
+
+def test_a_cut_off_gzip_file_is_one_line(real_csv, tmp_path, capsys):
+    packed = gzip.compress(real_csv.read_bytes())
+    path = tmp_path / "p.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    expect_error(path, f"cannot read {path}: damaged gzip data (Compressed file ended before the end-of-stream "
+                       "marker was reached)", capsys)
+
+
+@pytest.mark.parametrize("line", [1, 3])
+def test_a_stray_quote_early_in_a_long_file_names_its_line(tmp_path, capsys, line):
+    """The rest of the file becomes one quoted field: Python's csv module stops at 131,072 characters."""
+    rows = [f"{d:%Y-%m-%d},{i}" for i, d in enumerate(pd.date_range("2000-01-01", periods=20000), 1)]
+    lines = ["Date,Close", *rows]
+    lines[line - 1] = lines[line - 1].replace(",", ',"', 1)
+    path = write(tmp_path / "p.csv", "\n".join(lines) + "\n")
+    assert sum(map(len, lines[line:])) > 131072
+    expect_error(path, f'{path} line {line}: a quote (") opens a field that never ends, so the rest of the file would '
+                       "be one field (a stray quote? quote whole values only)", capsys)
+
+
+def test_a_yfinance_file_of_two_tickers_names_them(tmp_path, capsys):
+    """What `yf.download(["BTC-USD", "ETH-USD"]).to_csv(path)` writes: each ticker's prices side by side."""
+    btc, eth = random_walk(20), random_walk(20, seed=1) / 15
+    frame = pd.DataFrame({("Close", "BTC-USD"): btc.to_numpy(), ("Close", "ETH-USD"): eth.to_numpy(),
+                          ("High", "BTC-USD"): btc.to_numpy(), ("High", "ETH-USD"): eth.to_numpy()},
+                         index=pd.DatetimeIndex(btc.index, name="Date"))
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["Price", "Ticker"])
+    path = tmp_path / "two.csv"
+    frame.to_csv(path)
+    assert path.read_text().splitlines()[:3] == [
+        "Price,Close,Close,High,High", "Ticker,BTC-USD,ETH-USD,BTC-USD,ETH-USD", "Date,,,,"]
+    expect_error(path, f"{path} holds the prices of 2 tickers (BTC-USD, ETH-USD); save one ticker per file, e.g. "
+                       "yf.download('BTC-USD').to_csv('BTC-USD.csv')", capsys)
 
 
 # --- no library warnings ------------------------------------------------------------------------

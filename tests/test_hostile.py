@@ -6,12 +6,14 @@ are byte-identical afterwards.
 """
 
 import errno
+import gzip
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +78,29 @@ def _rows(line, days: int = 120, skip=()):
         body = "".join(line(d, c) + "\n" for i, (d, c) in enumerate(walk.items()) if i not in skip)
         return ["data", "--csv", _csv(tmp, "p.csv", "Date,Close\n" + body)]
     return prepare
+
+
+TIMED = "Date,Close\n" + "".join(f"2021-01-{d:02d} 00:00:00,{100 + d}\n" for d in range(1, 29))
+MANY_DAYS = pd.date_range("2000-01-01", periods=20000)  # over 131,072 characters of rows
+STRAY_QUOTE = "Date,Close\n2021-01-01,\"1\n" + "".join(f"{d:%Y-%m-%d},2\n" for d in MANY_DAYS)
+PLAIN = "Date,Close\n" + "".join(f"{d:%Y-%m-%d},{i}\n" for i, d in enumerate(MANY_DAYS, 1))
+NUMBERS = "write plain numbers with a decimal point and no thousands separator"
+
+
+def _fifo(w, tmp, mp):
+    """A FIFO as --csv. Should a reader ever open it, a writer turns up and leaves: the row fails, never hangs."""
+    path = tmp / "p.csv"
+    os.mkfifo(path)
+
+    def unblock():
+        for _ in range(300):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads
+                return
+            except OSError:
+                time.sleep(0.1)
+    threading.Thread(target=unblock, daemon=True).start()
+    return ["data", "--csv", path]
 
 
 def _meta_edit(out: Path, seal: bool = True, **changes) -> None:
@@ -212,6 +237,40 @@ HOSTILE = [
      "{tmp}/p.csv: close must be positive, got -{close3} on 2021-01-03"),
     ("too little data", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", days=50), 1,
      "too little data: 50 daily closes from {tmp}/p.csv, need at least 80"),
+    ("a day twice at two times in a daily file", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", TIMED.replace(
+        "2021-01-05 00:00:00,105\n", "2021-01-05 00:00:00,105\n2021-01-05 12:00:00,99.5\n"))], 1,
+     "{tmp}/p.csv: daily prices with two rows for 2021-01-05: data row 5 (2021-01-05 00:00:00, close 105) and data "
+     "row 6 (2021-01-05 12:00:00, close 99.5); keep one row per day"),
+    ("decimal comma or thousands", lambda w, tmp, mp: ["data", "--csv", _csv(
+        tmp, "p.csv", 'Date,Close\n2021-01-01,"2,187"\n2021-01-02,"2,201"\n')], 1,
+     "{tmp}/p.csv: ambiguous numbers in column 'close': '2,187' (data row 1) reads as 2187 (thousands separator) or "
+     "2.187 (decimal comma); " + NUMBERS),
+    ("two number conventions in a column", lambda w, tmp, mp: ["data", "--csv", _csv(
+        tmp, "p.csv", 'Date,Close\n2021-01-01,"1,234.56"\n2021-01-02,"0,5"\n')], 1,
+     "{tmp}/p.csv: column 'close' mixes number formats: '1,234.56' (data row 1) has a comma for thousands, '0,5' "
+     "(data row 2) a comma for decimals; " + NUMBERS),
+    ("a stray quote early on", lambda w, tmp, mp: ["data", "--csv", _csv(tmp, "p.csv", STRAY_QUOTE)], 1,
+     '{tmp}/p.csv line 2: a quote (") opens a field that never ends, so the rest of the file would be one field (a '
+     "stray quote? quote whole values only)"),
+    ("Excel serial dates", lambda w, tmp, mp: ["data", "--csv", _csv(
+        tmp, "p.csv", "Date,Close\n41899,1\n41900,2\n")], 1,
+     "{tmp}/p.csv: dates in column 'date' look like Excel serial day numbers ('41899' would be 2014-09-17); save "
+     "dates as YYYY-MM-DD"),
+    ("UTF-16 without a byte order mark", lambda w, tmp, mp: ["data", "--csv", _write_bytes(
+        tmp, "p.csv", "Date,Close\n2021-01-01,1\n".encode("utf-16-le"))], 1,
+     "cannot read {tmp}/p.csv as CSV: UTF-16 text (little-endian) without a byte order mark; save it as UTF-8"),
+    ("a cut-off gzip file", lambda w, tmp, mp: ["data", "--csv", _write_bytes(
+        tmp, "p.csv.gz", gzip.compress(PLAIN.encode())[:2000])], 1,
+     "cannot read {tmp}/p.csv.gz: damaged gzip data (Compressed file ended before the end-of-stream marker was "
+     "reached)"),
+    ("two tickers in a yfinance file", lambda w, tmp, mp: ["data", "--csv", _csv(
+        tmp, "p.csv", "Price,Close,Close\nTicker,BTC-USD,ETH-USD\nDate,,\n2021-01-01,1,2\n")], 1,
+     "{tmp}/p.csv holds the prices of 2 tickers (BTC-USD, ETH-USD); save one ticker per file, e.g. "
+     "yf.download('BTC-USD').to_csv('BTC-USD.csv')"),
+    ("a folder as --csv", lambda w, tmp, mp: ["data", "--csv", tmp], 1, "{tmp} is a directory, not a price file"),
+    ("a FIFO as --csv", _fifo, 1, "{tmp}/p.csv is not a regular file (a FIFO); pass a price file saved on disk"),
+    ("/dev/null as --csv", lambda w, tmp, mp: ["data", "--csv", "/dev/null"], 1,
+     "/dev/null is not a regular file (a character device); pass a price file saved on disk"),
 ]
 
 
