@@ -161,7 +161,8 @@ def test_the_snapshots_folder_is_never_a_cache(offline, capsys):
 
 def test_the_main_command_trains_on_the_snapshot_offline(offline, tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", "--cell", "gru", "--start", "2025-09-01", "--window", "5",
-                             "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet", "--out", tmp_path)
+                             "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet", "--out", tmp_path,
+                             "--cache-dir", tmp_path / "cache")
     assert (code, err) == (0, WARNING + "\n")
     meta = json.loads((tmp_path / "gru" / "model.json").read_text())
     assert meta["data"]["source"] == SOURCE and meta["data"]["last_date"] == "2025-12-31"
