@@ -67,9 +67,9 @@ def reach_yahoo(host: str = YAHOO_HOST, timeout: float = PROBE_TIMEOUT_S) -> Non
 def yahoo_history(ticker: str, start: date | None) -> pd.DataFrame:
     """The one call that reaches the network: yfinance's single-ticker daily history, once
     `reach_yahoo` has found Yahoo Finance's host."""
+    reach_yahoo()  # before importing yfinance too: offline, its import is half the wait
     import yfinance as yf
 
-    reach_yahoo()
     kwargs = {"start": start.isoformat()} if start else {"period": "max"}
     with _quiet_logger("yfinance"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # yfinance's and pandas' deprecation notes are not the user's
