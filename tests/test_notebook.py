@@ -139,7 +139,8 @@ def test_without_network_and_forecast_csv_the_error_says_how_to_run_offline(tmp_
 
     run = notebook.settings({}, cwd=tmp_path / "notebooks")
     with pytest.raises(DataError) as caught:
-        notebook.load_prices(run, fetch=no_network, sleep=lambda s: None)
+        # Without the embedded snapshot (with it, BTC-USD runs on the snapshot: tests/test_data_offline.py).
+        notebook.load_prices(run, fetch=no_network, sleep=lambda s: None, snapshots={})
     message = str(caught.value)
     assert "\n" not in message and "--csv" not in message  # the notebook has no --csv
     assert message.startswith("could not download 'BTC-USD' from Yahoo Finance (no network connection")
