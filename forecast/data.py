@@ -29,9 +29,9 @@ MAX_GAP_DAYS = 30           # longer runs of missing days are a typo or the wron
 @dataclass(frozen=True)
 class Prices:
     close: pd.Series                          # float64 closes in USD, daily, ascending, no gaps
-    source: str                               # "Yahoo Finance BTC-USD" or the CSV path
+    source: str                               # "Yahoo Finance BTC-USD", the CSV path, or "embedded snapshot ..."
     gaps: tuple[tuple[date, date], ...] = ()  # runs of missing days, filled with the previous close
-    cache: Path | None = None                 # the Yahoo cache file, when there is one
+    cache: Path | None = None                 # the Yahoo cache file, when its prices were used
 
     @property
     def filled_days(self) -> int:

@@ -1,15 +1,20 @@
 """Yahoo Finance daily prices through yfinance, cached as a CSV in the cache folder.
 
-`yahoo_history` is the one call that reaches the network; tests replace `yfinance.Ticker`.
+`yahoo_history` is the one call that reaches the network: `reach_yahoo` first (a few seconds at
+most), then yfinance; tests replace both (conftest). When a download fails, BTC-USD falls back
+to the newer of the cache and the embedded snapshot (data/snapshot/btc-usd.csv), in one warning line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import threading
 import time
+import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,19 +22,52 @@ from pathlib import Path
 import pandas as pd
 
 from .data import Prices, check_gaps, check_span, finish, utc_today
-from .data_csv import _normalise, check_field_counts, parse_price_frame
+from .data_csv import _normalise, check_field_counts, parse_price_frame, read_csv_frame
 from .errors import DataError
 from .files import write_atomic
 
 log = logging.getLogger(__name__)
 
 CACHE_COLUMNS = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
-RETRIES = 3          # download attempts before giving up
-BACKOFF_S = 2.0      # first wait between attempts; doubles each time
+RETRIES = 3          # download attempts before giving up on what may pass (rate limits, timeouts)
+BACKOFF_S = 1.0      # first wait between attempts; doubles each time
+YAHOO_HOST = "query2.finance.yahoo.com"  # where yfinance fetches daily bars
+PROBE_TIMEOUT_S = 3.0                    # name lookup and TCP connect together, before yfinance starts
+
+ROOT = Path(__file__).resolve().parents[1]
+# Yahoo Finance's BTC-USD daily history, shipped with the code (data/README.md): the offline default.
+# Not data/BTC-USD.csv, the cache's name, which is the same file on a case-insensitive file system.
+SNAPSHOTS = {"BTC-USD": ROOT / "data" / "snapshot" / "btc-usd.csv"}
+
+
+def reach_yahoo(host: str = YAHOO_HOST, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raises ConnectionError within `timeout` seconds when `host` does not resolve or take a TCP
+    connection: offline is known before yfinance's own lookups (each with its own timeout) begin."""
+    if any(urllib.request.getproxies().get(k) for k in ("https", "all")):
+        return  # the direct route may be closed behind a proxy: yfinance's request through it decides
+    outcome: list[OSError | None] = []
+
+    def connect():
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(e)
+
+    # A thread, because a name lookup does not honour the socket timeout.
+    thread = threading.Thread(target=connect, daemon=True, name="reach-yahoo")
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise ConnectionError(f"no answer from {host} within {timeout:g} s")
+    if outcome[0] is not None:
+        raise ConnectionError(f"cannot reach {host}: {outcome[0]}")
 
 
 def yahoo_history(ticker: str, start: date | None) -> pd.DataFrame:
-    """The one call that reaches the network: yfinance's single-ticker daily history."""
+    """The one call that reaches the network: yfinance's single-ticker daily history, once
+    `reach_yahoo` has found Yahoo Finance's host."""
+    reach_yahoo()  # before importing yfinance too: offline, its import is half the wait
     import yfinance as yf
 
     kwargs = {"start": start.isoformat()} if start else {"period": "max"}
@@ -118,7 +156,8 @@ def _checked_fresh(fresh: pd.DataFrame, cached: _Cache | None, ticker: str, toda
 
 
 def _download(fetch, ticker: str, start: date | None, sleep) -> pd.DataFrame:
-    """Fetches with retries and exponential backoff; returns the last frame, or raises the last error."""
+    """Fetches, retrying with a short backoff what may pass a moment later (rate limits, timeouts,
+    Yahoo's own errors, no rows); a closed network (no name, no route, refused) fails at once."""
     errors: list[Exception] = []
     for attempt in range(RETRIES):
         if attempt:
@@ -127,7 +166,9 @@ def _download(fetch, ticker: str, start: date | None, sleep) -> pd.DataFrame:
             frame = fetch(ticker, start)
         except Exception as e:  # network, rate limit, Yahoo's own errors: all mean "not now"
             errors.append(e)
-            log.info("download attempt %d/%d failed: %s", attempt + 1, RETRIES, _reason(e))
+            log.debug("download attempt %d/%d failed: %s", attempt + 1, RETRIES, _reason(e))
+            if _is_unreachable(e):
+                break
             continue
         if frame is not None and not frame.empty:
             return frame
@@ -139,6 +180,13 @@ def _download(fetch, ticker: str, start: date | None, sleep) -> pd.DataFrame:
 def _is_network(e: Exception) -> bool:
     return isinstance(e, (ConnectionError, TimeoutError)) or any(
         "connection" in k.__name__.lower() or "timeout" in k.__name__.lower() for k in type(e).__mro__
+    )
+
+
+def _is_unreachable(e: Exception) -> bool:
+    """A network error that waiting will not mend: retrying it only makes offline slow."""
+    return _is_network(e) and not isinstance(e, TimeoutError) and not any(
+        "timeout" in k.__name__.lower() for k in type(e).__mro__
     )
 
 
@@ -155,6 +203,16 @@ def _reason(e: Exception) -> str:
     return text[:160]
 
 
+def _read_snapshot(ticker: str, snapshots: Mapping[str, Path], today: date) -> tuple[pd.Series, str] | None:
+    """The embedded snapshot's closes and how to name them, for a ticker that has one."""
+    path = snapshots.get(ticker.upper())
+    if path is None or not Path(path).is_file():
+        return None
+    close = parse_price_frame(read_csv_frame(Path(path)), path, today=today)
+    shown = Path(path).relative_to(ROOT).as_posix() if Path(path).is_relative_to(ROOT) else str(path)
+    return close, f"embedded snapshot {shown} (Yahoo Finance {ticker.upper()} to {close.index[-1]:%Y-%m-%d})"
+
+
 def load_yahoo(
     ticker: str,
     cache_dir: Path,
@@ -165,12 +223,20 @@ def load_yahoo(
     fetch: Callable[[str, date | None], pd.DataFrame] = yahoo_history,
     today: Callable[[], date] = utc_today,
     sleep: Callable[[float], None] = time.sleep,
+    snapshots: Mapping[str, Path] = SNAPSHOTS,
 ) -> Prices:
     """Brings the cache up to yesterday (UTC), then returns the cached closes.
 
     Only missing days are downloaded and merged in; a failed download never touches the cache.
+    If it fails, a ticker with an embedded snapshot runs on the newer of cache and snapshot (later
+    last day; the cache on a tie), saying so in one warning line; the snapshot is only ever read.
     """
     path = cache_path(cache_dir, ticker)
+    if Path(cache_dir).is_dir() and any(Path(s).parent.is_dir() and Path(cache_dir).samefile(Path(s).parent)
+                                        for s in snapshots.values()):
+        # On a case-insensitive file system its btc-usd.csv is the cache file BTC-USD.csv itself.
+        raise DataError(f"the cache folder {cache_dir} holds the embedded snapshot, which is never written to; "
+                        "pick another --cache-dir")
     now = today()
     cached = _read_cache(path, now)
     last_closed = now - timedelta(days=1)
@@ -180,15 +246,19 @@ def load_yahoo(
         try:
             raw = _download(fetch, ticker, fetch_from, sleep)
         except Exception as e:  # network, rate limit, Yahoo's own errors; not our conversion below
+            failed = f"could not download {ticker} from Yahoo Finance ({_reason(e)})"
+            snapshot = _read_snapshot(ticker, snapshots, now)
+            if snapshot is not None and (last_cached is None or snapshot[0].index[-1].date() > last_cached):
+                close, source = snapshot
+                newer = "" if last_cached is None else f", newer than the cache (to {last_cached})"
+                log.warning("%s; using the %s%s", failed, source, newer)
+                return finish(close, source, start, end, min_rows)
             if cached is None:
                 raise DataError(
                     f"could not download {ticker!r} from Yahoo Finance ({_reason(e)}); "
                     "to run offline, pass a price file: --csv PATH"
                 ) from None
-            log.warning(
-                "could not download %s from Yahoo Finance (%s); using the cache up to %s",
-                ticker, _reason(e), last_cached,
-            )
+            log.warning("%s; using the cache up to %s", failed, last_cached)
         else:
             fresh = _history_to_cache_frame(raw, now)
             if cached is not None:

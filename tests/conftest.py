@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny seeded price series, CSV writers and the real prices in ../shared/data."""
+"""Shared fixtures: tiny seeded price series, CSV writers, the real prices (the embedded snapshot)
+and the network boundary (no test reaches Yahoo Finance)."""
 
 import os
 from pathlib import Path
@@ -9,9 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REAL_CSV = SHARED_DATA / "btc-usd.csv"
+ROOT = Path(__file__).resolve().parents[1]
+# Yahoo Finance BTC-USD daily, 2014-09-17..2025-12-31, 4124 rows: shipped in the repository.
+REAL_CSV = ROOT / "data" / "snapshot" / "btc-usd.csv"
+# The team's shared prices beside the checkout, where present (other coins, the original multi-header file).
+SHARED_DATA = ROOT.parent / "shared" / "data"
 REAL_MULTIHEADER = SHARED_DATA / "btc-usd-yfinance-multiheader.csv"
+MULTIHEADER_DAYS = ("2021-06-24", "2025-12-31")
 
 
 def random_walk(days: int = 200, seed: int = 0, start: str = "2021-01-01") -> pd.Series:
@@ -34,8 +39,9 @@ def write_yahoo_csv(path: Path, close: pd.Series) -> Path:
 
 
 def go_offline(monkeypatch) -> None:
-    """Yahoo Finance unreachable, as on a machine without network: the fake stands at
-    `yfinance.Ticker`, the network boundary, and retries do not wait."""
+    """Yahoo Finance unreachable, as on a machine without network: its host does not resolve
+    (the probe fails, as it does offline, before yfinance starts), and should yfinance be asked
+    anyway it fails too; retries do not wait."""
     import yfinance
 
     from forecast import data_yahoo
@@ -47,8 +53,29 @@ def go_offline(monkeypatch) -> None:
         def history(self, **kwargs):
             raise ConnectionError("Could not resolve host: query2.finance.yahoo.com")
 
+    def unresolved(*args, **kwargs):
+        raise ConnectionError("cannot reach query2.finance.yahoo.com: [Errno -2] Name or service not known")
+
     monkeypatch.setattr(yfinance, "Ticker", Offline)
+    monkeypatch.setattr(data_yahoo, "reach_yahoo", unresolved)
     monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """No test reaches the network: the connectivity probe answers for the fake at `yfinance.Ticker`
+    (reachable once a test has put one there), and as offline while yfinance's own class is in place."""
+    import yfinance
+
+    from forecast import data_yahoo
+
+    real_ticker = yfinance.Ticker
+
+    def probe(*args, **kwargs):
+        if yfinance.Ticker is real_ticker:
+            raise ConnectionError("tests never contact Yahoo Finance (no fake at yfinance.Ticker)")
+
+    monkeypatch.setattr(data_yahoo, "reach_yahoo", probe)
 
 
 @pytest.fixture
@@ -63,13 +90,23 @@ def walk_csv(tmp_path, walk) -> Path:
 
 @pytest.fixture
 def real_csv() -> Path:
-    if not REAL_CSV.is_file():
-        pytest.skip(f"real prices not found at {REAL_CSV} (only in the team's checkout)")
     return REAL_CSV
 
 
-@pytest.fixture
-def real_multiheader() -> Path:
-    if not REAL_MULTIHEADER.is_file():
-        pytest.skip(f"real prices not found at {REAL_MULTIHEADER} (only in the team's checkout)")
-    return REAL_MULTIHEADER
+def write_multiheader(path: Path, classic: Path, first: str, last: str) -> Path:
+    """What `yf.download("BTC-USD").to_csv(path)` writes since yfinance 0.2.51: three header rows
+    from MultiIndex columns, Close,High,Low,Open,Volume, no Adj Close. Yahoo's prices are float32:
+    the classic file rounds them to 6 decimals, and rounding back to float32 restores them."""
+    frame = pd.read_csv(classic, index_col="Date").loc[first:last, ["Close", "High", "Low", "Open", "Volume"]]
+    for column in ("Close", "High", "Low", "Open"):
+        frame[column] = frame[column].astype("float32").astype("float64")
+    frame.columns = pd.MultiIndex.from_arrays([list(frame.columns), ["BTC-USD"] * 5], names=["Price", "Ticker"])
+    frame.to_csv(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_multiheader(tmp_path_factory) -> Path:
+    """The snapshot's 2021-06-24..2025-12-31 in the yfinance >= 0.2.51 layout (1652 rows)."""
+    path = tmp_path_factory.mktemp("multiheader") / "btc-usd-yfinance-multiheader.csv"
+    return write_multiheader(path, REAL_CSV, *MULTIHEADER_DAYS)

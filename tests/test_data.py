@@ -1,8 +1,9 @@
 """The data stage: CSV layouts, validation, gaps, and the Yahoo source behind a fake yfinance.
 
 Nothing here reaches the network: `yfinance.Ticker` is replaced by `FakeYahoo`, so the real
-`forecast.data_yahoo.yahoo_history` runs up to the boundary. `today=` and `sleep=` are injected where
-`load_yahoo` is called directly; through the CLI the backoff is set to zero instead.
+`forecast.data_yahoo.yahoo_history` runs up to the boundary (conftest's `no_network` answers its
+connectivity probe for the fake). `today=`, `sleep=` and `snapshots=` are injected where `load_yahoo` is
+called directly; through the CLI the backoff is set to zero instead, and the embedded snapshot is real.
 """
 
 import logging
@@ -510,9 +511,12 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def fetch(tmp_path, sleeps):
-    """load_yahoo with the real yahoo_history (so the fake yfinance), a fixed today and no sleeping."""
-    def fetch(today: date = TODAY, cache_dir: Path = tmp_path / "cache", **kwargs) -> Prices:
-        return load_yahoo("BTC-USD", cache_dir, today=lambda: today, sleep=sleeps.append, **kwargs)
+    """load_yahoo with the real yahoo_history (so the fake yfinance), a fixed today and no sleeping.
+    No embedded snapshot unless a test gives one: the real one's days are after this world's today."""
+    def fetch(today: date = TODAY, cache_dir: Path = tmp_path / "cache", ticker: str = "BTC-USD",
+              snapshots=None, **kwargs) -> Prices:
+        return load_yahoo(ticker, cache_dir, today=lambda: today, sleep=sleeps.append,
+                          snapshots=snapshots or {}, **kwargs)
     return fetch
 
 
@@ -579,16 +583,22 @@ def test_start_and_end_slice_the_cached_series(yahoo, fetch):
     check_same_closes(prices, expected_closes(D("2021-01-01"), D("2021-02-28")))
 
 
+# What may pass a moment later is tried three times, 1 s and 2 s apart; a closed network once, no wait.
+RETRIED, ONCE = (3, [1.0, 2.0]), (1, [])
 FAILURES = {
-    "rate limited": (lambda: YFRateLimitError(), "rate limited by Yahoo Finance, try again later"),
+    "rate limited": (lambda: YFRateLimitError(), "rate limited by Yahoo Finance, try again later", RETRIED),
     "no network": (lambda: ConnectionError("Failed to resolve 'query2.finance.yahoo.com'"),
-                   "no network connection to Yahoo Finance"),
+                   "no network connection to Yahoo Finance", ONCE),
     "curl connection error": (lambda: CurlConnectionError("Failed to perform, curl: (6) Could not "
                                                           "resolve host"),
-                              "no network connection to Yahoo Finance"),
-    "empty frame": (lambda: "empty", "Yahoo Finance returned no rows (unknown ticker?)"),
+                              "no network connection to Yahoo Finance", ONCE),
+    "connection refused": (lambda: ConnectionRefusedError(111, "Connection refused"),
+                           "no network connection to Yahoo Finance", ONCE),
+    "timed out": (lambda: TimeoutError("timed out"), "no network connection to Yahoo Finance", RETRIED),
+    "empty frame": (lambda: "empty", "Yahoo Finance returned no rows (unknown ticker?)", RETRIED),
     "yahoo has no prices": (lambda: YFPricesMissingError("BTC-USD", "(1d 2021-03-22 -> 2021-04-01)"),
-                            "no prices from Yahoo Finance: an unknown ticker, or Yahoo Finance unreachable"),
+                            "no prices from Yahoo Finance: an unknown ticker, or Yahoo Finance unreachable",
+                            RETRIED),
 }
 
 
@@ -602,13 +612,13 @@ def stale_cache(tmp_path) -> Path:
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_failed_download_keeps_the_cache_and_warns(yahoo, fetch, stale_cache, sleeps, caplog, failure):
-    make, reason = FAILURES[failure]
+    make, reason, (attempts, waits) = FAILURES[failure]
     yahoo.script = [make() for _ in range(3)]
     before = stale_cache.read_bytes()
     with caplog.at_level(logging.INFO, logger="forecast"):
         prices = fetch()
-    assert yahoo.starts == ["2021-03-22"] * 3  # three attempts, each for the missing days only
-    assert sleeps == [2.0, 4.0]                # exponential backoff between them
+    assert yahoo.starts == ["2021-03-22"] * attempts  # each attempt for the missing days only
+    assert sleeps == waits                            # exponential backoff between them
     assert stale_cache.read_bytes() == before  # neither overwritten nor shrunk
     assert sorted(p.name for p in stale_cache.parent.iterdir()) == ["BTC-USD.csv"]
     assert warnings_of(caplog) == [
@@ -618,19 +628,20 @@ def test_failed_download_keeps_the_cache_and_warns(yahoo, fetch, stale_cache, sl
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_failed_download_without_a_cache_says_to_pass_a_csv(yahoo, fetch, tmp_path, sleeps, failure):
-    make, reason = FAILURES[failure]
+    # ETH-USD has no embedded snapshot (the real mapping: `snapshots` is not replaced here).
+    make, reason, (attempts, waits) = FAILURES[failure]
     yahoo.script = [make() for _ in range(3)]
     with pytest.raises(DataError) as e:
-        fetch()
-    assert str(e.value) == (f"could not download 'BTC-USD' from Yahoo Finance ({reason}); "
+        fetch(ticker="ETH-USD", snapshots=data_yahoo.SNAPSHOTS)
+    assert str(e.value) == (f"could not download 'ETH-USD' from Yahoo Finance ({reason}); "
                             "to run offline, pass a price file: --csv PATH")
-    assert len(yahoo.calls) == 3 and sleeps == [2.0, 4.0]
-    assert not (tmp_path / "cache" / "BTC-USD.csv").exists()
+    assert len(yahoo.calls) == attempts and sleeps == waits
+    assert not (tmp_path / "cache").exists()
 
 
 def test_a_network_error_is_reported_before_what_yahoo_says_next(yahoo, fetch, sleeps):
-    # After a failed connection yfinance goes on to blame the ticker; the network is the news.
-    yahoo.script = [ConnectionError("down"), YFPricesMissingError("BTC-USD", ""), "empty"]
+    # After a timed-out connection yfinance goes on to blame the ticker; the network is the news.
+    yahoo.script = [TimeoutError("timed out"), YFPricesMissingError("BTC-USD", ""), "empty"]
     with pytest.raises(DataError, match=r"\(no network connection to Yahoo Finance\)"):
         fetch()
     assert len(yahoo.calls) == 3
@@ -639,7 +650,7 @@ def test_a_network_error_is_reported_before_what_yahoo_says_next(yahoo, fetch, s
 def test_a_transient_failure_is_retried(yahoo, fetch, tmp_path, sleeps):
     yahoo.script = [YFRateLimitError()]
     prices = fetch()
-    assert len(yahoo.calls) == 2 and sleeps == [2.0]
+    assert len(yahoo.calls) == 2 and sleeps == [1.0]
     assert (tmp_path / "cache" / "BTC-USD.csv").exists()
     assert prices.close.index[-1] == pd.Timestamp("2021-03-31")
 
@@ -838,15 +849,15 @@ def test_cli_rate_limited_with_a_cache_warns_and_uses_it(live_yahoo, tmp_path, c
 
 
 def test_cli_offline_without_a_cache_exits_1_with_one_error_line(live_yahoo, tmp_path, capsys):
+    # A ticker without an embedded snapshot: one attempt, one error line, no traceback, no progress lines.
     live_yahoo.script = [ConnectionError("down") for _ in range(3)]
-    code, out, err = run_cli(capsys, "data", "--cache-dir", tmp_path / "cache")
+    code, out, err = run_cli(capsys, "data", "--cache-dir", tmp_path / "cache", "--ticker", "ETH-USD")
     assert (code, out) == (1, "")
-    # The retries are progress lines; the outcome is one error line, and no traceback.
     assert err.splitlines() == [
-        *(f"INFO: download attempt {i}/3 failed: no network connection to Yahoo Finance" for i in (1, 2, 3)),
-        "error: could not download 'BTC-USD' from Yahoo Finance (no network connection to Yahoo Finance); "
+        "error: could not download 'ETH-USD' from Yahoo Finance (no network connection to Yahoo Finance); "
         "to run offline, pass a price file: --csv PATH",
     ]
+    assert live_yahoo.tickers == ["ETH-USD"] and len(live_yahoo.calls) == 1
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 

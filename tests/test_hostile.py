@@ -141,8 +141,8 @@ def _raise_in(target, name, error):
 
 
 def _offline(w, tmp, mp):
-    go_offline(mp)
-    return ["data", "--cache-dir", tmp / "empty-cache"]
+    go_offline(mp)  # ETH-USD: no embedded snapshot to fall back on
+    return ["data", "--cache-dir", tmp / "empty-cache", "--ticker", "ETH-USD"]
 
 
 def _resource_exhausted():
@@ -202,7 +202,7 @@ HOSTILE = [
      "cannot save {out}/gru: no space left on device in {out}"),
     ("--out is a file", _out_is_a_file, 1, "cannot save {tmp}/not-a-folder/gru: {tmp}/not-a-folder is a file, not a folder"),
     # the network
-    ("offline, no cache", _offline, 1, "could not download 'BTC-USD' from Yahoo Finance (no network connection to "
+    ("offline, no cache", _offline, 1, "could not download 'ETH-USD' from Yahoo Finance (no network connection to "
                                        "Yahoo Finance); to run offline, pass a price file: --csv PATH"),
     # price files
     ("not UTF-8", lambda w, tmp, mp: ["data", "--csv", _write_bytes(tmp, "p.csv", b"Date,Close\n2021-01-01,\xff\n")], 1,

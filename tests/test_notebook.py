@@ -48,8 +48,9 @@ BETWEEN_CELLS = re.compile(r"GRU and LSTM are not significantly different|is sig
 TF_NOISE = re.compile(r"I0000|W0000|E0000|oneDNN|cuda|TF_ENABLE_ONEDNN_OPTS|absl::", re.IGNORECASE)
 
 # Runs in the kernel before the notebook (IPython startup file): yfinance is a module whose every
-# use is written to FORECAST_TEST_YAHOO_LOG and fails like a dead network, and the download
-# retries do not wait.
+# use is written to FORECAST_TEST_YAHOO_LOG and fails like a dead network (the connectivity probe
+# leaves the answer to it), the download retries do not wait, and there is no embedded snapshot to
+# fall back on (as in a checkout without data/snapshot/; the fallback's tests: test_data_offline.py).
 BLOCK_YAHOO = '''
 import os, sys, types
 from pathlib import Path
@@ -65,6 +66,8 @@ class _NoYahoo(types.ModuleType):
 sys.modules["yfinance"] = _NoYahoo("yfinance")
 import forecast.data_yahoo
 forecast.data_yahoo.BACKOFF_S = 0.0
+forecast.data_yahoo.reach_yahoo = lambda *args, **kwargs: None
+forecast.data_yahoo.SNAPSHOTS.clear()
 '''
 
 
@@ -139,7 +142,8 @@ def test_without_network_and_forecast_csv_the_error_says_how_to_run_offline(tmp_
 
     run = notebook.settings({}, cwd=tmp_path / "notebooks")
     with pytest.raises(DataError) as caught:
-        notebook.load_prices(run, fetch=no_network, sleep=lambda s: None)
+        # Without the embedded snapshot (with it, BTC-USD runs on the snapshot: tests/test_data_offline.py).
+        notebook.load_prices(run, fetch=no_network, sleep=lambda s: None, snapshots={})
     message = str(caught.value)
     assert "\n" not in message and "--csv" not in message  # the notebook has no --csv
     assert message.startswith("could not download 'BTC-USD' from Yahoo Finance (no network connection")
@@ -242,5 +246,5 @@ def test_offline_without_forecast_csv_ends_in_one_line_naming_it(checkout, tmp_p
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("error: could not download 'BTC-USD' from Yahoo Finance (no network connection")
     assert err.rstrip().endswith(notebook.OFFLINE_HINT)
-    assert (tmp_path / "yahoo-calls.log").read_text().split() == ["Ticker"] * 3  # it did try, 3 times
+    assert (tmp_path / "yahoo-calls.log").read_text().split() == ["Ticker"]  # it did try, once: no network
     assert not (tmp_path / "x.ipynb").exists()
