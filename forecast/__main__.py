@@ -275,14 +275,15 @@ def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.Argum
 # --- commands ---------------------------------------------------------------------------
 
 def _result(args, text, record) -> int:
-    """A command's result: text(), or with --json the JSON of record() on the real stdout (main
-    has sent everything else, Keras' progress bars included, to stderr)."""
+    """A command's result: text(); with --json the JSON of record() on the real stdout, and the
+    text, unless --quiet, where main has sent everything else (Keras' progress bars too): stderr.
+    So nothing a reader would have seen, a note or a chart's path, is lost to --json."""
+    if not (args.json and args.quiet):
+        print(text())
     if args.json:
         from .artifacts import dumps
 
         print(dumps(record()).rstrip(), file=args.stdout, flush=True)
-    else:
-        print(text())
     return 0
 
 
@@ -305,7 +306,8 @@ def cmd_train(cfg: Config, args) -> int:
     logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
     trained = train(cfg, prices)
     directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), trained)
-    return _result(args, lambda: report.train_summary(trained, directory), lambda: report.train_record(trained, directory))
+    return _result(args, lambda: report.train_summary(trained, directory),
+                   lambda: report.train_record(trained, directory))
 
 
 def cmd_predict(cfg: Config, args) -> int:
@@ -329,7 +331,8 @@ def cmd_compare(cfg: Config, args) -> int:
     from .compare import run_compare
 
     result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
-    return _result(args, lambda: report.comparison_text(result, Path(cfg.out)), lambda: report.comparison_record(result))
+    return _result(args, lambda: report.comparison_text(result, Path(cfg.out)),
+                   lambda: report.comparison_record(result))
 
 
 def cmd_backtest(cfg: Config, args) -> int:
