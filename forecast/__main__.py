@@ -8,6 +8,7 @@ and inside `main`, so that even a Ctrl-C while it loads ends as one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import shlex
@@ -16,7 +17,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from .config import CELLS, SCALINGS, Config
+from .config import CELLS, MAX_SEED, SCALINGS, Config
 from .errors import ConfigError, ForecastError
 
 DEFAULTS = Config()
@@ -123,6 +124,11 @@ def _quiet(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress or notes, only the result (or one error line)")
 
 
+def _json(p, what: str) -> None:
+    p.add_argument("--json", action="store_true",
+                   help=f"print {what} as one JSON object on stdout; progress and notes go to stderr")
+
+
 def _training(p, test_start: bool = True) -> None:
     g = p.add_argument_group("windows and training")
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
@@ -159,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source(p)
     p.add_argument("--window", type=window_size, default=DEFAULTS.window,
                    help="check there is enough data for this window (default: %(default)s)")
+    _json(p, "the summary")
     _quiet(p)
 
     p = sub.add_parser("train", help="train a GRU or LSTM model and save it with metrics and charts")
@@ -169,12 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the held-out run, refit on every day up to the last with the epochs early "
                         "stopping chose, and save that model for predict (metrics stay the held-out ones)")
     _out(p)
+    _json(p, "the test metrics (metrics.json) and where the run was saved")
 
     p = sub.add_parser("predict", help="forecast the next day's close with a saved model")
     _cell(p)
     _source(p)
     _out(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json(p, "the forecast")
     _quiet(p)
 
     p = sub.add_parser("evaluate", help="evaluate a saved model on any range of days")
@@ -182,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     _source(p)
     p.add_argument("--since", type=iso_date, metavar="DATE", help="first target day (default: first possible)")
     p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: last)")
-    p.add_argument("--json", type=Path, metavar="PATH", dest="json_path", help="also write the metrics here")
     _out(p)
+    _json(p, "the metrics")
     _quiet(p)
 
     p = sub.add_parser("compare", help="train both cells on the same split, evaluate, time and report")
@@ -193,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds per cell, from --seed on: small RNNs vary with the seed (default: %(default)s)")
     p.add_argument("--calls", type=positive_int, default=200, help="timed inference calls per path and cell (default: %(default)s)")
     _out(p)
+    _json(p, "the comparison (comparison.json)")
 
     p = sub.add_parser("backtest", help="rolling-origin backtest: refit both cells at each fold's origin, "
                                         "forecast the fold's days, judge all folds together")
@@ -214,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--address", metavar="HOST:PORT",
                    help="run on the existing Ray cluster at this address (default: $RAY_ADDRESS if set)")
     _out(p)
-    p.add_argument("--json", action="store_true", help="print the backtest.json record instead of the summary")
+    _json(p, "the backtest (backtest.json)")
 
     p = sub.add_parser("bench", help="inference and training time of fresh GRU and LSTM models")
     p.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days per input window (default: %(default)s)")
@@ -227,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-rows", type=positive_int, default=2900,
                    help="windows per training epoch, about the default training split (default: %(default)s)")
     p.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help="seed of the fresh weights (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json(p, "the timings")
     _quiet(p)
     return parser
 
@@ -235,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config:
     """The one place where command-line arguments become settings; a setting Config refuses
     is a usage error (exit 2), like any flag argparse refuses."""
+    seeds = getattr(args, "seeds", None)  # compare and backtest: seeds --seed, --seed + 1, ...
+    if seeds is not None and args.seed + seeds - 1 >= MAX_SEED:
+        parser.error(f"--seed {args.seed} with --seeds {seeds} needs seeds up to {args.seed + seeds - 1}; "
+                     f"the largest is {MAX_SEED - 1}")
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
@@ -261,12 +274,26 @@ def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.Argum
 
 # --- commands ---------------------------------------------------------------------------
 
+def _result(args, text, record) -> int:
+    """A command's result: text(); with --json the JSON of record() on the real stdout, and the
+    text, unless --quiet, where main has sent everything else (Keras' progress bars too): stderr.
+    So nothing a reader would have seen, a note or a chart's path, is lost to --json."""
+    if not (args.json and args.quiet):
+        print(text())
+    if args.json:
+        from .artifacts import dumps
+
+        print(dumps(record()).rstrip(), file=args.stdout, flush=True)
+    return 0
+
+
 def cmd_data(cfg: Config, args) -> int:
+    from . import report
     from .data import load_prices
     from .windows import rows_needed
 
-    print(load_prices(cfg, min_rows=rows_needed(cfg.window)).summary())
-    return 0
+    prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
+    return _result(args, prices.summary, lambda: report.data_record(prices))
 
 
 def cmd_train(cfg: Config, args) -> int:
@@ -279,18 +306,16 @@ def cmd_train(cfg: Config, args) -> int:
     logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
     trained = train(cfg, prices)
     directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), trained)
-    print(report.train_summary(trained, directory))
-    return 0
+    return _result(args, lambda: report.train_summary(trained, directory),
+                   lambda: report.train_record(trained, directory))
 
 
 def cmd_predict(cfg: Config, args) -> int:
     from . import report
-    from .artifacts import dumps
     from .predict import next_day
 
     result = next_day(cfg)
-    print(dumps(report.next_day_record(result)).rstrip() if args.json else report.next_day_text(result))
-    return 0
+    return _result(args, lambda: report.next_day_text(result), lambda: report.next_day_record(result))
 
 
 def cmd_evaluate(cfg: Config, args) -> int:
@@ -298,13 +323,7 @@ def cmd_evaluate(cfg: Config, args) -> int:
     from .predict import evaluate_range
 
     result = evaluate_range(cfg, args.since, args.until)
-    print(report.evaluate_text(result))
-    if args.json_path:
-        from .artifacts import write_json
-
-        write_json(args.json_path, report.evaluate_record(result))
-        print(f"metrics written to {args.json_path}")
-    return 0
+    return _result(args, lambda: report.evaluate_text(result), lambda: report.evaluate_record(result))
 
 
 def cmd_compare(cfg: Config, args) -> int:
@@ -312,29 +331,25 @@ def cmd_compare(cfg: Config, args) -> int:
     from .compare import run_compare
 
     result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
-    print(report.comparison_text(result, Path(cfg.out)))
-    return 0
+    return _result(args, lambda: report.comparison_text(result, Path(cfg.out)),
+                   lambda: report.comparison_record(result))
 
 
 def cmd_backtest(cfg: Config, args) -> int:
     from . import report
-    from .artifacts import dumps
     from .backtest import run_backtest
 
     result, record = run_backtest(cfg, args.backtest, command=args.command_line)
-    print(dumps(record).rstrip() if args.json else report.backtest_text(result))
-    return 0
+    return _result(args, lambda: report.backtest_text(result), lambda: record)
 
 
 def cmd_bench(cfg: Config, args) -> int:
     from . import report
-    from .artifacts import dumps
     from .bench import run_bench
 
     result = run_bench(window=args.window, units=args.units, calls=args.calls, batch=args.batch, seed=args.seed,
                        train_epochs=args.train_epochs, train_rows=args.train_rows)
-    print(dumps(report.bench_record(result)).rstrip() if args.json else report.bench_table(result))
-    return 0
+    return _result(args, lambda: report.bench_table(result), lambda: report.bench_record(result))
 
 
 COMMANDS = {
@@ -366,11 +381,14 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         args.command_line = "python -m forecast " + shlex.join(argv)
-        _setup_logging(getattr(args, "quiet", False) or getattr(args, "json", False) is True)
+        _setup_logging(args.quiet)
         cfg = config_from_args(args, parser)
         if args.command == "backtest":
             args.backtest = backtest_settings_from_args(args, parser)
-        with warnings.catch_warnings():
+        # --json: stdout carries the one JSON object and nothing else; whatever else is printed
+        # (Keras' progress bars write to sys.stdout) goes to stderr, and _result prints to this.
+        args.stdout = sys.stdout
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
             # Library warnings (pandas' ParserWarning, Keras notes) are not the user's business;
             # what matters reaches them as a log line or one error line.
             warnings.simplefilter("ignore")

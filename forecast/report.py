@@ -16,6 +16,7 @@ from .intervals import IntervalMetrics
 if TYPE_CHECKING:
     from .bench import Bench, InferenceTiming, ModelTiming
     from .compare import Comparison
+    from .data import Prices
     from .inference import TrainedModel
     from .predict import NextDay, RangeEvaluation
 
@@ -41,6 +42,19 @@ def versus_naive(ratio: float) -> str:
     if ratio < 1:
         return "better than naive"
     return "the same as naive"
+
+
+# --- data --------------------------------------------------------------------------------
+
+def data_record(p: Prices) -> dict:
+    """`data --json`: what `data` prints (Prices.summary), as one object."""
+    c = p.close
+    return {
+        "source": p.source, "rows": len(c),
+        "first_date": f"{c.index[0]:%Y-%m-%d}", "last_date": f"{c.index[-1]:%Y-%m-%d}", "last_close": float(c.iloc[-1]),
+        "gaps": {"filled_days": p.filled_days, "runs": [[str(a), str(b)] for a, b in p.gaps]},
+        "cache": None if p.cache is None else str(p.cache),
+    }
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -148,6 +162,18 @@ def train_summary(trained: TrainedModel, directory=None) -> str:
     if directory is not None:
         lines.append(f"  saved to {directory}/")
     return "\n".join(lines)
+
+
+def train_record(trained: TrainedModel, directory) -> dict:
+    """`train --json`: metrics.json's content (the held-out test result), led by the cell and
+    where the run was saved, followed by how training went."""
+    info = trained.info
+    return {
+        "cell": info.cell, "saved_to": str(directory),
+        **metrics_record(trained.test.metrics, split="test"),
+        "epochs_run": info.epochs_run, "best_epoch": info.best_epoch, "train_seconds": info.train_seconds,
+        "refit_epochs": info.refit_epochs, "trained_on": info.trained_on,
+    }
 
 
 def _band_inputs(forecast, label: str) -> tuple[dict, float]:

@@ -93,9 +93,8 @@ def test_predict(runs, capsys, cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_evaluate(runs, capsys, tmp_path, cell):
     csv, out, _ = runs
-    json_path = tmp_path / "metrics.json"
     code, text, err = run(capsys, "evaluate", "--cell", cell, "--csv", csv, "--out", out,
-                          "--since", "2021-04-01", "--until", "2021-04-30", "--json", json_path)
+                          "--since", "2021-04-01", "--until", "2021-04-30")
     assert code == 0
     lines = text.splitlines()
     assert lines[0] == f"{cell.upper()} on {csv}, target days 2021-04-01..2021-04-30 (30 days)"
@@ -103,9 +102,11 @@ def test_evaluate(runs, capsys, tmp_path, cell):
     assert lines[3].startswith(f"| {cell.upper()} | ")
     assert lines[4].startswith("| naive (tomorrow = today) | ")
     assert "note: the range overlaps the days the model was trained or early-stopped on" in text
-    assert lines[-2] == f"chart: {out / 'reports' / f'evaluate_{cell}_2021-04-01_2021-04-30.png'}"
-    assert lines[-1] == f"metrics written to {json_path}"
-    metrics = json.loads(json_path.read_text())
+    assert lines[-1] == f"chart: {out / 'reports' / f'evaluate_{cell}_2021-04-01_2021-04-30.png'}"
+    code, printed, _ = run(capsys, "evaluate", "--cell", cell, "--csv", csv, "--out", out,
+                           "--since", "2021-04-01", "--until", "2021-04-30", "--json")
+    assert code == 0
+    metrics = json.loads(printed)  # stdout is the one JSON object
     assert (metrics["cell"], metrics["first_date"], metrics["last_date"], metrics["days"]) == (
         cell, "2021-04-01", "2021-04-30", 30)
     assert {"mae", "rmse", "mape", "directional_accuracy", "mae_ratio_vs_naive", "naive", "intervals",
@@ -121,12 +122,14 @@ def test_evaluate_range_without_target_days(runs, capsys):
                                 "with a 5-day window the data allow 2021-01-06..2021-04-30")
 
 
-def test_evaluate_json_into_unwritable_place(runs, capsys):
+def test_evaluate_json_is_a_flag_not_a_path(runs, capsys):
+    """--json prints to stdout (`> file` for a file): a path after it is an unrecognized argument."""
     csv, out, _ = runs
-    code, _, err = run(capsys, "evaluate", "--csv", csv, "--out", out, "--json", csv / "metrics.json")
-    assert code == 1
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1 and err.startswith("error: ")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--csv", str(csv), "--out", str(out), "--json", str(csv / "metrics.json")])
+    out_text, err = capsys.readouterr()
+    assert info.value.code == 2 and out_text == "" and err.startswith("usage: ")
+    assert err.splitlines()[-1] == f"python -m forecast: error: unrecognized arguments: {csv / 'metrics.json'}"
 
 
 # --- one-line errors: exit 1 ----------------------------------------------------------
