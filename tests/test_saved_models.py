@@ -387,8 +387,8 @@ def test_a_level_that_printed_as_100_is_usable(gru_copy, capsys):
     (["80", "80.0000001"], "interval levels 80 and 80.0000001 print alike (80%)"),
     (["99.999999", "99.9999999", "95"], "interval levels 99.999999 and 99.9999999 print alike (100%)"),
 ])
-def test_levels_that_print_alike_are_a_usage_error(capsys, levels, message):
-    argv = ["train", *[a for lv in levels for a in ("--level", lv)]]
+def test_levels_that_print_alike_are_a_usage_error(capsys, tmp_path, levels, message):
+    argv = ["train", "--csv", str(tmp_path / "absent.csv"), *[a for lv in levels for a in ("--level", lv)]]
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
