@@ -4,7 +4,8 @@ A run is built in a temp folder beside its destination and swapped in whole (fil
 a failed, interrupted or killed run leaves exactly the previous run, a finished one exactly the
 new one. model.json records the sha256 of model.keras and of its own content, so a model and a
 description from different runs, or an edited description, are caught on load; every field that
-is used is checked for type and range, so no edit turns into a NaN forecast or a traceback.
+is used is checked for type and range, and against each other and the weights (q rising with the
+level, the cell of the recurrent layer), so no edit turns into a NaN forecast or a traceback.
 """
 
 from __future__ import annotations

@@ -221,6 +221,8 @@ def _sample_text(r: RangeEvaluation) -> str:
     if r.overlap:
         return (f"in sample: the model was trained or early-stopped on {r.seen_days} of them "
                 f"(its training data end on {r.model_saw_until})")
+    if r.evaluation.metrics.last_date < r.info.trained_on.first:  # older prices than it was trained on
+        return f"out of sample: before the model's training data, which begin on {r.info.trained_on.first}"
     return f"out of sample: after the model's training data, which end on {r.model_saw_until}"
 
 

@@ -180,6 +180,16 @@ def test_evaluate_in_sample_when_asked(kind, grid, no_chart):
     assert report.evaluate_record(result)["days_in_sample"] == SAW[fit][2]
 
 
+def test_evaluate_days_before_the_training_data(grid, tmp_path, no_chart):
+    """Older prices than the model saw are out of sample too, and said to lie before its training days."""
+    older = write_yahoo_csv(tmp_path / "older.csv", random_walk(60, start="2020-09-01"))  # ..2020-10-30
+    result = predict.evaluate_range(Config(out=grid / "all-data-window", csv=older), date(2020, 10, 1))
+    assert report.evaluate_text(result).splitlines()[0] == (
+        f"GRU on {older}, target days 2020-10-01..2020-10-30 (30 days), "
+        "out of sample: before the model's training data, which begin on 2021-01-06")
+    assert (report.evaluate_record(result)["sample"], result.seen_days) == ("out-of-sample", 0)
+
+
 def test_evaluate_in_sample_on_the_command_line(grid, capsys):
     out = grid / "all-data-minmax"
     code, text, err = run(capsys, "evaluate", "--cell", "lstm", "--out", out, "--in-sample", "--quiet")
