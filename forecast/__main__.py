@@ -98,10 +98,14 @@ def iso_date(text: str) -> date:
 
 # --- parser -----------------------------------------------------------------------------
 
-def _source(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("prices (Yahoo Finance by default, or a CSV file)")
+def _source(p: argparse.ArgumentParser, saved_model: bool = False) -> None:
+    """The price options; with `saved_model` (predict, evaluate) the default is the model's own source."""
+    g = p.add_argument_group("prices (the saved model's own source by default, or Yahoo Finance, or a CSV file)"
+                             if saved_model else "prices (Yahoo Finance by default, or a CSV file)")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--ticker", default=DEFAULTS.ticker, help="Yahoo Finance symbol (default: %(default)s)")
+    # None when not given, so that predict and evaluate can tell; Config holds the default symbol.
+    src.add_argument("--ticker", default=None, help="Yahoo Finance symbol (default: " + (
+        "the CSV or symbol the model was trained on, from its model.json)" if saved_model else f"{DEFAULTS.ticker})"))
     src.add_argument("--csv", type=Path, metavar="PATH",
                      help="price file instead of Yahoo: Yahoo/yfinance layouts or a unix-seconds Timestamp file")
     g.add_argument("--start", type=iso_date, metavar="DATE", help="first day of prices to use")
@@ -180,16 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="forecast the next day's close with a saved model")
     _cell(p)
-    _source(p)
+    _source(p, saved_model=True)
     _out(p)
     _json(p, "the forecast")
     _quiet(p)
 
     p = sub.add_parser("evaluate", help="evaluate a saved model on any range of days")
     _cell(p)
-    _source(p)
-    p.add_argument("--since", type=iso_date, metavar="DATE", help="first target day (default: first possible)")
-    p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: last)")
+    _source(p, saved_model=True)
+    p.add_argument("--since", type=iso_date, metavar="DATE",
+                   help="first target day (default: the day after the model's training data, out of sample)")
+    p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: the last)")
+    p.add_argument("--in-sample", action="store_true",
+                   help="without --since/--until: every target day, including those the model was trained on")
     _out(p)
     _json(p, "the metrics")
     _quiet(p)
@@ -310,11 +317,16 @@ def cmd_train(cfg: Config, args) -> int:
                    lambda: report.train_record(trained, directory))
 
 
+def _own_source(args) -> bool:
+    """No --csv or --ticker: predict and evaluate read the prices the model was trained on."""
+    return args.csv is None and args.ticker is None
+
+
 def cmd_predict(cfg: Config, args) -> int:
     from . import report
     from .predict import next_day
 
-    result = next_day(cfg)
+    result = next_day(cfg, own_source=_own_source(args))
     return _result(args, lambda: report.next_day_text(result), lambda: report.next_day_record(result))
 
 
@@ -322,7 +334,7 @@ def cmd_evaluate(cfg: Config, args) -> int:
     from . import report
     from .predict import evaluate_range
 
-    result = evaluate_range(cfg, args.since, args.until)
+    result = evaluate_range(cfg, args.since, args.until, in_sample=args.in_sample, own_source=_own_source(args))
     return _result(args, lambda: report.evaluate_text(result), lambda: report.evaluate_record(result))
 
 

@@ -4,7 +4,8 @@ A run is built in a temp folder beside its destination and swapped in whole (fil
 a failed, interrupted or killed run leaves exactly the previous run, a finished one exactly the
 new one. model.json records the sha256 of model.keras and of its own content, so a model and a
 description from different runs, or an edited description, are caught on load; every field that
-is used is checked for type and range, so no edit turns into a NaN forecast or a traceback.
+is used is checked for type and range, and against each other and the weights (q rising with the
+level, the cell of the recurrent layer), so no edit turns into a NaN forecast or a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import zipfile
 from datetime import date
@@ -26,7 +28,7 @@ from .inference import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .intervals import Calibration
 from .windows import scaling_from_dict, scaling_to_dict
 
-SCHEMA = 2
+SCHEMA = 3  # 3: data.csv / data.ticker, the source predict and evaluate default to
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 METRICS_FILE = "metrics.json"
@@ -67,7 +69,10 @@ def jsonable(obj):
 
 
 def level_key(level: float) -> str:
-    return f"{level:g}"
+    """"80", "95", "99.99999": the shortest text that reads back as exactly this level (repr's, less a
+    trailing ".0"). `f"{level:g}"` wrote 99.99999 as "100" and 80.0000001 as "80": keys that collide."""
+    text = repr(float(level))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def dumps(obj) -> str:
@@ -181,7 +186,10 @@ def _is_iso_date(text: str) -> bool:
     return True
 
 
-def _levels(c: _Checker, d: dict, key: str) -> dict[float, float]:
+def _levels(c: _Checker, d: dict, key: str, zero_ok: bool) -> dict[float, float]:
+    """level -> q, each q a width in log units (inf: unbounded) that does not fall as the level rises.
+    `zero_ok`: a q of 0 (intervals whose low and high are equal) can be honest for the naive forecast,
+    whose errors are exactly 0 on days the close did not move; a model's output is never exact."""
     qs = c.get(d, key, dict, "level -> q", lambda v: len(v) > 0, "intervals.")
     out = {}
     for level, q in qs.items():
@@ -191,10 +199,43 @@ def _levels(c: _Checker, d: dict, key: str) -> dict[float, float]:
             lv = math.nan
         if not 0 < lv < 100:
             c.fail(f"intervals.{key} level", level, "a percentage between 0 and 100")
+        if lv in out:  # "80" and "80.0": one level twice, one q would silently win
+            c.fail(f"intervals.{key} level", level, f"each level once ({level_key(lv)} is there already)")
         if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q < 10):
             c.fail(f"intervals.{key}.{level}", q, "null (unbounded) or a log-scale width between 0 and 10")
+        if q == 0 and not zero_ok:
+            c.fail(f"intervals.{key}.{level}", q, "a width above 0 (0 gives intervals whose low and high are equal)")
         out[lv] = math.inf if q is None else float(q)
-    return out
+    # A wider level needs at least as wide an interval: an 80% q above the 95% one is an edit.
+    ordered = sorted(out)
+    for lower, higher in zip(ordered, ordered[1:]):
+        if out[lower] > out[higher]:
+            c.fail(f"intervals.{key}.{level_key(lower)}", _Shown(_q_json(out[lower])),
+                   f"at most the {level_key(higher)}% q, {_q_json(out[higher])} (q cannot fall as the level rises)")
+    return dict(sorted(out.items()))
+
+
+class _Shown(str):
+    """A value already written as it should be shown in a message."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _q_json(q: float) -> str:
+    """A q as model.json writes it: null when unbounded."""
+    return "null" if math.isinf(q) else repr(q)
+
+
+def _source(c: _Checker, d: dict) -> dict:
+    """data.csv (an absolute path) or data.ticker: exactly one, the source predict and evaluate default to."""
+    if d.get("csv") is None:
+        need = "a Yahoo Finance symbol (or data.csv set instead)"
+        return {"csv": None, "ticker": c.get(d, "ticker", str, need, lambda v: v.strip() != "", "data.")}
+    csv = c.get(d, "csv", str, "an absolute path", lambda v: os.path.isabs(v) and "\0" not in v, "data.")
+    if d.get("ticker") is not None:
+        c.fail("data.ticker", d["ticker"], "null beside data.csv (one source)")
+    return {"csv": csv, "ticker": None}
 
 
 def info_from_dict(meta: dict, path: Path) -> ModelInfo:
@@ -208,8 +249,11 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     calibration = Calibration(
         first_date=c.day(iv, "first_date", "intervals."), last_date=c.day(iv, "last_date", "intervals."),
         days=c.get(iv, "days", int, "a whole number", whole(1), "intervals."),
-        model=_levels(c, iv, "model"), naive=_levels(c, iv, "naive"),
+        model=_levels(c, iv, "model", zero_ok=False), naive=_levels(c, iv, "naive", zero_ok=True),
     )
+    if calibration.model.keys() != calibration.naive.keys():  # each level is reported beside naive's
+        c.fail("intervals.naive levels", _Shown(", ".join(map(level_key, calibration.naive)) or "none"),
+               f"the model's levels ({', '.join(map(level_key, calibration.model))})")
     d = c.get(meta, "data", dict, "the data description")
     data = DataInfo(
         source=c.get(d, "source", str, "text", prefix="data."),
@@ -217,6 +261,7 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
         rows=c.get(d, "rows", int, "a whole number", whole(1), "data."),
         gap_days_filled=c.get(d, "gap_days_filled", int, "a whole number", whole(0), "data."),
         sha256=c.get(d, "sha256", str, "64 hex digits", lambda v: re.fullmatch(r"[0-9a-f]{64}", v), "data."),
+        **_source(c, d),
     )
     split = c.get(meta, "split", dict, "train, val and test spans")
     test = meta.get("test")
@@ -253,8 +298,13 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     )
 
 
-def read_meta(directory: Path) -> tuple[dict, ModelInfo]:
-    """model.json as saved (for the hash checks) and as a checked ModelInfo."""
+def _an(cell: str) -> str:
+    return f"an {cell.upper()}" if cell == "lstm" else f"a {cell.upper()}"
+
+
+def read_meta(directory: Path, cell: str | None = None) -> tuple[dict, ModelInfo]:
+    """model.json as saved (for the hash checks) and as a checked ModelInfo; with `cell`, one that
+    describes a model of that cell (a folder copied from the other cell is refused, not used)."""
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise ModelError(f"no {META_FILE} in {directory}: train first (python -m forecast train)")
@@ -267,22 +317,27 @@ def read_meta(directory: Path) -> tuple[dict, ModelInfo]:
         raise ModelError(f"{path} has schema {found!r}, this version reads schema {SCHEMA}; {RETRAIN}")
     if meta.get("meta_sha256") != _content_sha256(meta):
         raise ModelError(f"{path} was changed after it was saved (its content hash does not match); {RETRAIN}")
-    return meta, info_from_dict(meta, path)
+    info = info_from_dict(meta, path)
+    if cell is not None and info.cell != cell:
+        raise ModelError(f"{path} describes {_an(info.cell)} model, not {_an(cell)} one (a folder copied "
+                         f"from the other cell?); retrain the model (python -m forecast train --cell {cell})")
+    return meta, info
 
 
 def read_info(directory: Path) -> ModelInfo:
     return read_meta(directory)[1]
 
 
-def load_model(directory: Path) -> TrainedModel:
-    """Loads in Keras' safe mode (no code from the file runs) and without the optimizer."""
+def load_model(directory: Path, cell: str | None = None) -> TrainedModel:
+    """Loads in Keras' safe mode (no code from the file runs) and without the optimizer; with
+    `cell`, only a model of that cell."""
     directory = Path(directory)
     with contextlib.suppress(OSError):  # a read-only folder is fine to read from
         clean_leftovers(directory)       # puts back a run moved aside by a killed save
     model_path = directory / MODEL_FILE
     if not model_path.is_file():
         raise ModelError(f"no saved model at {model_path}: train first (python -m forecast train)")
-    meta, info = read_meta(directory)
+    meta, info = read_meta(directory, cell)
     if meta.get("model_sha256") != file_sha256(model_path):
         raise ModelError(
             f"{model_path} is not the model described by {directory / META_FILE} "
@@ -305,4 +360,20 @@ def load_model(directory: Path) -> TrainedModel:
             f"{model_path} takes inputs of shape {tuple(model.input_shape)}, "
             f"but {META_FILE} says {expected}; {RETRAIN}"
         )
-    return TrainedModel(model=model, info=info)
+    _check_cell(model, info, model_path)
+    return TrainedModel(model=model, info=info, path=model_path)
+
+
+def _check_cell(model, info: ModelInfo, model_path: Path) -> None:
+    """The weights' recurrent layer is the cell model.json names: a resealed edit of `cell` would
+    otherwise label an LSTM's forecasts GRU."""
+    import keras
+
+    from .models import CELLS
+
+    layers = [type(layer).__name__ for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    want = CELLS[info.cell].__name__
+    if layers != [want]:
+        found = ("no recurrent layer" if not layers else " and ".join(layers) + " layers" if len(layers) > 1
+                 else f"{_an(layers[0].lower()) if layers[0].lower() in CELLS else 'a ' + layers[0]} layer")
+        raise ModelError(f"{model_path} holds {found}, but {META_FILE} says cell {info.cell} ({want}); {RETRAIN}")

@@ -118,5 +118,22 @@ def _problems(c: Config):
         not c.levels and "levels must name at least one interval level",
         *(not (0 < v < 100) and f"an interval level is a percentage between 0 and 100 (exclusive), got {v:g}"
           for v in c.levels),
+        *_alike(c.levels),
     ]
     return [problem for problem in checks if problem]
+
+
+def _alike(levels) -> list[str]:
+    """Levels that print alike ("80%" for 80 and 80.0000001) would share one line of every table
+    and one key of every JSON record: one of them would silently vanish."""
+    shown: dict[str, list[float]] = {}
+    for v in levels:
+        shown.setdefault(f"{v:g}", []).append(v)
+    return [f"interval levels {' and '.join(_exact(v) for v in vs)} print alike ({text}%); "
+            "use levels that differ within 6 significant digits" for text, vs in shown.items() if len(vs) > 1]
+
+
+def _exact(v: float) -> str:
+    """The level as typed: the shortest text that reads back as it, "80" rather than "80.0"."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text

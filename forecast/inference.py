@@ -8,10 +8,12 @@ itself; the Keras model arrives ready.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .errors import ModelError
 from .evaluate import Evaluation, Forecast, ForecastMetrics, evaluate
 from .intervals import Calibration, band, trailing_volatility
 from .windows import MinMaxScaling, WindowScaling
@@ -36,6 +38,10 @@ class DataInfo:
     rows: int
     gap_days_filled: int
     sha256: str           # Prices.sha256(): the exact dates and closes
+    # Where the prices came from, so that predict and evaluate can default to it: exactly one is set
+    # in a saved model (both None where no source applies, e.g. a backtest's folds).
+    csv: str | None = None     # the price file's absolute path
+    ticker: str | None = None  # the Yahoo Finance symbol
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class TrainedModel:
     info: ModelInfo
     history: dict[str, list[float]] | None = None  # per-epoch losses; None when loaded from disk
     test: Evaluation | None = None         # the held-out test evaluation; None when loaded from disk
+    path: Path | None = None               # the model.keras it was loaded from; None when just trained
 
 
 def predict_usd(model, scaling, X: np.ndarray) -> np.ndarray:
@@ -97,6 +104,11 @@ def forecast(trained: TrainedModel, X: np.ndarray, dates) -> Forecast:
     """The model's forecasts for windows X (n, window) whose target days are `dates`."""
     X = np.asarray(X, dtype="float64")
     point = predict_usd(trained.model, trained.info.scaling, X)  # (n,)
+    if trained.path is not None and not np.isfinite(point).all():
+        # Training checks its own outputs ("training diverged"); a saved model that passed its hash
+        # checks and still gives inf or NaN has weights that were edited and resealed.
+        raise ModelError(f"{trained.path}: the model gives non-finite forecasts (corrupt weights?); "
+                         "retrain the model (python -m forecast train)")
     previous = X[:, -1]                                          # (n,)
     cal = trained.info.calibration
     return Forecast(

@@ -20,16 +20,31 @@ from .windows import make_windows
 log = logging.getLogger(__name__)
 
 
-def load_for(cfg, min_extra_rows: int = 0) -> tuple[TrainedModel, Path, Prices]:
-    """The saved model of cfg.cell, its folder, and prices long enough for its window."""
+def load_for(cfg, min_extra_rows: int = 0, own_source: bool = False) -> tuple[TrainedModel, Path, Prices]:
+    """The saved model of cfg.cell, its folder, and prices long enough for its window: from cfg's
+    source, or with `own_source` (no --csv or --ticker given) from the one the model was trained on."""
     directory = artifacts.run_dir(cfg.out, cfg.cell)
-    saved = artifacts.load_model(directory)
+    saved = artifacts.load_model(directory, cfg.cell)
+    if own_source:
+        cfg = model_source(cfg, saved.info)
     window = saved.info.window
     try:
         prices = load_prices(cfg, min_rows=window + min_extra_rows)
     except TooLittleData as e:
         raise TooLittleData(f"{e} (the saved {cfg.cell.upper()} model looks back {window} days)") from None
     return saved, directory, prices
+
+
+def model_source(cfg, info: ModelInfo):
+    """cfg reading the prices the model was trained on: the same CSV (if it is still there) or the
+    same Yahoo symbol; --start, --end and the cache folder stay as given."""
+    if info.data.csv is None:
+        return cfg.replace(csv=None, ticker=info.data.ticker)
+    csv = Path(info.data.csv)
+    if not csv.exists():
+        raise DataError(f"the {info.cell.upper()} model was trained on {csv}, which is not there any more; "
+                        "pass --csv PATH")
+    return cfg.replace(csv=csv)  # the output's first line names it
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,8 @@ class NextDay:
     trained_until: str                            # the last day the weights saw
 
 
-def next_day(cfg) -> NextDay:
-    saved, _, prices = load_for(cfg)
+def next_day(cfg, own_source: bool = False) -> NextDay:
+    saved, _, prices = load_for(cfg, own_source=own_source)
     X = prices.close.to_numpy()[-saved.info.window:][np.newaxis, :]  # (1, window)
     last_day = prices.close.index[-1].date()
     f = forecast(saved, X, [last_day + timedelta(days=1)])
@@ -91,7 +106,7 @@ class RangeEvaluation:
     source: str
     evaluation: Evaluation
     info: ModelInfo                  # the saved model's description: its split, the days it saw
-    overlap: bool                    # the range includes days the model saw: not out-of-sample
+    seen_days: int                   # days of the range the model was trained or early-stopped on
     chart: Path | None               # where the chart went, None if it could not be written
 
     @property
@@ -99,18 +114,48 @@ class RangeEvaluation:
         """The last day that shaped the weights or chose the epoch."""
         return self.info.trained_on.last
 
+    @property
+    def overlap(self) -> bool:
+        """The range includes days the model saw: in sample, not out-of-sample."""
+        return self.seen_days > 0
 
-def evaluate_range(cfg, since: date | None, until: date | None) -> RangeEvaluation:
-    saved, _, prices = load_for(cfg, min_extra_rows=1)
+    @property
+    def sample(self) -> str:
+        return "in-sample" if self.overlap else "out-of-sample"
+
+
+def after_training(info: ModelInfo, prices: Prices) -> date:
+    """The first day after the model's training data, when the prices hold at least 2 target days
+    from then on: the range `evaluate` uses by default, out of sample."""
+    first = date.fromisoformat(info.trained_on.last) + timedelta(days=1)
+    end = prices.close.index[-1].date()
+    later = int((prices.close.index[info.window:] >= pd.Timestamp(first)).sum())
+    if later < 2:
+        what = "no target days" if later == 0 else f"only 1 target day ({end})"
+        raise DataError(
+            f"{what} after the {info.cell.upper()} model's training data (which end on {info.trained_on.last}; "
+            f"the prices end on {end}): out-of-sample evaluation needs at least 2; --in-sample evaluates it "
+            "on the days it was trained on, --since/--until on any days"
+        )
+    return first
+
+
+def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
+                   in_sample: bool = False, own_source: bool = False) -> RangeEvaluation:
+    """The saved model's next-day errors on target days since..until; with neither given, on the
+    days after its training data (out of sample), or with `in_sample` on every day the prices allow."""
+    saved, _, prices = load_for(cfg, min_extra_rows=1, own_source=own_source)
+    if since is None and until is None and not in_sample:
+        since = after_training(saved.info, prices)
     X, y, dates = range_windows(saved.info.window, prices, since, until)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
     evaluation = evaluate_windows(saved, X, y, dates)
     seen = saved.info.trained_on
-    overlap = bool(dates[0] <= pd.Timestamp(seen.last) and dates[-1] >= pd.Timestamp(seen.first))
+    seen_days = int(((dates >= pd.Timestamp(seen.first)) & (dates <= pd.Timestamp(seen.last))).sum())
     result = RangeEvaluation(
         cell=saved.info.cell, source=prices.source, evaluation=evaluation,
-        info=saved.info, overlap=overlap, chart=None,
+        info=saved.info, seen_days=seen_days, chart=None,
     )
     return _with_chart(cfg, result)
 

@@ -72,6 +72,8 @@ def interval_record(m: IntervalMetrics) -> dict:
 def metrics_record(m: ForecastMetrics, **first) -> dict:
     """The JSON of one model on one set of days (metrics.json, evaluate --json): `first` keys
     lead, then the model's numbers, then the naive forecast's on the same days."""
+    from .artifacts import level_key
+
     return {
         **first,
         "first_date": m.first_date, "last_date": m.last_date,
@@ -80,9 +82,9 @@ def metrics_record(m: ForecastMetrics, **first) -> dict:
         "mae_ratio_vs_naive": m.mae_ratio_vs_naive, "rmse_ratio_vs_naive": m.rmse_ratio_vs_naive,
         "beats_naive_share": m.beats_naive_share,
         "days": m.days,
-        "intervals": {f"{lv:g}": interval_record(i) for lv, i in m.intervals.items()},
+        "intervals": {level_key(lv): interval_record(i) for lv, i in m.intervals.items()},
         "naive": {"mae": m.naive.mae, "rmse": m.naive.rmse, "mape": m.naive.mape,
-                  "intervals": {f"{lv:g}": interval_record(i) for lv, i in m.naive_intervals.items()}},
+                  "intervals": {level_key(lv): interval_record(i) for lv, i in m.naive_intervals.items()}},
     }
 
 
@@ -206,10 +208,12 @@ def history_chart_inputs(trained: TrainedModel) -> dict:
 # --- predict and evaluate ------------------------------------------------------------------
 
 def next_day_record(r: NextDay) -> dict:
+    from .artifacts import level_key
+
     return {
         "cell": r.cell, "source": r.source, "last_date": r.last_date, "last_close": r.last_close,
         "date": r.date, "predicted_close": r.predicted_close, "change_pct": r.change_pct,
-        "intervals": {f"{lv:g}": {"lower": lo, "upper": hi} for lv, (lo, hi) in r.intervals.items()},
+        "intervals": {level_key(lv): {"lower": lo, "upper": hi} for lv, (lo, hi) in r.intervals.items()},
         "test": None if r.test is None else {
             "first_date": r.test.first_date, "last_date": r.test.last_date, "days": r.test.days,
             "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
@@ -234,13 +238,24 @@ def next_day_text(r: NextDay) -> str:
 
 
 def evaluate_record(r: RangeEvaluation) -> dict:
-    return metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, model_saw_until=r.model_saw_until)
+    return metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, sample=r.sample,
+                          days_in_sample=r.seen_days, model_saw_until=r.model_saw_until)
+
+
+def _sample_text(r: RangeEvaluation) -> str:
+    """Whether the model saw these days, in words: in-sample errors flatter a model."""
+    if r.overlap:
+        return (f"in sample: the model was trained or early-stopped on {r.seen_days} of them "
+                f"(its training data end on {r.model_saw_until})")
+    if r.evaluation.metrics.last_date < r.info.trained_on.first:  # older prices than it was trained on
+        return f"out of sample: before the model's training data, which begin on {r.info.trained_on.first}"
+    return f"out of sample: after the model's training data, which end on {r.model_saw_until}"
 
 
 def evaluate_text(r: RangeEvaluation) -> str:
     m, name = r.evaluation.metrics, _label(r.cell)
     lines = [
-        f"{name} on {r.source}, target days {m.first_date}..{m.last_date} ({m.days} days)",
+        f"{name} on {r.source}, target days {m.first_date}..{m.last_date} ({m.days} days), {_sample_text(r)}",
         metrics_table({name: m}, m.naive),
         "",
         interval_table({name: m.intervals, "naive": m.naive_intervals}),
@@ -260,11 +275,11 @@ def evaluate_chart_inputs(r: RangeEvaluation) -> dict:
     split = r.info.split
     spans = {"training": (split["train"].first, split["train"].last),
              "validation": (split["val"].first, split["val"].last)}
-    if r.info.refit_epochs is not None:
-        spans = {"refit on (all days)": (r.info.trained_on.first, r.info.trained_on.last)}
+    if r.info.refit_epochs is not None:  # refit on every day: all of them are training days
+        spans = {"training": (r.info.trained_on.first, r.info.trained_on.last)}
     return dict(
         dates=ev.forecast.dates, actual=ev.actual, forecasts={name: ev.forecast.point}, naive=ev.forecast.previous,
-        title=f"{name} next-day forecast {m.first_date}..{m.last_date} "
+        title=f"{name} next-day forecast {m.first_date}..{m.last_date}, {r.sample.replace('-', ' ')} "
               f"(MAE {m.mae:,.0f} USD, naive {m.naive.mae:,.0f} USD)",
         bands=bands, band_level=level, spans=spans, full_range=True,
     )

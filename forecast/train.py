@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -58,7 +59,7 @@ def _finite(values: np.ndarray) -> None:
 def train(cfg, prices: Prices) -> TrainedModel:
     """Trains on the training split (early stopping on validation only, never test), calibrates
     intervals on validation, evaluates on test; with cfg.all_data, returns the refit model."""
-    return train_dataset(cfg, build_dataset(prices.close, cfg), data_info(prices))
+    return train_dataset(cfg, build_dataset(prices.close, cfg), data_info(prices, cfg))
 
 
 def train_dataset(cfg, dataset: Dataset, data: DataInfo) -> TrainedModel:
@@ -118,8 +119,11 @@ def refit_all(cfg, dataset: Dataset, info: ModelInfo) -> tuple[keras.Model, Mode
     )
 
 
-def data_info(prices: Prices) -> DataInfo:
+def data_info(prices: Prices, cfg=None) -> DataInfo:
+    """What the prices were; with `cfg` (the settings that loaded them) also where they came from,
+    the CSV as an absolute path, so that predict and evaluate find it from any folder."""
     close = prices.close
+    csv = None if cfg is None or cfg.csv is None else os.path.abspath(cfg.csv)
     return DataInfo(
         source=prices.source,
         first_date=f"{close.index[0]:%Y-%m-%d}",
@@ -127,5 +131,7 @@ def data_info(prices: Prices) -> DataInfo:
         rows=len(close),
         gap_days_filled=prices.filled_days,
         sha256=prices.sha256(),
+        csv=csv,
+        ticker=None if cfg is None or csv is not None else cfg.ticker,
     )
 

@@ -97,7 +97,8 @@ def test_evaluate(runs, capsys, tmp_path, cell):
                           "--since", "2021-04-01", "--until", "2021-04-30")
     assert code == 0
     lines = text.splitlines()
-    assert lines[0] == f"{cell.upper()} on {csv}, target days 2021-04-01..2021-04-30 (30 days)"
+    assert lines[0] == (f"{cell.upper()} on {csv}, target days 2021-04-01..2021-04-30 (30 days), in sample: "
+                        "the model was trained or early-stopped on 13 of them (its training data end on 2021-04-13)")
     assert lines[1].startswith("| forecast | MAE (USD) | RMSE (USD) | MAPE |")
     assert lines[3].startswith(f"| {cell.upper()} | ")
     assert lines[4].startswith("| naive (tomorrow = today) | ")
@@ -217,7 +218,7 @@ def test_model_json_from_another_schema(model_copy, capsys):
     csv, out, directory = model_copy
     edit_meta(directory, schema=99)
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
-    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 2; retrain the model (python -m forecast train)")
+    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 3; retrain the model (python -m forecast train)")
 
 
 @pytest.mark.parametrize("data", [b'{"schema": 1, "window": ', b"", b"\xff\xfe\x00{}"])

@@ -3,12 +3,14 @@ what a forecast must be follows from the scaling's definition, not from the code
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecast import inference
+from forecast.errors import ModelError
 from forecast.intervals import Calibration
 from forecast.windows import MinMaxScaling, WindowScaling
 
@@ -91,3 +93,20 @@ def test_an_unbounded_level_stays_unbounded():
     f = inference.forecast(t, X, pd.to_datetime(["2024-02-01", "2024-02-02"]))
     assert np.isinf(f.bands[80.0][1]).all() and (f.bands[80.0][0] == 0).all()
     assert replace(t.info, cell="lstm").cell == "lstm"  # ModelInfo is a plain frozen dataclass
+
+
+@pytest.mark.parametrize(("scaling", "output"), [
+    (WindowScaling(scale=0.5), 3e38),               # exp(1.5e38) overflows: inf USD
+    (WindowScaling(scale=0.02), math.nan),
+    (MinMaxScaling(low=1_000.0, high=5_000.0), math.nan),
+])
+def test_a_loaded_model_with_non_finite_forecasts_is_corrupt(scaling, output):
+    """A model read from disk that gives inf or NaN is one error naming its file; a model just
+    trained is left to training's own check (\"training diverged\")."""
+    loaded = replace(trained(Stub(output), scaling, q=0.01), path=Path("out/gru/model.keras"))
+    with pytest.raises(ModelError) as info:
+        inference.forecast(loaded, X, pd.to_datetime(["2024-02-01", "2024-02-02"]))
+    assert str(info.value) == ("out/gru/model.keras: the model gives non-finite forecasts (corrupt weights?); "
+                               "retrain the model (python -m forecast train)")
+    fresh = inference.forecast(trained(Stub(output), scaling, q=0.01), X, pd.to_datetime(["2024-02-01", "2024-02-02"]))
+    assert not np.isfinite(fresh.point).any()

@@ -78,7 +78,7 @@ def test_save_run_writes_the_run_and_nothing_else(trained):
 def test_model_json(trained, prices):
     cfg, result, directory = trained
     meta = read_json(directory / "model.json")
-    assert meta["schema"] == 2
+    assert meta["schema"] == 3
     assert (meta["cell"], meta["window"], meta["features"], meta["units"]) == (cfg.cell, WINDOW, 1, 4)
     assert meta["model_sha256"] == artifacts.file_sha256(directory / "model.keras")
 
@@ -87,7 +87,8 @@ def test_model_json(trained, prices):
     assert meta["scaling"] == {"name": "window", "params": {"scale": pytest.approx(np.std(np.log(y_train / X_train[:, -1])))}}
 
     assert meta["data"] == {"source": "random walk", "first_date": "2021-01-01", "last_date": "2021-04-30",
-                            "rows": DAYS, "gap_days_filled": 0, "sha256": prices.sha256()}
+                            "rows": DAYS, "gap_days_filled": 0, "sha256": prices.sha256(),
+                            "csv": None, "ticker": "BTC-USD"}  # no --csv: the default symbol
     # 115 target days, 70/15/15 in time order: 81 train, 17 validation, 17 test.
     assert meta["split"] == {
         "train": {"first": "2021-01-06", "last": "2021-03-27", "days": 81},
