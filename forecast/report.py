@@ -977,7 +977,7 @@ def _last_fold(b: Backtest) -> str:
 
 def backtest_chart_inputs(b: Backtest) -> dict:
     """plots.backtest_chart: per fold the seed-mean MAE ratio and its seed min..max; over all days
-    each cell's cumulative seed-mean |error| minus naive's."""
+    each cell's cumulative seed-mean |error| minus naive's; the number of seeds (bars only with several)."""
     def per_fold(cell: str, pick) -> np.ndarray:
         return np.array([pick(fr.cells[cell].spread("mae_ratio_vs_naive")) for fr in b.folds])
 
@@ -989,4 +989,5 @@ def backtest_chart_inputs(b: Backtest) -> dict:
         ratio_high={_label(c): per_fold(c, lambda s: max(s.values)) for c in b.cells},
         dates=b.dates,
         excess={_label(c): r.excess for c, r in b.cells.items()},
+        seeds=len(b.seeds),
     )

@@ -158,3 +158,44 @@ def test_interval_notes_say_each_finding_once_naming_every_forecast():
         "The 80% intervals of GRU and LSTM are unbounded: too few validation days to calibrate them."]
     notes = report.interval_notes(wide)
     assert len(notes) == len(set(notes))
+
+
+def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
+    """Two folds of 3 days, naive 10 USD off every day. GRU is 10, 10.1 and 10.5 USD off on fold 1
+    (ratios 1.00, 1.01, 1.05: mean 1.02, median 1.01) and 5, 5 and 20 on fold 2 (0.5, 0.5, 2: mean
+    1.0, median 0.5). All six days: MAE 7.5, 7.55, 15.25 (ratios 0.75, 0.755, 1.525: mean 1.01,
+    median 0.755). Neither fold is beaten by the seed mean (1.02 and 1.0 are not below 1); the
+    median would count fold 2."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from forecast import backtest, evaluate
+
+    seeds = (42, 43, 44)
+    folds = backtest.make_folds(pd.date_range("2024-01-01", periods=40), backtest.BacktestSettings(folds=2, step=3))
+    off = {"gru": ((10.0, 10.1, 10.5), (5.0, 5.0, 20.0)), "lstm": ((10.0, 10.0, 10.0), (10.0, 10.0, 10.0))}
+    results = {}
+    for f in folds:
+        actual, previous = (100.0, 90.0) if f.index == 0 else (200.0, 190.0)
+        for cell, errors in off.items():
+            for seed, e in zip(seeds, errors[f.index]):
+                point = np.full(3, actual + e)
+                forecast = evaluate.Forecast(
+                    dates=pd.date_range(f.test.first, periods=3), point=point, previous=np.full(3, previous),
+                    volatility=np.zeros(3), bands={80.0: (point - 1, point + 1)},
+                    naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})
+                results[f.index, cell, seed] = backtest.TaskResult(cell, seed, np.full(3, actual), forecast, 1, 1, 0.0)
+    a = backtest.aggregate(folds, seeds, results)
+    inputs = report.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds))
+    assert inputs["ratio"]["GRU"] == pytest.approx([1.02, 1.0])
+    assert inputs["ratio_low"]["GRU"] == pytest.approx([1.0, 0.5]) and inputs["ratio_high"]["GRU"] == pytest.approx([1.05, 2.0])
+    assert inputs["seeds"] == 3
+    # seed-mean |error| − naive's per day: fold 1 (10 + 10.1 + 10.5) / 3 − 10 = 0.2, fold 2 (5 + 5 + 20) / 3 − 10 = 0
+    assert inputs["excess"]["GRU"] == pytest.approx([0.2, 0.4, 0.6, 0.6, 0.6, 0.6])
+    overall = report._over_seeds_record(a.cells["gru"])["mae_ratio_vs_naive"]
+    assert overall["values"] == pytest.approx([0.75, 0.755, 1.525]) and overall["mean"] == pytest.approx(1.01)
+    assert overall["std"] == pytest.approx(((0.26 ** 2 + 0.255 ** 2 + 0.515 ** 2) / 2) ** 0.5)
+    assert a.cells["gru"].folds_beating_naive == 0.0
+    assert [fr.beats_naive("gru") for fr in a.folds] == [False, False]
