@@ -501,7 +501,9 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
             shown = np.append(shown, 0.0)
         digits = _digits(shown)
         a.yaxis.set_major_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
-        a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
+        # On a log axis only the minor ticks at 2, 3 and 5 are labelled: all eight ran into each other.
+        a.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _, d=digits: f"{v:.{d}f}" if v > 0 and f"{v:e}"[0] in "235" else ""))
         a.tick_params(axis="y", which="both", labelsize=8)
         a.grid(alpha=0.3, which="both")
         a.set_ylabel(_loss_label(loss), fontsize=8)

@@ -571,6 +571,11 @@ def test_history_chart_integer_epochs_and_linear_loss_axes_from_zero():
         assert [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high] == ["1", "2", "3"]
     wide = plots.history_chart({"loss": [50.0, 2.0, 0.4], "val_loss": [40.0, 1.0, 0.5]})
     assert all(ax.get_yscale() == "log" and ax.get_ylim()[0] > 0 for ax in wide.axes)
+    drawn(wide)
+    for ax in wide.axes:  # minor labels only at 2, 3 and 5 (all eight ran into each other)
+        low, high = ax.get_ylim()
+        minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if low <= t.get_position()[1] <= high]
+        assert [x for x in minor if x] and all(x.lstrip("0.")[0] in "235" for x in minor if x), minor
 
 
 def test_ratio_chart_says_when_there_is_no_ratio():
