@@ -11,7 +11,9 @@ Settings (environment variables; an empty one counts as unset):
     FORECAST_EPOCHS  most training epochs per model (default 100; early stopping usually ends sooner)
     FORECAST_SEEDS   seeds per cell in the comparison (default 3)
     FORECAST_CALLS   timed inference calls per path and cell (default 200)
-    FORECAST_OUT     where models, metrics and charts go (default <root>/artifacts)
+    FORECAST_OUT     where models, metrics, charts and the executed notebook go (default
+                     <root>/artifacts/notebook: its own folder, so the models the command line saves
+                     in <root>/artifacts/<cell>/ are never replaced by a notebook run)
 
 <root> is the repository root: the folder above notebooks/ when the kernel runs there (Jupyter
 starts a kernel in its notebook's folder), else the working folder. Relative paths in
@@ -41,6 +43,9 @@ OFFLINE_HINT = "set FORECAST_CSV=path/to/prices.csv (relative to the repository 
 # the notebook replaces with its own: the notebook has no --csv.
 _CLI_HINT = re.compile(r"[;,]?\s*(or |to run offline, )?pass (a price file: )?--csv PATH\.?\s*$")
 _DEFAULTS = Config()
+# The notebook's own output folder: `python -m forecast train` and `compare` save to artifacts/<cell>/,
+# and a notebook run (other epochs, other seeds) must never replace those models.
+DEFAULT_OUT = Path("artifacts") / "notebook"
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ def settings(environ=None, cwd: Path | None = None) -> Settings:
         csv=_path(environ, "FORECAST_CSV", root),
         epochs=_whole(environ, "FORECAST_EPOCHS", _DEFAULTS.epochs),
         cache_dir=root / "data",
-        out=_path(environ, "FORECAST_OUT", root) or root / "artifacts",
+        out=_path(environ, "FORECAST_OUT", root) or root / DEFAULT_OUT,
         quiet=True,  # no Keras progress lines in the notebook; each step prints its summary
     )
     return Settings(root=root, cfg=cfg, seeds=_whole(environ, "FORECAST_SEEDS", 3),

@@ -23,9 +23,9 @@ import re
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, num2date
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
 SIGNED_USD = FuncFormatter(lambda v, _: "$0" if round(v) == 0 else f"{'+' if v > 0 else '−'}${abs(v):,.0f}")
@@ -42,6 +42,11 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "val": "validation", "val
 _SPLIT_LABELS = {"train": "training", "validation": "validation", "test": "test"}
 _ZOOM_SHADE = "0.8"  # the days the price zoom shows, marked on the whole-range panels
 _LOG_SCALE_DAYS = 1.5 * 365.25  # a full-range price panel longer than this gets a log y-scale
+# Up to this many days the ratio panel shows a rolling ratio; beyond, one ratio per calendar month,
+# quarter or year (the longest range each is used for): 11 years of a rolling 30-day ratio are a
+# solid band of noise, a dozen yearly values can be read.
+_ROLLING_MAX_DAYS = 2 * 365
+_PERIODS = ((3 * 366, "M", "month"), (8 * 366, "Q", "quarter"), (np.inf, "Y", "year"))
 _LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "fontsize": 8,
            "frameon": False}
 _LOSS_UNITS = {"huber": ("Huber loss", "scaled daily log return, training std = 1"),
@@ -101,6 +106,23 @@ def rolling_mae_ratio(actual, predicted, naive, days: int = 30) -> np.ndarray:
     return (model_mae / naive_mae.where(naive_mae > 0)).to_numpy()
 
 
+def period_mae_ratio(dates, actual, predicted, naive, freq: str = "Y"):
+    """Model MAE / naive MAE per calendar period of `dates` ("M" month, "Q" quarter, "Y" year).
+
+    Returns (first day, last day, ratio) of each period that has days, in time order; a first or
+    last period covers only the days it has. NaN where naive's MAE over the period is 0.
+    """
+    dates = pd.DatetimeIndex(dates)
+    actual, predicted, naive = _aligned(actual, predicted, naive)
+    if len(dates) != len(actual):
+        raise ValueError(f"arrays must have the same length, got {[len(dates), len(actual)]}")
+    frame = pd.DataFrame({"model": np.abs(actual - predicted), "naive": np.abs(actual - naive), "day": dates})
+    groups = frame.groupby(dates.to_period(freq).to_numpy(), sort=True)
+    model, naive_mae = groups["model"].mean(), groups["naive"].mean()
+    ratio = (model / naive_mae.where(naive_mae > 0)).to_numpy()
+    return pd.DatetimeIndex(groups["day"].min()), pd.DatetimeIndex(groups["day"].max()), ratio
+
+
 # --- small drawing helpers -----------------------------------------------------------------------
 
 
@@ -117,10 +139,54 @@ def _panels(ax, count: int, figsize, height_ratios=None, side_by_side=False) -> 
     return axes[0].figure, axes
 
 
-def _dates_axis(ax) -> None:
+class _SpanDateFormatter(ConciseDateFormatter):
+    """ConciseDateFormatter whose labels and offset (the year under the axis) come from the ticks
+    inside the view. Matplotlib formats every tick the locator returns, one past the view's end
+    included, and ConciseDateFormatter takes its offset from the last of them: an Oct-Dec 2025
+    panel was labelled "2026-Jan". Here the offset names the span shown: its year ("2025"), its
+    years ("2025–2026"), its month when the ticks name no month, nothing when the ticks are years."""
+
+    _span: str | None = None  # the offset, set by format_ticks
+
+    def format_ticks(self, values):
+        lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (-np.inf, np.inf)
+        inside = [i for i, v in enumerate(values) if lo <= v <= hi]
+        if not inside:
+            self._span = None
+            return super().format_ticks(values)
+        labels = [""] * len(values)
+        for i, label in zip(inside, super().format_ticks([values[i] for i in inside])):
+            labels[i] = label
+        shown = [labels[i] for i in inside]
+        # The days shown: the view less the half day of padding each side (see _dates_axis).
+        if np.isfinite(lo) and np.isfinite(hi):
+            first, last = num2date(lo + 0.5), num2date(max(hi - 0.5, lo + 0.5))
+        else:
+            first, last = num2date(values[inside[0]]), num2date(values[inside[-1]])
+        if all(re.fullmatch(r"\d{4}", label) for label in shown):
+            self._span = ""  # the ticks are years: they say it all
+        elif first.year != last.year:
+            self._span = f"{first:%Y}–{last:%Y}"
+        elif any(re.search(r"[A-Za-z]|\d{4}", label) for label in shown) or first.month != last.month:
+            self._span = f"{first:%Y}"
+        else:  # only day numbers on the ticks
+            self._span = f"{first:%Y-%b}"
+        return labels
+
+    def get_offset(self) -> str:
+        return super().get_offset() if self._span is None else self._span
+
+
+def _dates_axis(ax, first=None, last=None) -> None:
+    """Concise date ticks whose labels and offset name the span shown; with `first` and `last`
+    (the first and last day drawn) the axis spans exactly those days, half a day wider each side,
+    so no tick falls on a day that has no data (an Oct-Dec panel gets no "Jan" tick)."""
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(_SpanDateFormatter(locator))
+    if first is not None and last is not None:
+        half = pd.Timedelta(hours=12)
+        ax.set_xlim(pd.Timestamp(first) - half, pd.Timestamp(last) + half)
 
 
 def _legend(ax, **kw) -> None:
@@ -139,6 +205,11 @@ def _fmt_p(p) -> str:
     if p is None or not np.isfinite(p):
         return "n/a"
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _fmt_ratio(ratio, digits: int = 4) -> str:
+    """A ratio to naive's error; NaN (naive exact on every day) is said, never printed as "nan"."""
+    return f"{ratio:.{digits}f}" if np.isfinite(ratio) else "n/a (naive's error is 0)"
 
 
 def _spans(spans) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
@@ -201,13 +272,14 @@ def _price_zoom(ax, dates, actual, forecasts, naive, bands, band_level, k, note=
     what = f"last {k} of {len(dates)} days" if k < len(dates) else f"all {k} days"
     ax.set_title(f"{what}: next-day forecasts{note}", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax)
+    _dates_axis(ax, d[0], d[-1])
     _legend(ax)
 
 
-def _price_full(ax, dates, actual, forecasts, spans, k) -> None:
-    for name, values in forecasts.items():
-        ax.plot(dates, values, color=colour(name), lw=1.0, label=f"{name} forecast")
+def _price_full(ax, dates, actual, spans, k) -> None:
+    """The actual close over the whole range, as context. The forecasts are not drawn here: over
+    years a forecast a few hundred USD off lies under the actual line, so its legend entry would
+    point at nothing; the zoom and the difference panels below tell them apart."""
     ax.plot(dates, actual, color=colour("actual"), lw=0.9, label="actual close")
     years = (dates[-1] - dates[0]).days / 365.25
     if (dates[-1] - dates[0]).days > _LOG_SCALE_DAYS:
@@ -220,9 +292,10 @@ def _price_full(ax, dates, actual, forecasts, spans, k) -> None:
     ax.yaxis.set_major_formatter(USD)
     _shade_spans(ax, spans, dates[0], dates[-1], label=True)
     _mark_zoom(ax, dates, k, f"last {k} days (next panel)")
-    ax.set_title(f"all {len(dates)} days ({years:.1f} years)", fontsize=10)
+    ax.set_title(f"actual close, all {len(dates)} days ({years:.1f} years); the forecasts lie on it at this "
+                 "scale: the panels below tell them apart", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax)
+    _dates_axis(ax, dates[0], dates[-1])
     _legend(ax)
 
 
@@ -241,25 +314,49 @@ def _excess_panel(ax, dates, actual, forecasts, naive, spans, k, zoom_label) -> 
     ax.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} days: "
                  f"below 0 = model ahead of naive", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax)
+    _dates_axis(ax, dates[0], dates[-1])
     _legend(ax)
+
+
+def _period(days: int) -> tuple[str, str] | None:
+    """The calendar period the ratio panel aggregates over for a range of `days` days: None (a
+    rolling window) up to _ROLLING_MAX_DAYS, then month, quarter or year (a few dozen values at most)."""
+    if days <= _ROLLING_MAX_DAYS:
+        return None
+    return next((freq, name) for most, freq, name in _PERIODS if days <= most)
 
 
 def _ratio_panel(ax, dates, actual, forecasts, naive, spans, k, rolling_days) -> None:
-    # A window as long as the range would leave one point; short ranges get a shorter window.
-    days = rolling_days if len(dates) >= 2 * rolling_days else max(len(dates) // 3, 2)
-    for name, values in forecasts.items():
-        ax.plot(dates, rolling_mae_ratio(actual, values, naive, days), color=colour(name), lw=1.2, label=name)
+    period = _period(len(dates))
+    if period is not None:
+        _period_ratio_panel(ax, dates, actual, forecasts, naive, *period)
+    else:
+        # A window as long as the range would leave one point; short ranges get a shorter window.
+        days = rolling_days if len(dates) >= 2 * rolling_days else max(len(dates) // 3, 2)
+        for name, values in forecasts.items():
+            ax.plot(dates, rolling_mae_ratio(actual, values, naive, days), color=colour(name), lw=1.2, label=name)
+        ax.set_ylabel(f"{days}-day MAE / naive MAE")
+        shorter = f" (range too short for {rolling_days} days)" if days != rolling_days else ""
+        ax.set_title(f"rolling {days}-day MAE relative to naive{shorter}: below 1 = model ahead of naive",
+                     fontsize=10)
     ax.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
     _shade_spans(ax, spans, dates[0], dates[-1], label=False)
     _mark_zoom(ax, dates, k, None)
-    ax.set_ylabel(f"{days}-day MAE / naive MAE")
-    shorter = f" (range too short for {rolling_days} days)" if days != rolling_days else ""
-    ax.set_title(f"rolling {days}-day MAE relative to naive{shorter}: below 1 = model ahead of naive",
-                 fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax)
+    _dates_axis(ax, dates[0], dates[-1])
     _legend(ax)
+
+
+def _period_ratio_panel(ax, dates, actual, forecasts, naive, freq: str, name: str) -> None:
+    """One MAE ratio per calendar period, as a step across the period's days with a point in its middle."""
+    for label, values in forecasts.items():
+        first, last, ratio = period_mae_ratio(dates, actual, values, naive, freq)
+        edges = first.append(last[-1:] + pd.Timedelta(days=1))
+        ax.step(edges, np.append(ratio, ratio[-1]), where="post", color=colour(label), lw=1.2, label=label)
+        ax.plot(first + (last + pd.Timedelta(days=1) - first) / 2, ratio, "o", ms=3.5, color=colour(label))
+    ax.set_ylabel(f"MAE / naive MAE per {name}")
+    ax.set_title(f"MAE relative to naive per calendar {name}: below 1 = model ahead of naive "
+                 f"({len(dates):,} days: too long for a readable rolling ratio)", fontsize=10)
 
 
 def _forecast_inputs(dates, actual, forecasts, naive, bands):
@@ -288,16 +385,18 @@ def forecast_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, title
 
     Panels, top to bottom:
 
-    0. (only with ``full_range=True`` and more than `zoom_days` days) all days: actual close and
-       forecasts, log y-scale when the range spans more than 1.5 years, `spans` shaded, the
-       zoomed days marked;
+    0. (only with ``full_range=True`` and more than 1.5 times `zoom_days` days; with fewer the
+       zoom shows every day) all days: the actual close (the forecasts would lie under it),
+       log y-scale when the range spans more than 1.5 years, `spans` shaded, the zoomed days marked;
     1. the last `zoom_days` days (all if fewer): actual close (line), forecasts (points), the
        naive forecast as a wide grey band underneath, and `bands` (lower, upper) at
        `band_level` percent as dashed edges in the forecast's colour (filled when only one);
     2. cumulative ``|model error| - |naive error|`` over all days, one line per forecast
        (below zero: the model is ahead of naive);
     3. the rolling `rolling_days`-day MAE ratio to naive (below 1: the model is ahead); a range
-       shorter than twice that gets a window of a third of its days, said in the panel title.
+       shorter than twice that gets a window of a third of its days, said in the panel title; a
+       range longer than two years gets one ratio per calendar month, quarter or year instead
+       (`period_mae_ratio`).
 
     `forecasts` maps a label ("GRU", "LSTM", "GRU seed 43") to predicted closes; `naive` is the
     previous day's close; all arrays are aligned on `dates`. `spans` ({"training": (first, last),
@@ -307,6 +406,8 @@ def forecast_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, title
     first of them instead of the figure.
     """
     dates, actual, forecasts, naive, bands = _forecast_inputs(dates, actual, forecasts, naive, bands)
+    if full_range and len(dates) <= 1.5 * zoom_days:
+        zoom_days = len(dates)  # a whole-range panel would repeat the zoom with a few days more
     full = full_range and len(dates) > zoom_days
     ratios = [1.3, 1.3, 1.0, 0.9] if full else [1.3, 1.0, 0.9]
     fig, axes = _panels(ax, len(ratios), (12, 3.1 * len(ratios)), ratios)
@@ -320,7 +421,7 @@ def _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, z
                      spans, full, share, note="") -> None:
     k = min(zoom_days, len(dates))
     if full:
-        _price_full(axes[0], dates, actual, forecasts, spans, k)
+        _price_full(axes[0], dates, actual, spans, k)
     zoom, excess, rolling = axes[-3:]
     _price_zoom(zoom, dates, actual, forecasts, naive, bands, band_level, k, note)
     _shade_spans(zoom, spans, dates[len(dates) - k], dates[-1], label=not full)
@@ -392,14 +493,24 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
         shown = np.concatenate([values for _, values, _ in group])
         log = _wide(shown)
         a.set_yscale("log" if log else "linear")
+        if not log and np.nanmin(shown) >= 0:
+            # A linear loss axis starts at 0: zoomed to min..max, a validation loss flat to the
+            # 4th digit filled the panel and its noise read as a trend. From 0, a real fall shows
+            # and a flat curve looks flat. (A log axis, for losses spanning > 10x, cannot include 0.)
+            a.set_ylim(0, None)
+            shown = np.append(shown, 0.0)
         digits = _digits(shown)
         a.yaxis.set_major_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
-        a.yaxis.set_minor_formatter(FuncFormatter(lambda v, _, d=digits: f"{v:.{d}f}"))
+        # On a log axis only the minor ticks at 2, 3 and 5 are labelled: all eight ran into each other.
+        a.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _, d=digits: f"{v:.{d}f}" if v > 0 and f"{v:e}"[0] in "235" else ""))
         a.tick_params(axis="y", which="both", labelsize=8)
         a.grid(alpha=0.3, which="both")
         a.set_ylabel(_loss_label(loss), fontsize=8)
         a.set_title(" and ".join(label for label, _, _ in group) + (" (log scale)" if log else ""), fontsize=10)
         _legend(a)
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes[-1].set_xlabel("epoch")
     if ax is None and len(axes) > 1:
         axes[1].sharex(axes[0])
@@ -428,7 +539,7 @@ def ratio_chart(ratios: dict, errors: dict | None = None, ax=None, *, seeds: int
         err = errors.get(name) or 0.0
         ax.errorbar([i], [ratios[name]], yerr=[err], fmt="o", ms=9, capsize=7, elinewidth=1.5,
                     color=colour(name), zorder=3)
-        text = f"{ratios[name]:.4f}" + (f" ± {err:.4f}" if err else "")
+        text = _fmt_ratio(ratios[name]) + (f" ± {err:.4f}" if err else "")
         if name in dm:
             text += f"\nDM vs naive: p {_fmt_p(dm[name])}"
         # Beyond the end of the bar away from the naive line, centred: beside the point the label ran
@@ -504,14 +615,16 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
 
 def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
                    ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
-                   ax=None) -> Figure:
+                   seeds: int | None = None, ax=None) -> Figure:
     """Walk-forward backtest: when and where each cell gains or loses against naive.
 
     Top: MAE / naive MAE per fold, drawn as a step across each fold's days, `fold_starts` to
-    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over seeds:
-    step line and a marker mid-fold; seed spread ratio_low..ratio_high as error bars), line at 1 = naive. Bottom: cumulative ``|model error| -
-    |naive error|`` over all out-of-sample `dates` (`excess` is already cumulated, one array
-    per cell), fold boundaries marked. Shared dates axis; `ax`, if given, is a pair of axes.
+    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over
+    `seeds` seeds: step line and a marker mid-fold; with more than one seed, the seed spread
+    ratio_low..ratio_high as error bars (and in the legend); line at 1 = naive. Bottom: cumulative
+    ``|model error| - |naive error|`` over all out-of-sample `dates` (`excess` is already
+    cumulated, one array per cell), fold boundaries marked. Shared dates axis; `ax`, if given,
+    is a pair of axes. `seeds` None: more than one where some fold's low and high differ.
     """
     starts = pd.DatetimeIndex(fold_starts)
     ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
@@ -535,15 +648,24 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
         values = np.asarray(values, dtype="float64")
         return np.append(values, values[-1])
 
+    count = "" if seeds is None else f"{seeds} "
+    if seeds is None:
+        seeds = 2 if any(np.any(np.asarray(ratio_low[n]) != np.asarray(ratio_high[n])) for n in ratio) else 1
+    many = seeds > 1
     # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
     offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * days.min() / 6
     for name, offset in zip(ratio, offsets):
         c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
         low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
         top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
-        top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean, yerr=[mean - low, high - mean],
-                     fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
-                     label=f"{name}: mean over seeds, bars seed min..max\n(median fold {np.nanmedian(mean):.3f})")
+        finite = mean[np.isfinite(mean)]
+        median = f"median fold {_fmt_ratio(np.median(finite) if len(finite) else np.nan, 3)}"
+        if many:
+            top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean,
+                         yerr=[mean - low, high - mean], fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
+                         label=f"{name}: mean over {count}seeds, bars seed min..max\n({median})")
+        else:
+            top.plot(starts + (ends - starts) / 2, mean, "o", ms=5, color=c, label=f"{name}: one seed ({median})")
     top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
     top.set_ylabel("fold MAE / naive MAE")
     sizes = f"{days[0]}-day fold" if (days == days[0]).all() else "fold"
@@ -560,7 +682,7 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
         for edge in edges:
             a.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
         a.grid(axis="y", alpha=0.3)
-        _dates_axis(a)
+        _dates_axis(a, edges[0], edges[-1] - pd.Timedelta(days=1))  # the folds' first to last day
         _legend(a)
     if ax is None:
         bottom.sharex(top)
@@ -591,7 +713,7 @@ def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> F
     _legend(ax)
     ax.set_title("daily close (log scale)")
     ax.grid(alpha=0.3)
-    _dates_axis(ax)
+    _dates_axis(ax, first, last)
     return fig
 
 
@@ -603,7 +725,7 @@ def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax
     usd.plot(dates[-1:], [target_usd], "o", color=TARGET_COLOUR, label="target (next day's close)")
     usd.yaxis.set_major_formatter(USD)
     usd.set_title("in USD")
-    _dates_axis(usd)
+    _dates_axis(usd, dates[0], dates[-1])
     scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1,
                 color=COLOURS["actual"], label="input")
     scaled.plot([1], [target_scaled], "o", color=TARGET_COLOUR, label="target")

@@ -33,10 +33,43 @@ def _level(level: float) -> str:
     return f"{level:g}%"
 
 
+def p_value(p: float | None) -> str:
+    """A p-value as every report prints it: three decimals, "< 0.001" below that (never "0.000",
+    which reads as impossible), "n/a" when there is none."""
+    if p is None or math.isnan(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_is(p: float | None) -> str:
+    """A p-value inside a sentence: "p = 0.014", "p < 0.001"."""
+    text = p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+NO_RATIO = "no ratio: naive's error is 0"  # a ratio to naive's error when naive was exact on every day
+
+
+def fmt_ratio(value: float, digits: int = 4) -> str:
+    """A ratio to naive's error for a table or a parenthesis; NaN (naive exact on every day: flat
+    prices) reads "n/a (naive's error is 0)", never "nan"."""
+    return "n/a (naive's error is 0)" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def ratio_words(value: float, digits: int = 3) -> str:
+    """"ratio 1.012  (worse than naive)", or NO_RATIO."""
+    return NO_RATIO if math.isnan(value) else f"ratio {value:.{digits}f}  ({versus_naive(value)})"
+
+
+def times_naive(value: float) -> str:
+    """"1.012x naive's (worse than naive)", or NO_RATIO: never "nanx naive's"."""
+    return NO_RATIO if math.isnan(value) else f"{value:.3f}x naive's ({versus_naive(value)})"
+
+
 def versus_naive(ratio: float) -> str:
     """What an MAE ratio to the naive forecast means, in words."""
     if math.isnan(ratio):
-        return "no ratio: the naive forecast is exact on every day"
+        return NO_RATIO
     if ratio > 1:
         return "worse than naive"
     if ratio < 1:
@@ -95,8 +128,8 @@ def metrics_table(rows: dict[str, ForecastMetrics], naive: ErrorMetrics) -> str:
     for name, m in rows.items():
         lines.append(
             f"| {name} | {m.mae:,.2f} | {m.rmse:,.2f} | {m.mape:.3f}% | "
-            f"{100 * m.directional_accuracy:.1f}% | {m.mae_ratio_vs_naive:.4f} | "
-            f"{m.rmse_ratio_vs_naive:.4f} | {100 * m.beats_naive_share:.1f}% of days |"
+            f"{100 * m.directional_accuracy:.1f}% | {fmt_ratio(m.mae_ratio_vs_naive)} | "
+            f"{fmt_ratio(m.rmse_ratio_vs_naive)} | {100 * m.beats_naive_share:.1f}% of days |"
         )
     lines.append(f"| naive (tomorrow = today) | {naive.mae:,.2f} | {naive.rmse:,.2f} | "
                  f"{naive.mape:.3f}% | n/a | 1 | 1 | n/a |")
@@ -117,28 +150,58 @@ def interval_table(rows: dict[str, dict[float, IntervalMetrics]]) -> str:
         for lv, m in by_level.items():
             winkler = "unbounded" if m.unbounded else f"{m.winkler:,.0f}"
             lines.append(
-                f"| {name} | {_level(lv)} | {100 * m.coverage:.1f}% | {m.kupiec_p_value:.3f} | {_width(m)} | "
+                f"| {name} | {_level(lv)} | {100 * m.coverage:.1f}% | {p_value(m.kupiec_p_value)} | {_width(m)} | "
                 f"{winkler} | {' / '.join(f'{100 * c:.1f}%' for c in m.coverage_by_volatility)} |")
     return "\n".join(lines)
 
 
-def coverage_notes(name: str, by_level: dict[float, IntervalMetrics]) -> list[str]:
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def interval_notes(rows: dict[str, dict[float, IntervalMetrics]]) -> list[str]:
     """Sentences only where the numbers call for one: rejected coverage, unbounded intervals,
-    a volatile third of the days covered clearly less than the calm third."""
+    a volatile third of the days covered clearly less than the calm third. One sentence per level
+    and finding, naming every forecast it holds for (GRU, LSTM and naive often share one: the same
+    sentence three times read as three findings)."""
     notes = []
-    for lv, m in by_level.items():
-        if m.unbounded:
-            notes.append(f"{name}'s {_level(lv)} interval is unbounded: too few validation days to calibrate it.")
-            continue
-        if m.kupiec_p_value < ALPHA:
-            side = "under" if m.coverage < lv / 100 else "over"
-            notes.append(f"{name}'s {_level(lv)} interval {side}-covers: {100 * m.coverage:.1f}% of days "
-                         f"(Kupiec p = {m.kupiec_p_value:.3f}).")
-        calm, _, volatile = m.coverage_by_volatility
-        if calm - volatile > 0.05:
+    for lv in dict.fromkeys(lv for by_level in rows.values() for lv in by_level):
+        found = {name: by_level[lv] for name, by_level in rows.items() if lv in by_level}
+        unbounded = [name for name, m in found.items() if m.unbounded]
+        bounded = {name: m for name, m in found.items() if not m.unbounded}
+        if len(unbounded) == 1:
+            notes.append(f"{unbounded[0]}'s {_level(lv)} interval is unbounded: too few validation days to calibrate it.")
+        elif unbounded:
+            notes.append(f"The {_level(lv)} intervals of {_and(unbounded)} are unbounded: too few validation days "
+                         "to calibrate them.")
+        for side in ("under", "over"):
+            off = {name: m for name, m in bounded.items()
+                   if m.kupiec_p_value < ALPHA and (m.coverage < lv / 100) == (side == "under")}
+            if len(off) == 1:
+                (name, m), = off.items()
+                notes.append(f"{name}'s {_level(lv)} interval {side}-covers: {100 * m.coverage:.1f}% of days "
+                             f"(Kupiec {p_is(m.kupiec_p_value)}).")
+            elif off:
+                notes.append(f"The {_level(lv)} intervals {side}-cover: " + _and(
+                    [f"{name} on {100 * m.coverage:.1f}% of days (Kupiec {p_is(m.kupiec_p_value)})"
+                     for name, m in off.items()]) + ".")
+        narrow = {name: m.coverage_by_volatility for name, m in bounded.items()
+                  if m.coverage_by_volatility[0] - m.coverage_by_volatility[2] > 0.05}
+        if len(narrow) == 1:
+            (name, (calm, _, volatile)), = narrow.items()
             notes.append(f"{name}'s {_level(lv)} interval covers {100 * volatile:.1f}% of the most volatile third "
                          f"of days against {100 * calm:.1f}% of the calmest: it is too narrow when markets move.")
+        elif narrow:
+            notes.append(f"The {_level(lv)} intervals are too narrow when markets move: on the most volatile third "
+                         "of days against the calmest, " + _and(
+                             [f"{name} covers {100 * volatile:.1f}% against {100 * calm:.1f}%"
+                              for name, (calm, _, volatile) in narrow.items()]) + ".")
     return notes
+
+
+def coverage_notes(name: str, by_level: dict[float, IntervalMetrics]) -> list[str]:
+    """interval_notes for one forecast."""
+    return interval_notes({name: by_level})
 
 
 # --- train -------------------------------------------------------------------------------
@@ -147,10 +210,10 @@ def train_summary(trained: TrainedModel, directory=None) -> str:
     info, m = trained.info, trained.test.metrics
     lines = [
         f"{_label(info.cell)}: test {m.first_date}..{m.last_date} ({m.days} days)",
-        f"  MAE  {m.mae:>10,.2f} USD   naive {m.naive.mae:>10,.2f} USD   ratio {m.mae_ratio_vs_naive:.3f}"
-        f"  ({versus_naive(m.mae_ratio_vs_naive)})",
-        f"  RMSE {m.rmse:>10,.2f} USD   naive {m.naive.rmse:>10,.2f} USD   ratio {m.rmse_ratio_vs_naive:.3f}"
-        f"  ({versus_naive(m.rmse_ratio_vs_naive)})",
+        f"  MAE  {m.mae:>10,.2f} USD   naive {m.naive.mae:>10,.2f} USD   "
+        f"{ratio_words(m.mae_ratio_vs_naive)}",
+        f"  RMSE {m.rmse:>10,.2f} USD   naive {m.naive.rmse:>10,.2f} USD   "
+        f"{ratio_words(m.rmse_ratio_vs_naive)}",
         f"  MAPE {m.mape:.2f}%   direction right {100 * m.directional_accuracy:.1f}% of days",
         *(f"  {_level(lv)} interval: held on {100 * i.coverage:.1f}% of days (naive's: "
           f"{100 * m.naive_intervals[lv].coverage:.1f}%), mean width {_width(i, ' USD')}"
@@ -233,7 +296,7 @@ def next_day_text(r: NextDay) -> str:
     if r.test is not None:
         t = r.test
         lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "
-                     f"{t.mae:,.2f} USD, {t.mae_ratio_vs_naive:.3f}x naive's ({versus_naive(t.mae_ratio_vs_naive)})")
+                     f"{t.mae:,.2f} USD, {times_naive(t.mae_ratio_vs_naive)}")
     return "\n".join(lines)
 
 
@@ -288,7 +351,12 @@ def evaluate_chart_inputs(r: RangeEvaluation) -> dict:
 # --- significance and verdicts --------------------------------------------------------------
 
 def _p(test: DMTest) -> str:
-    return "n/a (identical losses)" if math.isnan(test.p_value) else f"{test.p_value:.3f}"
+    return "n/a (identical losses)" if math.isnan(test.p_value) else p_value(test.p_value)
+
+
+def _dm_p(test: DMTest) -> str:
+    """ "DM p = 0.012", "DM p < 0.001", "DM p = n/a (identical losses)", for sentences."""
+    return f"DM p = {_p(test)}" if math.isnan(test.p_value) else f"DM {p_is(test.p_value)}"
 
 
 def verdict(mae_ratio: dict[str, float], vs_naive: dict[str, DMTest], between: DMTest) -> list[str]:
@@ -298,25 +366,36 @@ def verdict(mae_ratio: dict[str, float], vs_naive: dict[str, DMTest], between: D
     for cell, ratio in mae_ratio.items():
         dm, name = vs_naive[cell], _label(cell)
         significant = dm.p_value < ALPHA  # False for NaN
-        if significant and dm.statistic < 0:
-            lines.append(f"{name} beats the naive forecast significantly (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+        if math.isnan(ratio):
+            lines.append(f"{name} cannot be measured against the naive forecast ({NO_RATIO}: the prices never moved).")
+        elif significant and dm.statistic < 0:
+            lines.append(f"{name} beats the naive forecast significantly (MAE ratio {ratio:.4f}, {_dm_p(dm)}).")
         elif significant:
-            lines.append(f"{name} is significantly worse than the naive forecast (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+            lines.append(f"{name} is significantly worse than the naive forecast (MAE ratio {ratio:.4f}, {_dm_p(dm)}).")
         elif ratio < 1:
             lines.append(f"{name} has a slightly lower MAE than the naive forecast (ratio {ratio:.4f}), "
-                         f"but the difference is not significant (DM p = {_p(dm)}).")
+                         f"but the difference is not significant ({_dm_p(dm)}).")
         else:
-            lines.append(f"{name} does not beat the naive forecast (MAE ratio {ratio:.4f}, DM p = {_p(dm)}).")
+            lines.append(f"{name} does not beat the naive forecast (MAE ratio {ratio:.4f}, {_dm_p(dm)}).")
     first, second = (_label(c) for c in mae_ratio)
     if between.p_value < ALPHA:
         better, worse = (first, second) if between.statistic < 0 else (second, first)
-        lines.append(f"{better} is significantly more accurate than {worse} (DM p = {_p(between)}).")
+        lines.append(f"{better} is significantly more accurate than {worse} ({_dm_p(between)}).")
     else:
-        lines.append(f"{first} and {second} are not significantly different (DM p = {_p(between)}): "
+        lines.append(f"{first} and {second} are not significantly different ({_dm_p(between)}): "
                      "on this data the choice of cell does not matter for accuracy.")
     if all(r >= 1 for r in mae_ratio.values()):
         lines.append("Neither model beats 'tomorrow = today': daily closes are close to a random walk.")
     return lines
+
+
+def seeds_note(seeds: int) -> str:
+    """How to read the verdict against the seeds: the seeds table exists only with several seeds."""
+    if seeds > 1:
+        return ("Read these with the seeds table: a difference between the cells smaller than the spread "
+                "between seeds of one cell is not a difference between cells.")
+    return ("With one seed per cell, how much these numbers move with the seed is not measured: a small "
+            "difference between the cells may be seed noise (more seeds measure it).")
 
 
 def comparison_verdict(c: Comparison) -> list[str]:
@@ -461,6 +540,8 @@ METRIC_ROWS = (("MAE (USD)", "mae", 2, 1), ("RMSE (USD)", "rmse", 2, 1), ("MAPE 
 
 
 def _fmt(spread: Spread, digits: int, scale: float = 1) -> str:
+    if math.isnan(spread.mean):
+        return "n/a"  # a ratio to a naive error of 0
     mean = f"{spread.mean * scale:,.{digits}f}"
     return mean if spread.std is None else f"{mean} ± {spread.std * scale:,.{digits}f}"
 
@@ -590,8 +671,8 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         interval_table({"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals,
                         "naive": first["gru"].naive_intervals}),
         "",
-        *(f"- {n}" for n in coverage_notes("GRU", first["gru"].intervals) + coverage_notes("LSTM", first["lstm"].intervals)
-          + coverage_notes("naive", first["gru"].naive_intervals)),
+        *(f"- {n}" for n in interval_notes({"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals,
+                                            "naive": first["gru"].naive_intervals})),
         "",
     ]
     parts["dm"] = [
@@ -621,6 +702,8 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         heading("What this means", 1),
         "",
         *(f"- {v}" for v in comparison_verdict(c)),
+        "",
+        seeds_note(len(seeds)),
         "",
     ]
     lines = [line for name in COMPARISON_SECTIONS if name in wanted for line in parts[name]]
@@ -727,8 +810,8 @@ def backtest_verdict(b: Backtest) -> list[str]:
         for pair in b.dm:
             ps = [t[pair].p_value for t in b.dm_by_seed.values()]
             if any(p < ALPHA for p in ps) and not all(p < ALPHA for p in ps):
-                lines.append(f"The {_pair_name(pair)} test depends on the seed: DM p from {min(ps):.3f} to "
-                             f"{max(ps):.3f} over seeds {', '.join(map(str, b.seeds))}; read it as not settled.")
+                lines.append(f"The {_pair_name(pair)} test depends on the seed: DM p from {p_value(min(ps))} to "
+                             f"{p_value(max(ps))} over seeds {', '.join(map(str, b.seeds))}; read it as not settled.")
     return lines
 
 
@@ -863,8 +946,8 @@ def backtest_markdown(b: Backtest) -> str:
         interval_table({"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals,
                         "naive": b.naive.naive_intervals}),
         "",
-        *(f"- {n}" for n in coverage_notes("GRU", first["gru"].intervals) + coverage_notes("LSTM", first["lstm"].intervals)
-          + coverage_notes("naive", b.naive.naive_intervals)),
+        *(f"- {n}" for n in interval_notes({"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals,
+                                            "naive": b.naive.naive_intervals})),
         "",
         "## Per fold" + (" (mean ± std over seeds)" if many else ""),
         "",
@@ -893,7 +976,7 @@ def backtest_markdown(b: Backtest) -> str:
 def _fold_interval(m: IntervalMetrics) -> str:
     if m.unbounded:
         return f"{100 * m.coverage:.0f}%, unbounded"
-    return f"{100 * m.coverage:.0f}%, p {m.kupiec_p_value:.2f}, {m.mean_width_pct:.1f}%, {m.winkler:,.0f}"
+    return f"{100 * m.coverage:.0f}%, p {p_value(m.kupiec_p_value)}, {m.mean_width_pct:.1f}%, {m.winkler:,.0f}"
 
 
 def _fold_row(fr: FoldResult, levels: list[float]) -> str:
@@ -935,7 +1018,7 @@ def _last_fold(b: Backtest) -> str:
 
 def backtest_chart_inputs(b: Backtest) -> dict:
     """plots.backtest_chart: per fold the seed-mean MAE ratio and its seed min..max; over all days
-    each cell's cumulative seed-mean |error| minus naive's."""
+    each cell's cumulative seed-mean |error| minus naive's; the number of seeds (bars only with several)."""
     def per_fold(cell: str, pick) -> np.ndarray:
         return np.array([pick(fr.cells[cell].spread("mae_ratio_vs_naive")) for fr in b.folds])
 
@@ -947,4 +1030,5 @@ def backtest_chart_inputs(b: Backtest) -> dict:
         ratio_high={_label(c): per_fold(c, lambda s: max(s.values)) for c in b.cells},
         dates=b.dates,
         excess={_label(c): r.excess for c, r in b.cells.items()},
+        seeds=len(b.seeds),
     )

@@ -1,9 +1,11 @@
 """compare: both cells on one split, seeds, DM tests on the right pairs, timing, the report files."""
 
 import json
+import math
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecast import compare, evaluate, report
@@ -134,3 +136,102 @@ def test_bad_data_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"error: too little data: 20 daily closes from {csv}, need at least 25\n"
     assert not (tmp_path / "out").exists()
+
+
+# --- built by hand: three seeds with an asymmetric value, and naive intervals unlike the model's ------
+
+# Four test days; naive (yesterday's close) is 100 USD off every day. Each seed's model is `e` USD
+# above the actual close every day: its MAE is e, its MAE ratio e / 100. GRU e = 100, 101, 105:
+# ratios 1.00, 1.01, 1.05, mean 1.02 (the median, 1.01, must not pass). LSTM e = 101, 102, 109:
+# ratios 1.01, 1.02, 1.09, mean 1.04 (median 1.02). GRU − LSTM per seed: −1, −1, −4 USD, mean −2 (median −1).
+ACTUAL = np.array([1100.0, 1000.0, 1100.0, 1000.0])
+PREVIOUS = np.array([1000.0, 1100.0, 1000.0, 1100.0])
+ERRORS = {"gru": (100.0, 101.0, 105.0), "lstm": (101.0, 102.0, 109.0)}
+SEEDS = (42, 43, 44)
+
+
+def seed_run(cell: str, e: float) -> compare.SeedRun:
+    from types import SimpleNamespace
+
+    point = ACTUAL + e
+    # Model 80% band: point ± 300, holds every day. Naive's: previous − 50 .. previous + 150, which
+    # holds the days the price rose 100 (1 and 3) and misses the days it fell 100 (2 and 4).
+    forecast = evaluate.Forecast(
+        dates=pd.date_range("2024-01-01", periods=4), point=point, previous=PREVIOUS, volatility=np.zeros(4),
+        bands={80.0: (point - 300, point + 300)}, naive_bands={80.0: (PREVIOUS - 50, PREVIOUS + 150)})
+    info = SimpleNamespace(seconds_per_epoch=0.5, epochs_run=3)
+    return compare.SeedRun(trained=SimpleNamespace(info=info), test=evaluate.evaluate(ACTUAL, forecast), reused=False)
+
+
+@pytest.fixture(scope="module")
+def by_hand() -> compare.Comparison:
+    from forecast.bench import FastPathChoice, InferenceTiming, ModelTiming, Percentiles
+    from forecast.inference import DataInfo, Span
+
+    speed = ModelTiming(929, Percentiles(0.2, 0.3), Percentiles(40.0, 45.0), Percentiles(1.0, 1.1), 1e5, 10.0, 0.0)
+    dm = {"gru_vs_lstm": evaluate.DMTest(-1.0, 0.3, 4), "gru_vs_naive": evaluate.DMTest(1.0, 0.4, 4),
+          "lstm_vs_naive": evaluate.DMTest(1.2, 0.35, 4)}
+    return compare.Comparison(
+        command="by hand", data=DataInfo("hand.csv", "2023-12-01", "2024-01-04", 35, 0, "0" * 64),
+        split={"train": Span("2023-12-06", "2023-12-24", 19), "val": Span("2023-12-25", "2023-12-31", 7),
+               "test": Span("2024-01-01", "2024-01-04", 4)},
+        settings={"window": 5, "scaling": "window", "units": 4, "loss": "huber"}, seeds=SEEDS,
+        dates=pd.date_range("2024-01-01", periods=4), actual=ACTUAL, previous=PREVIOUS,
+        naive=evaluate.error_metrics(ACTUAL, PREVIOUS),
+        cells={cell: compare.CellResult(cell, tuple(seed_run(cell, e) for e in errors)) for cell, errors in ERRORS.items()},
+        dm=dm, dm_by_seed={s: dm for s in SEEDS},
+        timing=InferenceTiming({"gru": speed, "lstm": speed}, 5, 3, 4, 1, 1, FastPathChoice(True, 1.0, 2.0),
+                               FastPathChoice(False, 2.0, 1.0), "2.x", 2))
+
+
+def test_over_three_seeds_the_mean_is_reported_not_the_median(by_hand):
+    record = report.comparison_record(by_hand)
+    assert record["gru"]["mae"] == pytest.approx(102.0) and record["lstm"]["mae"] == pytest.approx(104.0)
+    assert record["gru"]["mae_ratio_vs_naive"] == pytest.approx(1.02)
+    assert record["lstm"]["mae_ratio_vs_naive"] == pytest.approx(1.04)
+    gru = record["gru"]["seeds"]["mae_ratio_vs_naive"]
+    assert gru["values"] == pytest.approx([1.00, 1.01, 1.05])
+    assert gru["mean"] == pytest.approx(1.02) and gru["std"] == pytest.approx(0.0007 ** 0.5)  # (4+1+9)e-4 / 2
+    paired = record["paired_difference_gru_minus_lstm"]["mae"]
+    assert paired["values"] == pytest.approx([-1.0, -1.0, -4.0])
+    assert paired["mean"] == pytest.approx(-2.0) and paired["std"] == pytest.approx(3 ** 0.5)  # (1+1+4) / 2
+    text = report.comparison_markdown(by_hand)
+    assert "| GRU | 102.00 | 102.00 |" in text and "| LSTM | 104.00 | 104.00 |" in text
+    assert "| MAE / naive | 1.0200 ± 0.0265 | 1.0400 ± 0.0436 | -0.0200 ± 0.0173 |" in text
+    assert "| MAE (USD) | 102.00 ± 2.65 | 104.00 ± 4.36 | -2.00 ± 1.73 |" in text
+    assert report.comparison_verdict(by_hand)[:2] == [
+        "GRU does not beat the naive forecast (MAE ratio 1.0200, DM p = 0.400).",
+        "LSTM does not beat the naive forecast (MAE ratio 1.0400, DM p = 0.350)."]
+    inputs = report.comparison_chart_inputs(by_hand)
+    assert inputs["mae_ratio"] == pytest.approx({"GRU": 1.02, "LSTM": 1.04})
+    assert inputs["mae_ratio_std"] == pytest.approx({"GRU": 0.0007 ** 0.5, "LSTM": 0.0019 ** 0.5})
+    assert "Read these with the seeds table" in text
+
+
+def test_naive_intervals_are_naives_own_in_the_json_and_the_markdown(by_hand):
+    """Naive's band holds 2 of 4 days (200 USD wide), the models' every day (600 wide): a report
+    that put the model's intervals in naive's place would show 100% and 600."""
+    naive = report.comparison_record(by_hand)["naive"]["intervals"]["80"]
+    kupiec = math.erfc(math.sqrt(-4 * math.log(0.64) / 2))  # LR = -2 (2 ln .8 + 2 ln .2 - 4 ln .5), chi2(1)
+    assert naive["coverage"] == 0.5 and naive["mean_width_usd"] == pytest.approx(200.0)
+    assert naive["mean_width_pct"] == pytest.approx(100 * (0.2 + 200 / 1100) / 2)
+    assert naive["kupiec_p_value"] == pytest.approx(kupiec)
+    assert naive["coverage_by_volatility"] == {"calm": 0.5, "middle": 1.0, "volatile": 0.0}  # days 1-2, 3, 4
+    assert naive["winkler_usd"] == pytest.approx(200 + 10 * 50 / 2)  # misses by 50 on two of 4 days, 2/alpha = 10
+    model = report.comparison_record(by_hand)["gru"]["intervals"]["80"]
+    assert model["coverage"]["values"] == [1.0, 1.0, 1.0] and model["mean_width"]["mean"] == pytest.approx(600.0)
+    rows = [line for line in report.comparison_markdown(by_hand).splitlines() if line.startswith("| naive | 80% |")]
+    assert rows == [f"| naive | 80% | 50.0% | {kupiec:.3f} | 200 ({100 * (0.2 + 200 / 1100) / 2:.2f}%) | 450 "
+                    "| 50.0% / 100.0% / 0.0% |"]
+    gru_row = [line for line in report.comparison_markdown(by_hand).splitlines() if line.startswith("| GRU | 80% |")]
+    assert gru_row and "| 100.0% |" in gru_row[0] and "| 600 (" in gru_row[0]
+
+
+def test_one_seed_says_the_seed_spread_is_not_measured(by_hand):
+    import dataclasses
+
+    one = dataclasses.replace(by_hand, seeds=(42,), cells={c: compare.CellResult(c, r.runs[:1])
+                                                            for c, r in by_hand.cells.items()})
+    text = report.comparison_markdown(one)
+    assert "seeds table" not in text and "## Seeds" not in text
+    assert "With one seed per cell, how much these numbers move with the seed is not measured" in text

@@ -112,7 +112,7 @@ def test_settings_default_to_yahoo_with_the_cache_and_output_in_the_root(tmp_pat
     run = notebook.settings({}, cwd=tmp_path / "notebooks")
     assert run.root == tmp_path
     assert run.cfg.csv is None and run.cfg.cache_dir == tmp_path / "data"
-    assert run.cfg.out == tmp_path / "artifacts"
+    assert run.cfg.out == tmp_path / "artifacts" / "notebook"  # its own folder: never the CLI's artifacts/<cell>/
     assert (run.cfg.epochs, run.seeds, run.calls) == (100, 3, 200)
     assert "FORECAST_CSV" in run.describe()  # says how to run offline
 
@@ -193,20 +193,30 @@ def text_of(out: dict) -> str:
 
 @pytest.mark.slow
 def test_notebook_runs_offline_from_a_price_file(checkout, tmp_path, monkeypatch):
+    """With FORECAST_OUT unset: the notebook writes to artifacts/notebook/ (the executed copy too)
+    and leaves the models `python -m forecast train` saved in artifacts/gru/ byte for byte."""
     cache = (checkout / "data" / "BTC-USD.csv").read_bytes()
     (checkout / "prices").mkdir()
     write_yahoo_csv(checkout / "prices" / "tiny.csv", random_walk(300, seed=7))  # seeded, BTC-like
+    cli_run = checkout / "artifacts" / "gru"  # what `python -m forecast train --cell gru` left
+    cli_run.mkdir(parents=True)
+    (cli_run / "model.json").write_text('{"cell": "gru", "made by": "python -m forecast train"}\n')
+    (cli_run / "model.keras").write_bytes(b"PK\x03\x04 the CLI's weights")
+    before = {p.name: p.read_bytes() for p in cli_run.iterdir()}
     monkeypatch.setenv("FORECAST_CSV", "prices/tiny.csv")  # relative to the root, not to notebooks/
-    monkeypatch.setenv("FORECAST_OUT", "out")
     monkeypatch.setenv("FORECAST_EPOCHS", "1")
     monkeypatch.setenv("FORECAST_SEEDS", "2")
     monkeypatch.setenv("FORECAST_CALLS", "3")
-    executed = tmp_path / "executed.ipynb"
+    own = checkout / "artifacts" / "notebook"
+    executed = own / NOTEBOOK.name  # the default place of the executed copy
     # ipykernel forwards the C++ libraries' output (TensorFlow's start-up lines) into the notebook,
     # as it does for a user, only when it does not see pytest (PYTEST_CURRENT_TEST, set per phase).
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
 
-    assert notebook.main([str(checkout / "notebooks" / NOTEBOOK.name), "--output", str(executed)]) == 0
+    assert notebook.main([str(checkout / "notebooks" / NOTEBOOK.name)]) == 0
+
+    assert {p.name: p.read_bytes() for p in cli_run.iterdir()} == before, "the notebook replaced the CLI's model"
+    assert sorted(p.name for p in (checkout / "artifacts").iterdir()) == ["gru", "notebook"]
 
     nb = json.loads(executed.read_text())
     outputs = outputs_by_section(nb)
@@ -222,17 +232,20 @@ def test_notebook_runs_offline_from_a_price_file(checkout, tmp_path, monkeypatch
     assert report_headings == [], "report output must not add headings to the notebook's outline"
     verdicts = [section for section, o in outputs for _ in BETWEEN_CELLS.finditer(text_of(o))]
     assert verdicts == ["## 9. What it means"], "the verdict is shown once, at the end"
+    seeds_notes = [section for section, o in outputs if "seeds table" in text_of(o)]
+    assert seeds_notes == ["## 9. What it means"], "two seeds: the verdict is read with the seeds table"
+    assert not any(p in text_of(o) for _, o in outputs for p in ("p = 0.000", "nanx", " nan ")), \
+        "p-values below 0.001 read '< 0.001'; a missing ratio is said"
     noise = [text_of(o) for _, o in outputs if o.get("name") == "stderr" and TF_NOISE.search(text_of(o))]
     assert noise == [], "TensorFlow's start-up lines leaked into the notebook"
 
-    result = json.loads((checkout / "out" / "comparison.json").read_text())
+    result = json.loads((own / "comparison.json").read_text())
     assert result["data"]["source"] == str(checkout / "prices" / "tiny.csv") and result["data"]["rows"] == 300
     assert result["seeds"] == [42, 43]
     assert result["gru"]["reused_saved_model"][0] and result["lstm"]["reused_saved_model"][0], \
         "compare reuses the models the notebook trained"
-    assert (checkout / "out" / "gru" / "model.keras").is_file()
+    assert (own / "gru" / "model.keras").is_file() and (own / "lstm" / "model.keras").is_file()
     assert sorted(p.name for p in (checkout / "notebooks").iterdir()) == [NOTEBOOK.name]  # nothing written there
-    assert not (checkout / "artifacts").exists()
     assert not (tmp_path / "yahoo-calls.log").exists(), "Yahoo Finance was contacted"
     assert sorted(p.name for p in (checkout / "data").iterdir()) == ["BTC-USD.csv"]
     assert (checkout / "data" / "BTC-USD.csv").read_bytes() == cache

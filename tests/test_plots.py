@@ -3,6 +3,7 @@ must show (naive visible, one colour per forecast, log scales, spans, error bars
 legends off the data, drawing into given axes)."""
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -229,7 +230,8 @@ def test_forecast_chart_draws_into_given_axes():
     assert all(ax.get_lines() for ax in axes) and fig.axes == list(axes)
     assert "mine" in axes[0].get_title()
     with pytest.raises(ValueError, match="4 panel"):
-        plots.forecast_chart(dates, actual, forecasts, naive, "mine", full_range=True, ax=axes)
+        long_dates, long_actual, long_naive, long_forecasts = series(200)
+        plots.forecast_chart(long_dates, long_actual, long_forecasts, long_naive, "mine", full_range=True, ax=axes)
     with pytest.raises(ValueError, match="aligned"):
         plots.forecast_chart(dates[1:], actual, forecasts, naive, "misaligned")
 
@@ -394,8 +396,8 @@ def test_backtest_chart_draws_a_shorter_last_fold_as_it_is():
     assert boundaries[-1] == pytest.approx(end)
     (step,) = [x for x in top.get_lines() if x.get_drawstyle() == "steps-post"]
     assert date2num(step.get_xdata()[-1]) == pytest.approx(end)
-    (bars,) = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
-    assert date2num(bars.lines[0].get_xdata()[-1]) == pytest.approx(date2num(dates[60] + pd.Timedelta(days=6)))
+    marker = line(top, "GRU: one seed")  # one seed: a marker mid-fold, no error bars
+    assert date2num(marker.get_xdata()[-1]) == pytest.approx(date2num(dates[60] + pd.Timedelta(days=6)))
     assert fig.get_suptitle() == "walk-forward backtest: 3 folds of 30 days (the last 12), 2021-01-02..2021-03-14"
     assert top.get_title() == "MAE relative to naive per fold: below 1 = model ahead of naive"
 
@@ -443,3 +445,140 @@ def test_ratio_chart_alone_and_into_axes():
 def test_no_pyplot():
     source = Path(plots.__file__).read_text()
     assert "pyplot" not in source.replace("no global pyplot state", "")
+
+
+# --- issue 17: axes that label their span, readable long ranges, legends that say what is drawn ------
+
+
+def tick_texts(ax: Axes) -> tuple[list[str], str]:
+    """The x tick labels drawn (ticks inside the view only) and the offset text under the axis."""
+    return [t.get_text() for t in ax.get_xticklabels() if t.get_text()], ax.xaxis.get_offset_text().get_text()
+
+
+@pytest.mark.parametrize(("first", "days", "offset"), [
+    ("2025-10-01", 92, "2025"),          # Oct-Dec: was labelled "2026-Jan", with a "Jan" tick past the data
+    ("2025-11-15", 80, "2025–2026"),     # across New Year: both years
+    ("2025-12-03", 20, "2025-Dec"),      # within one month: the ticks are day numbers
+    ("2019-01-01", 1500, "2019–2023"),   # half-years on the ticks: "Jul" needs its years
+    ("2012-01-01", 5000, ""),            # only years on the ticks: they say it all
+])
+def test_every_date_axis_labels_the_span_it_shows(first, days, offset):
+    dates, actual, naive, forecasts = series(days, start=f"{pd.Timestamp(first) - pd.Timedelta(days=1):%Y-%m-%d}")
+    last = dates[-1]
+    assert dates[0] == pd.Timestamp(first) and len(dates) == days
+    fig = drawn(plots.forecast_chart(dates, actual, forecasts, naive, "range", full_range=True))
+    for ax in fig.axes:
+        labels, shown = tick_texts(ax)
+        first_shown = dates[-90] if ax.get_title().startswith("last 90 of") else dates[0]
+        if first_shown == dates[0]:
+            assert shown == offset, (ax.get_title(), shown)
+        else:  # the zoom on the last 90 days: their own year(s)
+            assert shown and set(re.findall(r"\d{4}", shown)) <= {f"{first_shown:%Y}", f"{last:%Y}"}, shown
+        years = {int(x) for x in labels if x.isdigit() and len(x) == 4}
+        assert years <= set(range(first_shown.year, last.year + 1)), (ax.get_title(), labels)
+        low, high = ax.get_xlim()  # no room for a tick on a day without data
+        assert date2num(first_shown) - 1 < low and high < date2num(last) + 1
+    if (first, days) == ("2025-10-01", 92):
+        assert all("Jan" not in x for ax in fig.axes for x in tick_texts(ax)[0])
+
+
+def test_backtest_and_data_charts_label_their_span():
+    starts = pd.date_range("2025-01-06", periods=12, freq="30D")
+    ends = starts + pd.Timedelta(days=29)                      # up to 2025-12-31
+    days = pd.date_range(starts[0], ends[-1])
+    ratio = {"GRU": np.full(12, 1.01)}
+    fig = drawn(plots.backtest_chart(starts, ends, ratio, ratio, ratio, days, {"GRU": np.zeros(len(days))}))
+    for ax in fig.axes:
+        labels, shown = tick_texts(ax)
+        assert shown == "2025" and "2026" not in labels, labels   # the last fold ends on 2025-12-31
+    close = random_walk(92, start="2025-10-01")
+    assert tick_texts(drawn(plots.price_chart(close)).axes[0])[1] == "2025"
+
+
+def test_period_mae_ratio_by_hand():
+    # 2024-12-30..2025-01-03; |actual - predicted| = 1 1 | 2 1 0, |actual - naive| = 1 2 | 1 4 1.
+    dates = pd.date_range("2024-12-30", periods=5)
+    first, last, ratio = plots.period_mae_ratio(dates, ACTUAL, PREDICTED, NAIVE, "Y")
+    assert list(first) == [pd.Timestamp("2024-12-30"), pd.Timestamp("2025-01-01")]
+    assert list(last) == [pd.Timestamp("2024-12-31"), pd.Timestamp("2025-01-03")]
+    assert ratio == pytest.approx([1 / 1.5, 1 / 2])
+    _, _, flat = plots.period_mae_ratio(dates, ACTUAL, PREDICTED, ACTUAL, "M")  # naive exact: no ratio
+    assert np.isnan(flat).all()
+
+
+@pytest.mark.parametrize(("days", "period", "values"), [(900, "month", 30), (2000, "quarter", 22), (4000, "year", 11)])
+def test_long_ranges_get_one_ratio_per_calendar_period(days, period, values):
+    """A rolling 30-day ratio over years is a band of noise: one ratio per month, quarter or year."""
+    dates, actual, naive, forecasts = series(days, start="2015-01-01")
+    fig = plots.forecast_chart(dates, actual, forecasts, naive, "years", full_range=True)
+    ratio_panel = fig.axes[-1]
+    assert f"per calendar {period}" in ratio_panel.get_title() and "rolling 30-day" not in ratio_panel.get_title()
+    step = line(ratio_panel, "GRU")
+    assert step.get_drawstyle() == "steps-post" and len(step.get_ydata()) == values + 1
+    freq = {"month": "M", "quarter": "Q", "year": "Y"}[period]
+    expected = plots.period_mae_ratio(dates, actual, forecasts["GRU"], naive, freq)[2]
+    assert step.get_ydata()[:-1] == pytest.approx(expected)
+    short = plots.forecast_chart(*series(700)[:2], series(700)[3], series(700)[2], "two years", full_range=True)
+    assert "rolling 30-day" in short.axes[-1].get_title()  # two years or less: still rolling
+
+
+def test_whole_range_chart_draws_nothing_under_the_actual_line():
+    """Over years a forecast lies under the actual close: the whole-range panel draws the actual
+    close alone and says where the forecasts are; the zoom shows naive, models and actual apart."""
+    dates, actual, naive, forecasts = series(1500, start="2019-01-01")
+    fig = plots.forecast_chart(dates, actual, forecasts, naive, "all", full_range=True)
+    full, zoom = fig.axes[:2]
+    assert [x.get_label() for x in full.get_lines()] == ["actual close"]
+    assert "the panels below tell them apart" in full.get_title()
+    naive_band, actual_line = line(zoom, "naive"), line(zoom, "actual")
+    for name in forecasts:
+        points = line(zoom, name)
+        assert points.get_linestyle() == "None" and points.get_marker() not in ("", "None", None)
+        assert naive_band.get_zorder() < points.get_zorder() < actual_line.get_zorder()
+    assert naive_band.get_linewidth() > actual_line.get_linewidth()
+    # A range only a little longer than the zoom gets no whole-range copy of it: the zoom shows all.
+    fig = plots.forecast_chart(*series(92)[:2], series(92)[3], series(92)[2], "92", full_range=True)
+    assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("all 92 days")
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_backtest_legend_mentions_seed_bars_only_with_several_seeds(seeds):
+    dates, actual, naive, forecasts = series(60)
+    starts, ends = dates[::30], dates[::30] + pd.Timedelta(days=29)
+    ratio = {"GRU": np.array([1.01, 0.99])}
+    low, high = ({"GRU": ratio["GRU"] - 0.01}, {"GRU": ratio["GRU"] + 0.01}) if seeds > 1 else (ratio, ratio)
+    fig = plots.backtest_chart(starts, ends, ratio, low, high, dates,
+                               {"GRU": plots.cumulative_excess_error(actual, forecasts["GRU"], naive)}, seeds=seeds)
+    top = fig.axes[0]
+    labels = top.get_legend_handles_labels()[1]
+    bars = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
+    if seeds == 1:
+        assert not bars and not any("seed min..max" in x or "bars" in x for x in labels), labels
+        assert "GRU: one seed (median fold 1.000)" in labels
+    else:
+        assert len(bars) == 1 and "GRU: mean over 3 seeds, bars seed min..max\n(median fold 1.000)" in labels
+
+
+def test_history_chart_integer_epochs_and_linear_loss_axes_from_zero():
+    """Epochs are whole numbers; a linear loss axis starts at 0, so noise in the 4th digit stays flat."""
+    flat = {"loss": [0.9, 0.55, 0.33], "val_loss": [0.20121, 0.20119, 0.20133]}
+    fig = drawn(plots.history_chart(flat))
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0 and ax.get_yscale() == "linear"
+        shown = [x for x in ax.get_xticks() if ax.get_xlim()[0] <= x <= ax.get_xlim()[1]]
+        assert shown and all(float(x).is_integer() for x in shown), shown
+        low, high = ax.get_xlim()
+        assert [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high] == ["1", "2", "3"]
+    wide = plots.history_chart({"loss": [50.0, 2.0, 0.4], "val_loss": [40.0, 1.0, 0.5]})
+    assert all(ax.get_yscale() == "log" and ax.get_ylim()[0] > 0 for ax in wide.axes)
+    drawn(wide)
+    for ax in wide.axes:  # minor labels only at 2, 3 and 5 (all eight ran into each other)
+        low, high = ax.get_ylim()
+        minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if low <= t.get_position()[1] <= high]
+        assert [x for x in minor if x] and all(x.lstrip("0.")[0] in "235" for x in minor if x), minor
+
+
+def test_ratio_chart_says_when_there_is_no_ratio():
+    fig = drawn(plots.ratio_chart({"GRU": math.nan, "LSTM": 1.01}))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "n/a (naive's error is 0)" in texts and "nan" not in " ".join(texts)

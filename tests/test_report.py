@@ -49,7 +49,7 @@ def test_neither_beats_naive_only_when_both_ratios_are_at_least_one(ratios, said
 
 @pytest.mark.parametrize(("ratio", "words"), [(1.01, "worse than naive"), (0.99, "better than naive"),
                                               (1.0, "the same as naive"),
-                                              (math.nan, "no ratio: the naive forecast is exact on every day")])
+                                              (math.nan, "no ratio: naive's error is 0")])
 def test_versus_naive(ratio, words):
     assert report.versus_naive(ratio) == words
 
@@ -100,3 +100,102 @@ def test_speed_notes_name_the_compile_mode_when_both_were_timed():
     notes = report.speed_notes(timing(929, 0.30, 10.0), timing(1169, 0.29, 10.2), train_ratio=1.32, train_ratio_xla=1.0)
     assert notes[-2:] == ["Training without XLA: GRU takes 1.32x LSTM's time per epoch.",
                           "Training with XLA: about the same time per epoch (1.00x)."]
+
+
+# --- issue 17: p-values, ratios that do not exist, interval notes said once ---------------------------
+
+
+@pytest.mark.parametrize(("p", "cell", "sentence"), [
+    (0.0, "< 0.001", "p < 0.001"), (0.00049, "< 0.001", "p < 0.001"), (0.001, "0.001", "p = 0.001"),
+    (0.0144, "0.014", "p = 0.014"), (math.nan, "n/a", "p = n/a"),
+])
+def test_p_values_never_print_as_zero(p, cell, sentence):
+    assert report.p_value(p) == cell and report.p_is(p) == sentence
+
+
+def test_kupiec_and_dm_p_below_0001_read_as_less_than_everywhere():
+    tiny = interval(0.70, 2e-9, (0.71, 0.70, 0.69))
+    assert report.coverage_notes("GRU", {80.0: tiny}) == [
+        "GRU's 80% interval under-covers: 70.0% of days (Kupiec p < 0.001)."]
+    table = report.interval_table({"GRU": {80.0: tiny}})
+    assert table.splitlines()[-1] == "| GRU | 80% | 70.0% | < 0.001 | 100 (1.00%) | 150 | 71.0% / 70.0% / 69.0% |"
+    assert report._fold_interval(tiny) == "70%, p < 0.001, 1.0%, 150"
+    lines = report.verdict({"gru": 1.05, "lstm": 0.95}, {"gru": dm(4.0, 3e-5), "lstm": dm(-4.0, 0.0004)}, dm(3.0, 1e-7))
+    assert lines == [
+        "GRU is significantly worse than the naive forecast (MAE ratio 1.0500, DM p < 0.001).",
+        "LSTM beats the naive forecast significantly (MAE ratio 0.9500, DM p < 0.001).",
+        "LSTM is significantly more accurate than GRU (DM p < 0.001).",
+    ]
+    assert not any("0.000" in line for line in lines)
+
+
+def test_a_ratio_to_a_naive_error_of_zero_is_said_never_printed_as_nan():
+    """Constant prices: naive is exact on every day and every ratio to it is NaN."""
+    assert report.times_naive(math.nan) == "no ratio: naive's error is 0"
+    assert report.times_naive(1.0123) == "1.012x naive's (worse than naive)"
+    assert report.ratio_words(math.nan) == "no ratio: naive's error is 0"
+    assert report.ratio_words(0.98765) == "ratio 0.988  (better than naive)"
+    assert report.fmt_ratio(math.nan) == "n/a (naive's error is 0)" and report.fmt_ratio(1.5) == "1.5000"
+    lines = report.verdict({"gru": math.nan, "lstm": math.nan},
+                           {"gru": dm(math.nan, math.nan), "lstm": dm(math.nan, math.nan)}, dm(math.nan, math.nan))
+    assert lines[0] == ("GRU cannot be measured against the naive forecast (no ratio: naive's error is 0: "
+                        "the prices never moved).")
+    assert not any("nan" in line for line in lines), lines
+
+
+def test_interval_notes_say_each_finding_once_naming_every_forecast():
+    """GRU, LSTM and naive over-covering alike used to give three near-identical bullets per finding."""
+    wide = {name: {80.0: interval(c, p, (0.90, 0.89, 0.76)), 95.0: interval(0.97, 0.07, (0.99, 0.97, 0.96))}
+            for name, c, p in (("GRU", 0.85, 0.014), ("LSTM", 0.85, 0.0141), ("naive", 0.858, 0.0004))}
+    assert report.interval_notes(wide) == [
+        "The 80% intervals over-cover: GRU on 85.0% of days (Kupiec p = 0.014), LSTM on 85.0% of days "
+        "(Kupiec p = 0.014) and naive on 85.8% of days (Kupiec p < 0.001).",
+        "The 80% intervals are too narrow when markets move: on the most volatile third of days against the "
+        "calmest, GRU covers 76.0% against 90.0%, LSTM covers 76.0% against 90.0% and naive covers 76.0% against 90.0%.",
+    ]
+    unbounded = interval(1.0, 0.0, (1.0, 1.0, 1.0), unbounded=True)
+    assert report.interval_notes({"GRU": {80.0: unbounded}, "LSTM": {80.0: unbounded}}) == [
+        "The 80% intervals of GRU and LSTM are unbounded: too few validation days to calibrate them."]
+    notes = report.interval_notes(wide)
+    assert len(notes) == len(set(notes))
+
+
+def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
+    """Two folds of 3 days, naive 10 USD off every day. GRU is 10, 10.1 and 10.5 USD off on fold 1
+    (ratios 1.00, 1.01, 1.05: mean 1.02, median 1.01) and 5, 5 and 20 on fold 2 (0.5, 0.5, 2: mean
+    1.0, median 0.5). All six days: MAE 7.5, 7.55, 15.25 (ratios 0.75, 0.755, 1.525: mean 1.01,
+    median 0.755). Neither fold is beaten by the seed mean (1.02 and 1.0 are not below 1); the
+    median would count fold 2."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from forecast import backtest, evaluate
+
+    seeds = (42, 43, 44)
+    folds = backtest.make_folds(pd.date_range("2024-01-01", periods=40), backtest.BacktestSettings(folds=2, step=3))
+    off = {"gru": ((10.0, 10.1, 10.5), (5.0, 5.0, 20.0)), "lstm": ((10.0, 10.0, 10.0), (10.0, 10.0, 10.0))}
+    results = {}
+    for f in folds:
+        actual, previous = (100.0, 90.0) if f.index == 0 else (200.0, 190.0)
+        for cell, errors in off.items():
+            for seed, e in zip(seeds, errors[f.index]):
+                point = np.full(3, actual + e)
+                forecast = evaluate.Forecast(
+                    dates=pd.date_range(f.test.first, periods=3), point=point, previous=np.full(3, previous),
+                    volatility=np.zeros(3), bands={80.0: (point - 1, point + 1)},
+                    naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})
+                results[f.index, cell, seed] = backtest.TaskResult(cell, seed, np.full(3, actual), forecast, 1, 1, 0.0)
+    a = backtest.aggregate(folds, seeds, results)
+    inputs = report.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds))
+    assert inputs["ratio"]["GRU"] == pytest.approx([1.02, 1.0])
+    assert inputs["ratio_low"]["GRU"] == pytest.approx([1.0, 0.5]) and inputs["ratio_high"]["GRU"] == pytest.approx([1.05, 2.0])
+    assert inputs["seeds"] == 3
+    # seed-mean |error| − naive's per day: fold 1 (10 + 10.1 + 10.5) / 3 − 10 = 0.2, fold 2 (5 + 5 + 20) / 3 − 10 = 0
+    assert inputs["excess"]["GRU"] == pytest.approx([0.2, 0.4, 0.6, 0.6, 0.6, 0.6])
+    overall = report._over_seeds_record(a.cells["gru"])["mae_ratio_vs_naive"]
+    assert overall["values"] == pytest.approx([0.75, 0.755, 1.525]) and overall["mean"] == pytest.approx(1.01)
+    assert overall["std"] == pytest.approx(((0.26 ** 2 + 0.255 ** 2 + 0.515 ** 2) / 2) ** 0.5)
+    assert a.cells["gru"].folds_beating_naive == 0.0
+    assert [fr.beats_naive("gru") for fr in a.folds] == [False, False]
