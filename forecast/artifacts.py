@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from . import config
+from .config import level_key
 from .errors import ModelError
 from .files import clean_leftovers, replace_folder, write_atomic
 from .inference import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
@@ -66,13 +67,6 @@ def jsonable(obj):
     if hasattr(obj, "item"):  # numpy scalars
         return jsonable(obj.item())
     return obj
-
-
-def level_key(level: float) -> str:
-    """"80", "95", "99.99999": the shortest text that reads back as exactly this level (repr's, less a
-    trailing ".0"). `f"{level:g}"` wrote 99.99999 as "100" and 80.0000001 as "80": keys that collide."""
-    text = repr(float(level))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def dumps(obj) -> str:

@@ -129,11 +129,12 @@ def _alike(levels) -> list[str]:
     shown: dict[str, list[float]] = {}
     for v in levels:
         shown.setdefault(f"{v:g}", []).append(v)
-    return [f"interval levels {' and '.join(_exact(v) for v in vs)} print alike ({text}%); "
+    return [f"interval levels {' and '.join(level_key(v) for v in vs)} print alike ({text}%); "
             "use levels that differ within 6 significant digits" for text, vs in shown.items() if len(vs) > 1]
 
 
-def _exact(v: float) -> str:
-    """The level as typed: the shortest text that reads back as it, "80" rather than "80.0"."""
+def level_key(v: float) -> str:
+    """"80", "95", "99.99999": the shortest text that reads back as exactly this level (repr's, less a
+    trailing ".0"), the key of a level in every JSON record. `f"{v:g}"` wrote 99.99999 as "100"."""
     text = repr(float(v))
     return text[:-2] if text.endswith(".0") else text

@@ -3,11 +3,13 @@
 `start()` reads the notebook's settings from the environment, keeps TensorFlow's start-up lines
 out of the notebook, shows charts inline and turns a ForecastError into one `error: ...` line
 instead of a traceback. `load_prices` reads FORECAST_CSV when it is set (Yahoo Finance is then
-never contacted) and otherwise downloads from Yahoo Finance with the cache in <root>/data/.
+never contacted) and otherwise downloads from Yahoo Finance with the cache in <root>/data/, or,
+offline, runs on the newer of that cache and the embedded snapshot data/snapshot/btc-usd.csv.
 
 Settings (environment variables; an empty one counts as unset):
 
-    FORECAST_CSV     price file; unset: Yahoo Finance BTC-USD, cached in <root>/data/
+    FORECAST_CSV     price file; unset: Yahoo Finance BTC-USD, cached in <root>/data/ (offline: the
+                     embedded snapshot <root>/data/snapshot/btc-usd.csv)
     FORECAST_EPOCHS  most training epochs per model (default 100; early stopping usually ends sooner)
     FORECAST_SEEDS   seeds per cell in the comparison (default 3)
     FORECAST_CALLS   timed inference calls per path and cell (default 200)
@@ -58,7 +60,8 @@ class Settings:
     def describe(self) -> str:
         cfg = self.cfg
         prices = (f"{cfg.csv} (FORECAST_CSV; Yahoo Finance is not contacted)" if cfg.csv is not None else
-                  f"Yahoo Finance {cfg.ticker}, cached in {cfg.cache_dir} (or {OFFLINE_HINT})")
+                  f"Yahoo Finance {cfg.ticker}, cached in {cfg.cache_dir}; offline, the newer of that cache "
+                  "and the embedded snapshot data/snapshot/btc-usd.csv")
         return "\n".join([
             f"prices:  {prices}",
             f"epochs:  at most {cfg.epochs} per model (FORECAST_EPOCHS); early stopping on validation loss",
@@ -144,7 +147,8 @@ def _ipython():
 
 def load_prices(run: Settings, **yahoo_kwargs):
     """The prices the notebook uses: FORECAST_CSV if set, else Yahoo Finance with the cache in
-    <root>/data/. A failure without FORECAST_CSV says how to run offline."""
+    <root>/data/ (offline: the newer of the cache and the embedded snapshot). A failure without
+    FORECAST_CSV says how to run on a price file."""
     from .data import load_prices as load
     from .windows import rows_needed
 

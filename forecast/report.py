@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import level_key
 from .evaluate import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, Spread
 from .intervals import IntervalMetrics
 
@@ -105,8 +106,6 @@ def interval_record(m: IntervalMetrics) -> dict:
 def metrics_record(m: ForecastMetrics, **first) -> dict:
     """The JSON of one model on one set of days (metrics.json, evaluate --json): `first` keys
     lead, then the model's numbers, then the naive forecast's on the same days."""
-    from .artifacts import level_key
-
     return {
         **first,
         "first_date": m.first_date, "last_date": m.last_date,
@@ -271,8 +270,6 @@ def history_chart_inputs(trained: TrainedModel) -> dict:
 # --- predict and evaluate ------------------------------------------------------------------
 
 def next_day_record(r: NextDay) -> dict:
-    from .artifacts import level_key
-
     return {
         "cell": r.cell, "source": r.source, "last_date": r.last_date, "last_close": r.last_close,
         "date": r.date, "predicted_close": r.predicted_close, "change_pct": r.change_pct,
@@ -564,7 +561,7 @@ INTERVAL_MEASURES = ("coverage", "kupiec_p_value", "mean_width", "mean_width_pct
 def _interval_spreads(c: Comparison, cell: str) -> dict:
     """Per level, each interval measure as mean, std and values over the seeds."""
     runs = c.cells[cell].runs
-    return {f"{lv:g}": {
+    return {level_key(lv): {
         key: _spread_record(Spread.of(getattr(r.test.metrics.intervals[lv], key) for r in runs))
         for key in INTERVAL_MEASURES
     } for lv in runs[0].test.metrics.intervals}
@@ -579,7 +576,7 @@ def comparison_record(c: Comparison) -> dict:
         "command": c.command, "data": jsonable(c.data), "split": jsonable(c.split), "settings": c.settings,
         "seeds": list(c.seeds),
         "naive": {"mae": c.naive.mae, "rmse": c.naive.rmse, "mape": c.naive.mape,
-                  "intervals": {f"{lv:g}": interval_record(i)
+                  "intervals": {level_key(lv): interval_record(i)
                                 for lv, i in first["gru"].test.metrics.naive_intervals.items()}},
     }
     timing = timing_record(c.timing)
@@ -819,7 +816,7 @@ def _over_seeds_record(r) -> dict:
     """A backtest cell's metrics (a FoldCell or CellBacktest) as mean, std and values over seeds."""
     return {
         **{m: _spread_record(r.spread(m)) for m in SCALAR_METRICS},
-        "intervals": {f"{lv:g}": {k: _spread_record(r.interval(lv, k)) for k in INTERVAL_MEASURES}
+        "intervals": {level_key(lv): {k: _spread_record(r.interval(lv, k)) for k in INTERVAL_MEASURES}
                       for lv in r.metrics[0].intervals},
     }
 
@@ -835,7 +832,7 @@ def _fold_cell_record(fr: FoldResult, cell: str) -> dict:
 
 def _naive_record(m: ForecastMetrics) -> dict:
     return {"mae": m.naive.mae, "rmse": m.naive.rmse, "mape": m.naive.mape,
-            "intervals": {f"{lv:g}": interval_record(i) for lv, i in m.naive_intervals.items()}}
+            "intervals": {level_key(lv): interval_record(i) for lv, i in m.naive_intervals.items()}}
 
 
 def backtest_record(b: Backtest) -> dict:
@@ -849,7 +846,7 @@ def backtest_record(b: Backtest) -> dict:
     for cell, r in b.cells.items():
         overall[cell] = {
             **_over_seeds_record(r),
-            "intervals_first_seed": {f"{lv:g}": interval_record(i) for lv, i in r.metrics[0].intervals.items()},
+            "intervals_first_seed": {level_key(lv): interval_record(i) for lv, i in r.metrics[0].intervals.items()},
             "folds_beating_naive": r.folds_beating_naive,
             "folds_beating_naive_by_seed": list(r.folds_beating_naive_by_seed),
         }

@@ -114,7 +114,7 @@ def test_settings_default_to_yahoo_with_the_cache_and_output_in_the_root(tmp_pat
     assert run.cfg.csv is None and run.cfg.cache_dir == tmp_path / "data"
     assert run.cfg.out == tmp_path / "artifacts" / "notebook"  # its own folder: never the CLI's artifacts/<cell>/
     assert (run.cfg.epochs, run.seeds, run.calls) == (100, 3, 200)
-    assert "FORECAST_CSV" in run.describe()  # says how to run offline
+    assert "embedded snapshot data/snapshot/btc-usd.csv" in run.describe()  # says what offline runs on
 
 
 def test_relative_paths_are_relative_to_the_root_not_notebooks(tmp_path):
