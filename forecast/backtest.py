@@ -55,6 +55,8 @@ MAX_CALLS = 8            # trainings per Ray worker process before Ray replaces 
 IN_FLIGHT_PER_CPU = 2    # Ray tasks submitted ahead per CPU: enough to keep every worker busy
 CONNECT_TIMEOUT_S = 5    # to reach a cluster's address at all
 PROBE_TIMEOUT_S = 5      # for a Ray cluster's GCS to answer; ray.init itself retries a wrong address forever
+START_TIMEOUT_S = 120    # for a local Ray to start: Ray's own 30 s run out on a busy machine
+GCS_WAIT_VARIABLE = "RAY_gcs_server_port_wait_time_s"  # Ray's setting for how long its GCS may take to start
 TASK_SCHEMA = 2          # part of every task's hash: a new result layout never reads an old file
 
 
@@ -555,21 +557,71 @@ def start_ray(ray, s: BacktestSettings, out: Path) -> tuple[int, str | None]:
         raise BacktestError("Ray is already initialised in this process; call ray.shutdown() first")
     held: list[str] = []
     try:
-        with _stderr_held() as held:
+        with _stderr_held() as held, (contextlib.nullcontext() if s.address else patient_start(START_TIMEOUT_S)):
             ray.init(**kwargs, **common)
     except Exception as e:
         _shutdown(ray)
+        if not s.address and _timed_out(e):
+            raise BacktestError(f"{where} did not start within {START_TIMEOUT_S} s (the machine is busy?); "
+                                "try again, or --workers 1") from None
         raise BacktestError(f"cannot {'connect to' if s.address else 'start'} {where}: "
                             f"{_init_reason(e, ''.join(held))}") from None
     return int(ray.cluster_resources().get("CPU", s.workers)), s.address
 
 
-def _init_reason(error: BaseException, held: str) -> str:
-    """Why ray.init failed, in one line: its message, or what its causes or stderr said."""
+@contextlib.contextmanager
+def patient_start(seconds: float) -> Iterator[None]:
+    """A local ray.init given `seconds` instead of Ray's fixed 30 to start: its GCS through Ray's
+    own setting (unless set already), and its raylet by repeating the node lookup that Ray 2.60
+    polls for at most 30 s (ray/_private/node.py has no setting for that one). Both undone after."""
+    saved = os.environ.get(GCS_WAIT_VARIABLE)
+    os.environ[GCS_WAIT_VARIABLE] = saved if saved is not None else str(seconds)
+    try:
+        from ray._private import services  # not public: where it is missing, Ray's own 30 s apply
+        lookup = services.get_node
+    except (ImportError, AttributeError):
+        services = lookup = None
+
+    def patient(*args, **kwargs):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return lookup(*args, **kwargs)
+            except RuntimeError:  # the raylet has not registered yet
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    if lookup is not None:
+        services.get_node = patient
+    try:
+        yield
+    finally:
+        if lookup is not None:
+            services.get_node = lookup
+        if saved is None:
+            os.environ.pop(GCS_WAIT_VARIABLE, None)
+        else:
+            os.environ[GCS_WAIT_VARIABLE] = saved
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, at most 10 deep."""
     chain, e = [], error
     while e is not None and len(chain) < 10:
         chain.append(e)
         e = e.__cause__ or e.__context__
+    return chain
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a local ray.init failed by running out of time to start."""
+    return any(isinstance(x, TimeoutError) or "timed out during startup" in str(x) for x in _chain(error))
+
+
+def _init_reason(error: BaseException, held: str) -> str:
+    """Why ray.init failed, in one line: its message, or what its causes or stderr said."""
+    chain = _chain(error)
     if any("InvalidAuthToken" in str(x) or "Authentication token" in str(x) for x in chain):
         # `ray start` turns token authentication on by default (Ray 2.60), and ray.init sends the token
         # to an explicit address only with RAY_AUTH_MODE=token.

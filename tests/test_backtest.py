@@ -6,9 +6,11 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import shutil
 import time
+import types
 from datetime import date
 
 import numpy as np
@@ -332,6 +334,65 @@ def test_local_ray_that_cannot_start(capsys, monkeypatch, prices_csv, tmp_path):
     monkeypatch.setattr(ray, "init", refuse)
     assert main(["backtest", "--csv", str(prices_csv), *TINY, "--out", str(tmp_path), "--workers", "2"]) == 1
     assert capsys.readouterr().err == "error: cannot start a local Ray with 2 workers: no room for the object store\n"
+
+
+def test_local_ray_that_does_not_start_in_time_names_the_timeout(capsys, monkeypatch, prices_csv, tmp_path):
+    import ray
+
+    def slow(**kwargs):  # what Ray 2.60 raises when its raylet has not registered in time
+        raise Exception("The current node timed out during startup. This could happen because some of the "
+                        "raylet failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "init", slow)
+    assert main(["backtest", "--csv", str(prices_csv), *TINY, "--out", str(tmp_path), "--workers", "2"]) == 1
+    assert capsys.readouterr().err == ("error: a local Ray with 2 workers did not start within 120 s (the machine is "
+                                       "busy?); try again, or --workers 1\n")
+
+
+@pytest.mark.parametrize("preset", [None, "300"])
+def test_a_local_ray_gets_120_s_to_start(monkeypatch, tmp_path, preset):
+    """Ray 2.60 polls ray._private.services.get_node for its raylet for 30 s, and waits for its GCS
+    RAY_gcs_server_port_wait_time_s (default 30): during a local start the first keeps asking for up
+    to 120 s, the second is 120 unless the user set it; both are as before afterwards."""
+    from ray._private import services
+
+    lookups = []
+
+    def lookup(gcs_address, node_id):  # the raylet registers at the 4th look
+        lookups.append((gcs_address, node_id))
+        if len(lookups) < 4:
+            raise RuntimeError("node info not available yet")
+        return {"node_id": node_id}
+
+    seen = {}
+
+    def init(**kwargs):  # as Node.__init__ does, through the module attribute
+        seen["wait"] = os.environ.get("RAY_gcs_server_port_wait_time_s")
+        seen["node"] = services.get_node("127.0.0.1:1", "n1")
+
+    if preset is None:
+        monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
+    else:
+        monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", preset)
+    monkeypatch.setattr(services, "get_node", lookup)
+    fake_ray = types.SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: None,
+                                     cluster_resources=lambda: {"CPU": 2.0})
+    assert backtest.start_ray(fake_ray, BacktestSettings(workers=2), tmp_path) == (2, None)
+    assert seen == {"wait": preset or "120", "node": {"node_id": "n1"}} and len(lookups) == 4
+    assert services.get_node is lookup and os.environ.get("RAY_gcs_server_port_wait_time_s") == preset
+    # It does give up: here after 0.3 s, with Ray's own error.
+    lookups.clear()
+
+    def never(*args):
+        lookups.append(args)
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(services, "get_node", never)
+    started = time.monotonic()
+    with backtest.patient_start(0.3), pytest.raises(RuntimeError, match="^no$"):
+        services.get_node("127.0.0.1:1", "n1")
+    assert 0.3 <= time.monotonic() - started < 5 and len(lookups) >= 2
 
 
 def test_failed_task_is_one_line_and_finished_results_stay(capsys, monkeypatch, prices_csv, tmp_path):
