@@ -6,8 +6,11 @@ before the origin (all of them, or the last `train_days`), early-stopped and cal
 15% of those, exactly as `train` does (train.train_dataset). Each (fold, cell, seed) task is a pure
 function of the model settings, the fold bounds and the closes it reads, so its result file is named
 by a hash of those: an interrupted backtest resumes where it stopped, and a changed setting never
-reuses a stale result. Tasks run one after another in this process, or in parallel on Ray (a local
-instance or a cluster); results are aggregated in (fold, cell, seed) order, never completion order.
+reuses a stale result. A result file is sealed with the sha256 of its content and checked before it
+is read back (check_record); one that fails is trained again, and the closes it is judged on always
+come from the price file, never from a result file. Tasks run one after another in this process, or
+in parallel on Ray (a local instance or a cluster); results are aggregated in (fold, cell, seed)
+order, never completion order.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .errors import BacktestError, ConfigError, DataError, TooLittleData
 from .evaluate import DMTest, Forecast, ForecastMetrics, Spread, dm_tests
 from .files import write_atomic
 from .inference import DataInfo, Span
+from .intervals import trailing_volatility
 from .windows import Dataset, Split, get_scaling, make_windows, rows_needed
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,9 @@ MAX_CALLS = 8            # trainings per Ray worker process before Ray replaces 
 IN_FLIGHT_PER_CPU = 2    # Ray tasks submitted ahead per CPU: enough to keep every worker busy
 CONNECT_TIMEOUT_S = 5    # to reach a cluster's address at all
 PROBE_TIMEOUT_S = 5      # for a Ray cluster's GCS to answer; ray.init itself retries a wrong address forever
-TASK_SCHEMA = 1          # part of every task's hash: a new result layout never reads an old file
+START_TIMEOUT_S = 120    # for a local Ray to start: Ray's own 30 s run out on a busy machine
+GCS_WAIT_VARIABLE = "RAY_gcs_server_port_wait_time_s"  # Ray's setting for how long its GCS may take to start
+TASK_SCHEMA = 2          # part of every task's hash: a new result layout never reads an old file
 
 
 @dataclass(frozen=True)
@@ -223,11 +229,33 @@ class TaskResult:
 
     cell: str
     seed: int
-    actual: np.ndarray       # (m,) closes on the fold's days, USD
-    forecast: Forecast       # point, previous close (naive), volatility and interval bounds, (m,) each
+    actual: np.ndarray       # (m,) closes on the fold's days, USD: from the price file
+    forecast: Forecast       # point and bands from the task file; previous (naive) and volatility from the price file
     epochs_run: int
     best_epoch: int
     train_seconds: float
+
+
+@dataclass(frozen=True)
+class FoldDays:
+    """What the price file says about a fold's out-of-sample days; a task file is never asked."""
+
+    dates: pd.DatetimeIndex   # (m,) target days
+    actual: np.ndarray        # (m,) their closes, USD
+    previous: np.ndarray      # (m,) the close before each: the naive forecast
+    volatility: np.ndarray    # (m,) trailing volatility known the day before
+
+    @property
+    def days(self) -> list[str]:
+        return [f"{d:%Y-%m-%d}" for d in self.dates]
+
+
+def fold_days(close: pd.Series, fold: Fold, window: int) -> FoldDays:
+    """The fold's days from the closes, exactly as run_task's evaluation computes them."""
+    X, y = make_windows(close.to_numpy(), window)  # (n, window), (n,)
+    X = np.asarray(X[fold.split.test], dtype="float64")
+    return FoldDays(close.index[window:][fold.split.test], np.asarray(y[fold.split.test], dtype="float64"),
+                    X[:, -1], trailing_volatility(X))
 
 
 def run_task(cfg, task: Task, close: pd.Series, data: DataInfo) -> dict:
@@ -247,17 +275,25 @@ def run_task(cfg, task: Task, close: pd.Series, data: DataInfo) -> dict:
 
 
 def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: int, train_seconds: float) -> dict:
-    """A task's result file: plain JSON (an unbounded interval's upper end is null)."""
-    return jsonable({
+    """A task's result file: plain JSON (an unbounded interval's upper end is null), sealed with the
+    sha256 of its content, task name and key included. `actual` and `previous` are there for people
+    reading the file; the backtest takes both from the price file."""
+    record = jsonable({
         "name": task.name, "key": task.key,
         "cell": task.cell, "seed": task.seed,
         "dates": [f"{d:%Y-%m-%d}" for d in f.dates],
-        "actual": _list(actual), "previous": _list(f.previous), "point": _list(f.point),
-        "volatility": _list(f.volatility),
+        "point": _list(f.point), "actual": _list(actual), "previous": _list(f.previous),
         "intervals": {level_key(lv): {"model": _bounds(f.bands[lv]), "naive": _bounds(f.naive_bands[lv])}
                       for lv in f.bands},
         "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": train_seconds,
     })
+    return record | {"content_sha256": content_sha256(record)}
+
+
+def content_sha256(record: dict) -> str:
+    """sha256 of a task file's canonical JSON (sorted keys, no spaces), its own hash left out."""
+    body = {k: v for k, v in record.items() if k != "content_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _list(values) -> list[float]:
@@ -272,21 +308,106 @@ def _floats(values) -> np.ndarray:
     return np.array([math.inf if v is None else v for v in values], dtype="float64")
 
 
-def task_result(record: dict) -> TaskResult:
-    """A result file's content back as a TaskResult; ValueError, KeyError or TypeError if malformed."""
-    days = len(record["dates"])
-    arrays = {k: _floats(record[k]) for k in ("actual", "previous", "point", "volatility")}
+class Unusable(ValueError):
+    """Why a task file cannot stand for its task, in a few words."""
+
+
+BAND_TOLERANCE = 1e-9   # log units: a band written as point * exp(+-q) reads back within ~1e-15 of it
+
+
+def check_record(record, task: Task, days: FoldDays) -> None:
+    """Raises Unusable unless `record` is this task's sealed, untouched and sane result for the fold's
+    days: hash, identity, dates, lengths, finite numbers, every configured level one band around its
+    forecast (naive's around the previous close from the price file), bands nested, epochs in range.
+    A value edited and resealed to pass all of these is the one edit no check here can see."""
+    if not isinstance(record, dict):
+        raise Unusable("not a task result")
+    if record.get("content_sha256") != content_sha256(record):
+        raise Unusable("content hash mismatch")
+    if (record.get("name"), record.get("key"), record.get("cell"), record.get("seed")) != (
+            task.name, jsonable(task.key), task.cell, task.seed):
+        raise Unusable("made by another task")
+    if record.get("dates") != days.days:
+        raise Unusable(f"its dates are not the fold's days {days.days[0]}..{days.days[-1]}")
+    point = _numbers(record.get("point"), "point", len(days.days))
+    if not (point > 0).all():
+        raise Unusable("point holds a forecast at or below zero")
+    settings = task.key["settings"]
+    levels = sorted(float(lv) for lv in settings["levels"])
+    intervals = record.get("intervals")
+    found = sorted(intervals, key=_level_order) if isinstance(intervals, dict) else []
+    if found != [level_key(lv) for lv in levels]:
+        raise Unusable(f"interval levels {', '.join(found) or 'none'} instead of {', '.join(map(level_key, levels))}")
+    for who, centre in (("model", point), ("naive", days.previous)):
+        widest = 0.0
+        for lv in map(level_key, levels):
+            q = _band(intervals[lv], who, lv, centre)
+            if q < widest - BAND_TOLERANCE:
+                raise Unusable(f"the {lv}% {who} interval is narrower than a lower level's")
+            widest = max(widest, q)
+    epochs, best = record.get("epochs_run"), record.get("best_epoch")
+    if not (_whole(epochs) and _whole(best) and 1 <= best <= epochs <= settings["epochs"]):
+        raise Unusable(f"epochs {epochs!r} (best {best!r}) outside 1..{settings['epochs']}")
+    seconds = record.get("train_seconds")
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < math.inf):
+        raise Unusable(f"train_seconds {seconds!r} is not a duration")
+
+
+def _level_order(key: str) -> tuple:
+    try:
+        return (0, float(key), key)
+    except ValueError:
+        return (1, 0.0, key)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _numbers(values, name: str, days: int, unbounded: bool = False) -> np.ndarray:
+    """A list of `days` finite numbers (null, an unbounded end, only where `unbounded`)."""
+    if not isinstance(values, list) or len(values) != days:
+        has = len(values) if isinstance(values, list) else "no list of"
+        raise Unusable(f"{name} has {has} values, the fold has {days} days")
+    if not all((isinstance(v, (int, float)) and not isinstance(v, bool)) or (unbounded and v is None) for v in values):
+        raise Unusable(f"{name} holds a value that is not a number")
+    array = _floats(values)
+    if not np.isfinite(array[[v is not None for v in values]]).all():
+        raise Unusable(f"{name} holds a value that is not a finite number")
+    return array
+
+
+def _band(interval, who: str, level: str, centre: np.ndarray) -> float:
+    """The q of one level's band, checked to be centre * exp(+-q) with one q on every day
+    (unbounded: lower 0 and upper null on every day); raises Unusable if it is not."""
+    name = f"the {level}% {who} interval"
+    bounds = interval.get(who) if isinstance(interval, dict) else None
+    if not isinstance(bounds, dict):
+        raise Unusable(f"{name} is missing")
+    lower = _numbers(bounds.get("lower"), f"{name}'s lower", len(centre))
+    upper = _numbers(bounds.get("upper"), f"{name}'s upper", len(centre), unbounded=True)
+    if np.isinf(upper).all() and (lower == 0).all():
+        return math.inf
+    if np.isinf(upper).any() or not (lower > 0).all():
+        raise Unusable(f"{name} does not fit its forecast")
+    above, below = np.log(upper / centre), np.log(centre / lower)  # (m,) each: q, q on every day
+    if (above.min() < -BAND_TOLERANCE or np.abs(above - below).max() > BAND_TOLERANCE
+            or above.max() - above.min() > BAND_TOLERANCE):
+        raise Unusable(f"{name} does not fit its forecast")
+    return float(above.mean())
+
+
+def task_result(record: dict, days: FoldDays) -> TaskResult:
+    """A checked result file back as a TaskResult, with the fold's closes, naive forecast and
+    volatility from the price file."""
     bands, naive_bands = {}, {}
     for lv, iv in record["intervals"].items():
         bands[float(lv)] = (_floats(iv["model"]["lower"]), _floats(iv["model"]["upper"]))
         naive_bands[float(lv)] = (_floats(iv["naive"]["lower"]), _floats(iv["naive"]["upper"]))
-    if any(len(a) != days for a in [*arrays.values(), *(b for pair in [*bands.values(), *naive_bands.values()] for b in pair)]):
-        raise ValueError("arrays of different lengths")
     return TaskResult(
-        cell=str(record["cell"]), seed=int(record["seed"]), actual=arrays["actual"],
-        forecast=Forecast(dates=pd.DatetimeIndex(record["dates"]), point=arrays["point"],
-                          previous=arrays["previous"], volatility=arrays["volatility"],
-                          bands=bands, naive_bands=naive_bands),
+        cell=str(record["cell"]), seed=int(record["seed"]), actual=days.actual,
+        forecast=Forecast(dates=days.dates, point=_floats(record["point"]), previous=days.previous,
+                          volatility=days.volatility, bands=bands, naive_bands=naive_bands),
         epochs_run=int(record["epochs_run"]), best_epoch=int(record["best_epoch"]),
         train_seconds=float(record["train_seconds"]),
     )
@@ -296,18 +417,22 @@ def tasks_dir(out: Path) -> Path:
     return Path(out) / "backtest" / "tasks"
 
 
-def read_finished(directory: Path, task: Task) -> dict | None:
-    """The task's result file, if a finished run left one that matches it."""
+def read_finished(directory: Path, task: Task, days: FoldDays) -> dict | None:
+    """The task's result file, if a finished run left one that passes check_record; a file that
+    does not is named in one warning line, and the task is trained again."""
     path = directory / f"{task.name}.json"
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
-        task_result(record)  # readable as a whole
-        if record["name"] != task.name or record["key"] != jsonable(task.key):
-            raise ValueError("another task's result")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        log.warning("training %s again: its result file %s is unusable (%s)", task.describe(), path, e)
+        try:
+            record = json.loads(path.read_bytes())
+        except OSError as e:
+            raise Unusable(f"cannot be read: {e.strerror or e}") from None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
+            raise Unusable("not valid JSON") from None
+        check_record(record, task, days)
+    except Unusable as e:
+        log.warning("task file %s failed its check (%s); training it again", path, e)
         return None
     return record
 
@@ -432,21 +557,71 @@ def start_ray(ray, s: BacktestSettings, out: Path) -> tuple[int, str | None]:
         raise BacktestError("Ray is already initialised in this process; call ray.shutdown() first")
     held: list[str] = []
     try:
-        with _stderr_held() as held:
+        with _stderr_held() as held, (contextlib.nullcontext() if s.address else patient_start(START_TIMEOUT_S)):
             ray.init(**kwargs, **common)
     except Exception as e:
         _shutdown(ray)
+        if not s.address and _timed_out(e):
+            raise BacktestError(f"{where} did not start within {START_TIMEOUT_S} s (the machine is busy?); "
+                                "try again, or --workers 1") from None
         raise BacktestError(f"cannot {'connect to' if s.address else 'start'} {where}: "
                             f"{_init_reason(e, ''.join(held))}") from None
     return int(ray.cluster_resources().get("CPU", s.workers)), s.address
 
 
-def _init_reason(error: BaseException, held: str) -> str:
-    """Why ray.init failed, in one line: its message, or what its causes or stderr said."""
+@contextlib.contextmanager
+def patient_start(seconds: float) -> Iterator[None]:
+    """A local ray.init given `seconds` instead of Ray's fixed 30 to start: its GCS through Ray's
+    own setting (unless set already), and its raylet by repeating the node lookup that Ray 2.60
+    polls for at most 30 s (ray/_private/node.py has no setting for that one). Both undone after."""
+    saved = os.environ.get(GCS_WAIT_VARIABLE)
+    os.environ[GCS_WAIT_VARIABLE] = saved if saved is not None else str(seconds)
+    try:
+        from ray._private import services  # not public: where it is missing, Ray's own 30 s apply
+        lookup = services.get_node
+    except (ImportError, AttributeError):
+        services = lookup = None
+
+    def patient(*args, **kwargs):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return lookup(*args, **kwargs)
+            except RuntimeError:  # the raylet has not registered yet
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    if lookup is not None:
+        services.get_node = patient
+    try:
+        yield
+    finally:
+        if lookup is not None:
+            services.get_node = lookup
+        if saved is None:
+            os.environ.pop(GCS_WAIT_VARIABLE, None)
+        else:
+            os.environ[GCS_WAIT_VARIABLE] = saved
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, at most 10 deep."""
     chain, e = [], error
     while e is not None and len(chain) < 10:
         chain.append(e)
         e = e.__cause__ or e.__context__
+    return chain
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a local ray.init failed by running out of time to start."""
+    return any(isinstance(x, TimeoutError) or "timed out during startup" in str(x) for x in _chain(error))
+
+
+def _init_reason(error: BaseException, held: str) -> str:
+    """Why ray.init failed, in one line: its message, or what its causes or stderr said."""
+    chain = _chain(error)
     if any("InvalidAuthToken" in str(x) or "Authentication token" in str(x) for x in chain):
         # `ray start` turns token authentication on by default (Ray 2.60), and ray.init sends the token
         # to an explicit address only with RAY_AUTH_MODE=token.
@@ -689,7 +864,8 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
     seeds = tuple(cfg.seed + k for k in range(s.seeds))
     tasks = plan(cfg, folds, seeds, close)
     directory = tasks_dir(cfg.out)
-    records = {t.name: r for t in tasks if (r := read_finished(directory, t)) is not None}
+    days = {fold.index: fold_days(close, fold, cfg.window) for fold in folds}  # from the price file, never a task file
+    records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
     pending = [t for t in tasks if t.name not in records]
     if records:
         progress(f"resuming: {len(records)} of {len(tasks)} tasks already finished in {directory}")
@@ -718,7 +894,7 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
             _shutdown(ray)
     versions = runtime.versions() | ({"ray": ray.__version__} if ray is not None else {})
     engine = dataclasses.replace(engine, versions=versions)
-    results = {(t.fold.index, t.cell, t.seed): task_result(records[t.name]) for t in tasks}
+    results = {(t.fold.index, t.cell, t.seed): task_result(records[t.name], days[t.fold.index]) for t in tasks}
     a = aggregate(folds, seeds, results)
     return Backtest(
         **{f.name: getattr(a, f.name) for f in dataclasses.fields(a)},
