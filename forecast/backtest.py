@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate
-from .artifacts import dumps, jsonable, level_key
-from .config import CELLS, MAX_SEED
+from .artifacts import dumps, jsonable
+from .config import CELLS, MAX_SEED, level_key
 from .data import Prices, load_prices
 from .errors import BacktestError, ConfigError, DataError, TooLittleData
 from .evaluate import DMTest, Forecast, ForecastMetrics, Spread, dm_tests
