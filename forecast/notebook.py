@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook", nargs="?", type=Path, default=NOTEBOOK,
                         help=f"the notebook (default: {NOTEBOOK}, from the repository root)")
     parser.add_argument("--output", type=Path,
-                        help="where the executed copy goes (default: <FORECAST_OUT>/<notebook name>)")
+                        help="where the executed copy goes; - for stdout, the progress then on stderr "
+                             "(default: <FORECAST_OUT>/<notebook name>)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take (default 3600)")
     args = parser.parse_args(argv)
 
@@ -313,13 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     except ForecastError as e:
         return fail(str(e))
     output = args.output or run.cfg.out / args.notebook.name
-    print(f"running {args.notebook} with", textwrap.indent(run.describe(), "  "), sep="\n", flush=True)
+    to_stdout = str(output) == "-"
+    progress = sys.stderr if to_stdout else sys.stdout  # stdout carries the notebook alone
+    print(f"running {args.notebook} with", textwrap.indent(run.describe(), "  "), sep="\n", file=progress, flush=True)
     from nbclient.exceptions import CellExecutionError
 
     try:
-        nb = execute(args.notebook, args.timeout, progress=lambda h: print(f"- {h}", flush=True))
+        nb = execute(args.notebook, args.timeout, progress=lambda h: print(f"- {h}", file=progress, flush=True))
     except CellExecutionError as e:
         return fail(_error_line(e.notebook, e))
+    if to_stdout:
+        nbformat.write(nb, sys.stdout)
+        return 0
     from .files import write_atomic
 
     try:

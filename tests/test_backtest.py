@@ -28,14 +28,17 @@ from forecast.windows import WindowScaling, make_windows
 from .conftest import random_walk, write_yahoo_csv
 
 WINDOW, SEEDS, FOLDS, STEP = 5, 2, 2, 6
+# Tiny trainings without XLA: its compilation is most of a one-epoch training (3-4x slower with it);
+# the XLA path is trained in test_cli's real-prices run and the notebook test.
 TINY = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
-        "--seeds", "2", "--folds", "2", "--step", "6"]
+        "--seeds", "2", "--folds", "2", "--step", "6", "--no-jit-compile"]
 TASKS = FOLDS * 2 * SEEDS
 RUN_TASK = backtest.run_task
 
 
 def tiny_config(csv, out, **changes) -> Config:
-    settings = dict(csv=csv, out=out, window=WINDOW, units=4, epochs=2, batch_size=16, patience=1, quiet=True)
+    settings = dict(csv=csv, out=out, window=WINDOW, units=4, epochs=2, batch_size=16, patience=1, quiet=True,
+                    jit_compile=False)
     return Config(**{**settings, **changes})
 
 

@@ -16,7 +16,7 @@ from tests.conftest import go_offline, random_walk, write_yahoo_csv
 
 CELLS = ["gru", "lstm"]
 R = "retrain the model (python -m forecast train)"
-SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet"]
+SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet", "--no-jit-compile"]
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ from forecast.data_csv import load_csv
 
 from .conftest import random_walk, write_yahoo_csv
 
+# Tiny trainings without XLA: its compilation is most of a one-epoch training (3-4x slower with it);
+# the XLA path is trained in test_cli's real-prices run and the notebook test.
 TINY = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
-        "--calls", "3", "--quiet"]
+        "--calls", "3", "--quiet", "--no-jit-compile"]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,8 @@ def compared(tmp_path_factory):
     """One tiny two-seed comparison, shared by the tests that only read its outputs."""
     tmp = tmp_path_factory.mktemp("compare")
     csv = write_yahoo_csv(tmp / "prices.csv", random_walk(150, seed=3))
-    cfg = Config(csv=csv, out=tmp / "out", window=5, units=4, epochs=2, batch_size=16, patience=1, quiet=True)
+    cfg = Config(csv=csv, out=tmp / "out", window=5, units=4, epochs=2, batch_size=16, patience=1, quiet=True,
+                 jit_compile=False)
     result = compare.run_compare(cfg, seeds=2, calls=3, command="test")
     return cfg, result, json.loads((cfg.out / "comparison.json").read_text())
 

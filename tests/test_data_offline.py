@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yfinance
 from tests.conftest import REAL_MULTIHEADER, ROOT, go_offline, random_walk, write_yahoo_csv
-from tests.test_data import (
-    LISTED, TODAY, CurlConnectionError, FakeYahoo, YFRateLimitError, check_same_closes, expected_closes, run_cli,
-    utc_today, warnings_of,
+from tests.test_data import (  # noqa: F401  (forecast_logging is an autouse fixture)
+    LISTED, TODAY, CurlConnectionError, FakeYahoo, YFRateLimitError, check_same_closes, expected_closes,
+    forecast_logging, run_cli, utc_today, warnings_of,
 )
 
 from forecast import data_yahoo
@@ -45,19 +45,6 @@ SUMMARY = [  # the snapshot's first line 2014-09-17,...,457.334015,... and last 
     "last close: 87,508.83 USD",
     "gaps:       none",
 ]
-
-
-@pytest.fixture(autouse=True)
-def forecast_logging():
-    """`main` points the "forecast" logger at stderr and stops propagation; undo that around each test."""
-    logger = logging.getLogger("forecast")
-    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
-    logger.handlers[:] = []
-    logger.propagate = True
-    yield
-    logger.handlers[:] = handlers
-    logger.propagate = propagate
-    logger.setLevel(level)
 
 
 @pytest.fixture

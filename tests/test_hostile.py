@@ -26,7 +26,7 @@ from forecast import artifacts, data
 from forecast.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet"]
+SMALL = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet", "--no-jit-compile"]
 R = "retrain the model (python -m forecast train)"
 
 

@@ -95,6 +95,7 @@ def test_an_unbounded_level_stays_unbounded():
     assert replace(t.info, cell="lstm").cell == "lstm"  # ModelInfo is a plain frozen dataclass
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")  # the 3e38 output, on purpose
 @pytest.mark.parametrize(("scaling", "output"), [
     (WindowScaling(scale=0.5), 3e38),               # exp(1.5e38) overflows: inf USD
     (WindowScaling(scale=0.02), math.nan),

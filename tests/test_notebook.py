@@ -261,3 +261,22 @@ def test_offline_without_forecast_csv_ends_in_one_line_naming_it(checkout, tmp_p
     assert err.rstrip().endswith(notebook.OFFLINE_HINT)
     assert (tmp_path / "yahoo-calls.log").read_text().split() == ["Ticker"]  # it did try, once: no network
     assert not (tmp_path / "x.ipynb").exists()
+
+
+def test_output_dash_writes_the_executed_notebook_to_stdout(checkout, capsys):
+    """`--output -`: stdout is the executed notebook alone (the progress goes to stderr), no file."""
+    import nbformat
+
+    tiny = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## 1. Sum"),
+                                           nbformat.v4.new_code_cell("print(20 + 22)")])
+    path = checkout / "notebooks" / "tiny.ipynb"
+    nbformat.write(tiny, str(path))
+    before = sorted(p.relative_to(checkout) for p in checkout.rglob("*"))
+
+    assert notebook.main([str(path), "--output", "-"]) == 0
+
+    out, err = capsys.readouterr()
+    executed = json.loads(out)
+    assert "".join(executed["cells"][1]["outputs"][0]["text"]) == "42\n"
+    assert err.startswith(f"running {path} with") and "- 1. Sum" in err
+    assert sorted(p.relative_to(checkout) for p in checkout.rglob("*")) == before  # no file named "-" or other

@@ -26,7 +26,7 @@ def csv_path(tmp_path_factory):
 def trained(request, tmp_path_factory, csv_path):
     """One saved run per cell, trained on the CSV the tests then predict from (read only)."""
     cfg = Config(cell=request.param, csv=csv_path, window=WINDOW, units=4, epochs=2, batch_size=16,
-                 patience=1, quiet=True, out=tmp_path_factory.mktemp(f"out-{request.param}"))
+                 patience=1, quiet=True, jit_compile=False, out=tmp_path_factory.mktemp(f"out-{request.param}"))
     result = train.train(cfg, load_csv(csv_path))
     artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), result)
     return cfg, result

@@ -23,7 +23,7 @@ DAYS, WINDOW = 120, 5
 
 
 def small_config(cell: str, out: Path, **changes) -> Config:
-    settings = dict(window=WINDOW, units=4, epochs=2, batch_size=16, patience=1, quiet=True)
+    settings = dict(window=WINDOW, units=4, epochs=2, batch_size=16, patience=1, quiet=True, jit_compile=False)
     return Config(cell=cell, out=out, **{**settings, **changes})
 
 
