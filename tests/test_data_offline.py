@@ -124,7 +124,7 @@ def test_offline_with_a_cache_newer_than_the_snapshot_uses_the_cache(offline, tm
     last = utc_today() - timedelta(days=2)  # a day short of up to date, so a download is tried
     assert last > D("2025-12-31")
     walk = random_walk(100, start=f"{last - timedelta(days=99)}")
-    cache = write_yahoo_csv(tmp_path / "BTC-USD.csv", walk)
+    write_yahoo_csv(tmp_path / "BTC-USD.csv", walk)
     code, out, err = run_cli(capsys, "data", "--cache-dir", tmp_path)
     assert (code, err) == (0, f"WARNING: {FAILED}; using the cache up to {last}\n")
     assert out.splitlines()[0] == "source:     Yahoo Finance BTC-USD"
