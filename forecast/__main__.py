@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .config import CELLS, MAX_SEED, SCALINGS, Config
 from .errors import ConfigError, ForecastError
+from .jsonio import dumps
 
 DEFAULTS = Config()
 
@@ -288,15 +289,13 @@ def _result(args, text, record) -> int:
     if not (args.json and args.quiet):
         print(text())
     if args.json:
-        from .artifacts import dumps
-
         print(dumps(record()).rstrip(), file=args.stdout, flush=True)
     return 0
 
 
 def cmd_data(cfg: Config, args) -> int:
     from . import report
-    from .data import load_prices
+    from .sources import load_prices
     from .windows import rows_needed
 
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
@@ -304,15 +303,15 @@ def cmd_data(cfg: Config, args) -> int:
 
 
 def cmd_train(cfg: Config, args) -> int:
-    from . import artifacts, report
-    from .data import load_prices
+    from . import publish, report
+    from .sources import load_prices
     from .train import train
     from .windows import rows_needed
 
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
     trained = train(cfg, prices)
-    directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), trained)
+    directory = publish.save_trained(cfg.out, trained)
     return _result(args, lambda: report.train_summary(trained, directory),
                    lambda: report.train_record(trained, directory))
 
@@ -324,23 +323,24 @@ def _own_source(args) -> bool:
 
 def cmd_predict(cfg: Config, args) -> int:
     from . import report
-    from .predict import next_day
+    from .use_model import next_day
 
     result = next_day(cfg, own_source=_own_source(args))
     return _result(args, lambda: report.next_day_text(result), lambda: report.next_day_record(result))
 
 
 def cmd_evaluate(cfg: Config, args) -> int:
-    from . import report
-    from .predict import evaluate_range
+    from . import publish, report
+    from .use_model import evaluate_range
 
     result = evaluate_range(cfg, args.since, args.until, in_sample=args.in_sample, own_source=_own_source(args))
+    result = publish.with_evaluate_chart(cfg.out, result)
     return _result(args, lambda: report.evaluate_text(result), lambda: report.evaluate_record(result))
 
 
 def cmd_compare(cfg: Config, args) -> int:
     from . import report
-    from .compare import run_compare
+    from .publish import run_compare
 
     result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
     return _result(args, lambda: report.comparison_text(result, Path(cfg.out)),
@@ -349,7 +349,7 @@ def cmd_compare(cfg: Config, args) -> int:
 
 def cmd_backtest(cfg: Config, args) -> int:
     from . import report
-    from .backtest import run_backtest
+    from .publish import run_backtest
 
     result, record = run_backtest(cfg, args.backtest, command=args.command_line)
     return _result(args, lambda: report.backtest_text(result), lambda: record)

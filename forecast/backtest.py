@@ -35,14 +35,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import evaluate
-from .artifacts import dumps, jsonable
+from . import metrics
+from . import jsonio
+from .jsonio import dumps, jsonable
 from .config import CELLS, MAX_SEED, level_key
-from .data import Prices, load_prices
+from .prices import Prices
+from .sources import load_prices
 from .errors import BacktestError, ConfigError, DataError, TooLittleData
-from .evaluate import DMTest, Forecast, ForecastMetrics, Spread, dm_tests
+from .metrics import DMTest, Forecast, ForecastMetrics, OverSeeds, dm_tests
 from .files import write_atomic
-from .inference import DataInfo, Span
+from .model_info import DataInfo, Span
 from .intervals import trailing_volatility
 from .windows import Dataset, Split, get_scaling, make_windows, rows_needed
 
@@ -291,9 +293,8 @@ def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: in
 
 
 def content_sha256(record: dict) -> str:
-    """sha256 of a task file's canonical JSON (sorted keys, no spaces), its own hash left out."""
-    body = {k: v for k, v in record.items() if k != "content_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """sha256 of a task file's canonical JSON, its own hash left out."""
+    return jsonio.content_sha256(record, leave_out="content_sha256")
 
 
 def _list(values) -> list[float]:
@@ -692,20 +693,8 @@ def run_ray(ray, workers: int, cfg, pending: list[Task], close: pd.Series, data:
 
 # --- results ------------------------------------------------------------------------------------
 
-class _OverSeeds:
-    """Mean and spread over seeds of a cell's metrics (one ForecastMetrics per seed)."""
-
-    metrics: tuple[ForecastMetrics, ...]
-
-    def spread(self, metric: str) -> Spread:
-        return Spread.of(getattr(m, metric) for m in self.metrics)
-
-    def interval(self, level: float, measure: str) -> Spread:
-        return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)
-
-
 @dataclass(frozen=True)
-class FoldCell(_OverSeeds):
+class FoldCell(OverSeeds):
     """One cell on one fold, one entry per seed."""
 
     cell: str
@@ -731,7 +720,7 @@ class FoldResult:
 
 
 @dataclass(frozen=True)
-class CellBacktest(_OverSeeds):
+class CellBacktest(OverSeeds):
     """One cell over all folds' days together."""
 
     cell: str
@@ -765,7 +754,7 @@ class Aggregate:
     folds: tuple[FoldResult, ...]
     cells: dict[str, CellBacktest]
     naive: ForecastMetrics                  # naive's numbers: its naive and naive_intervals fields
-    dm: dict[str, DMTest]                   # evaluate.PAIRS on all days, first seed
+    dm: dict[str, DMTest]                   # metrics.PAIRS on all days, first seed
     dm_by_seed: dict[int, dict[str, DMTest]]
     dates: pd.DatetimeIndex                 # (n,) every out-of-sample day, fold after fold
     actual: np.ndarray                      # (n,) closes on those days
@@ -783,7 +772,7 @@ def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...],
             runs = [results[fold.index, cell, s] for s in seeds]
             cells[cell] = FoldCell(
                 cell=cell,
-                metrics=tuple(evaluate.score(r.actual, r.forecast) for r in runs),
+                metrics=tuple(metrics.score(r.actual, r.forecast) for r in runs),
                 epochs_run=tuple(r.epochs_run for r in runs), best_epoch=tuple(r.best_epoch for r in runs),
                 train_seconds=tuple(r.train_seconds for r in runs),
             )
@@ -801,7 +790,7 @@ def aggregate(folds: tuple[Fold, ...], seeds: tuple[int, ...],
                         for k in range(len(seeds)))
         cells[cell] = CellBacktest(
             cell=cell,
-            metrics=tuple(evaluate.score(actual, f) for f in joined),
+            metrics=tuple(metrics.score(actual, f) for f in joined),
             points=points,
             excess=np.cumsum(mean_abs - np.abs(actual - previous)),
             folds_beating_naive=float(np.mean([fr.beats_naive(cell) for fr in fold_results])),
@@ -903,21 +892,3 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
         options=s, seeds=seeds, engine=engine,
         tasks=len(tasks), trained=len(pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
     )
-
-
-def run_backtest(cfg, s: BacktestSettings, command: str = "backtest()") -> tuple[Backtest, dict]:
-    """backtest, then <out>/backtest.json, backtest.md and backtest.png, replaced together; returns
-    the result and its JSON record."""
-    from . import plots, report
-    from .files import write_together
-
-    result = backtest(cfg, s, command)
-    out = Path(cfg.out)
-    record, text = report.backtest_record(result), report.backtest_markdown(result)
-    figure = plots.backtest_chart(**report.backtest_chart_inputs(result))
-    write_together([
-        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "backtest.md", lambda tmp: tmp.write_text(text)),
-        (out / "backtest.png", lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight")),
-    ])
-    return result, record

@@ -1,30 +1,34 @@
 """GRU vs LSTM on the same data, split and test days: error, intervals, significance, seeds, speed.
 
-`compare` returns a typed Comparison; `run_compare` also writes <out>/comparison.json
-(everything), comparison.md (the tables a person reads) and comparison.png, all three
-replaced together. The models it trains are saved like `train`'s, and reused when a saved
-model was trained on the same prices with the same settings.
+`compare` returns a typed Comparison (publish.run_compare writes it as comparison.json,
+comparison.md and comparison.png). The models it trains are saved like `train`'s, through
+the `save` it is given, and reused when a saved model was trained on the same prices with
+the same settings.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import artifacts, bench
+from . import bench, saved_model
 from .config import CELLS
-from .data import Prices, load_prices
+from .prices import Prices
+from .sources import load_prices
 from .errors import ModelError
-from .evaluate import DMTest, ErrorMetrics, Evaluation, Spread, dm_tests
-from .files import write_together
-from .inference import DataInfo, Span, TrainedModel, evaluate_windows
+from .metrics import DMTest, ErrorMetrics, Evaluation, ForecastMetrics, OverSeeds, Spread, dm_tests
+from .model_info import DataInfo, Span, TrainedModel
+from .inference import forecast_scored
 from .train import train
 from .windows import Dataset, build_dataset, rows_needed
 
 log = logging.getLogger(__name__)
+
+Save = Callable[[Path, TrainedModel], object]  # writes a trained model's run into a folder
 
 @dataclass(frozen=True)
 class SeedRun:
@@ -34,15 +38,16 @@ class SeedRun:
 
 
 @dataclass(frozen=True)
-class CellResult:
+class CellResult(OverSeeds):
     cell: str
     runs: tuple[SeedRun, ...]  # one per seed, in seed order
 
-    def spread(self, metric: str) -> Spread:
-        return Spread.of(getattr(r.test.metrics, metric) for r in self.runs)
+    @property
+    def metrics(self) -> tuple[ForecastMetrics, ...]:
+        return tuple(r.test.metrics for r in self.runs)
 
     def coverage(self, level: float) -> Spread:
-        return Spread.of(r.test.metrics.intervals[level].coverage for r in self.runs)
+        return self.interval(level, "coverage")
 
     def mean(self, metric: str) -> float:
         return self.spread(metric).mean
@@ -73,33 +78,35 @@ class Comparison:
 def _reusable(directory: Path, cfg, prices: Prices) -> TrainedModel | None:
     """A saved model trained on exactly these prices with exactly these settings, if any."""
     try:
-        info = artifacts.read_info(directory)
+        info = saved_model.read_info(directory)
     except ModelError as e:
-        if (Path(directory) / artifacts.META_FILE).exists():
+        if (Path(directory) / saved_model.META_FILE).exists():
             log.warning("replacing the model in %s: %s", directory, e)
         return None
     if info.settings != cfg.model_settings() or info.data.sha256 != prices.sha256():
         log.warning("replacing the model in %s: it was trained on other data or settings", directory)
         return None
     try:
-        return artifacts.load_model(directory)
+        return saved_model.load_model(directory)
     except ModelError as e:
         log.warning("retraining: %s", e)
         return None
 
 
-def get_run(cfg, prices: Prices, dataset: Dataset, directory: Path) -> SeedRun:
+def get_run(cfg, prices: Prices, dataset: Dataset, directory: Path, save: Save) -> SeedRun:
     saved = _reusable(directory, cfg, prices)
     if saved is not None:
         log.info("%s seed %d: reusing %s (same data and settings)", cfg.cell.upper(), cfg.seed, directory)
-        return SeedRun(saved, evaluate_windows(saved, *dataset.part("test")), reused=True)
+        return SeedRun(saved, forecast_scored(saved, *dataset.part("test")), reused=True)
     log.info("%s seed %d: training", cfg.cell.upper(), cfg.seed)
     trained = train(cfg, prices)
-    artifacts.save_run(directory, trained)
+    save(directory, trained)
     return SeedRun(trained, trained.test, reused=False)
 
 
-def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> Comparison:
+def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *, save: Save) -> Comparison:
+    """Both cells on one split, `seeds` seeds each; a model not reusable from <out> is trained and
+    handed to `save` (publish.save_run) with the folder it belongs in."""
     cfg = cfg.replace(all_data=False)  # the comparison is about held-out test days
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     dataset = build_dataset(prices.close, cfg)  # one split for both cells
@@ -108,7 +115,7 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -
     cells = {
         cell: CellResult(cell, tuple(
             get_run(cfg.replace(cell=cell, seed=s), prices, dataset,
-                    artifacts.run_dir(cfg.out, cell, None if k == 0 else s))
+                    saved_model.run_dir(cfg.out, cell, None if k == 0 else s), save)
             for k, s in enumerate(seed_list)))
         for cell in CELLS
     }
@@ -133,19 +140,3 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -
         dm_by_seed={s: tests(k) for k, s in enumerate(seed_list)},
         timing=timing,
     )
-
-
-def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> Comparison:
-    """compare, then its three files, replaced together."""
-    from . import plots, report
-
-    result = compare(cfg, seeds, calls, command)
-    out = Path(cfg.out)
-    record, text = report.comparison_record(result), report.comparison_markdown(result)
-    figure = plots.comparison_chart(**report.comparison_chart_inputs(result))
-    write_together([
-        (out / "comparison.json", lambda tmp: tmp.write_text(artifacts.dumps(record))),
-        (out / "comparison.md", lambda tmp: tmp.write_text(text)),
-        (out / "comparison.png", lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight")),
-    ])
-    return result

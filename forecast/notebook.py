@@ -149,7 +149,7 @@ def load_prices(run: Settings, **yahoo_kwargs):
     """The prices the notebook uses: FORECAST_CSV if set, else Yahoo Finance with the cache in
     <root>/data/ (offline: the newer of the cache and the embedded snapshot). A failure without
     FORECAST_CSV says how to run on a price file."""
-    from .data import load_prices as load
+    from .sources import load_prices as load
     from .windows import rows_needed
 
     try:
@@ -220,10 +220,10 @@ def parameter_table(cfg: Config) -> str:
 def train_and_save(run: Settings, prices, cell: str):
     """train.train for one cell, saved to <out>/<cell>/ (the comparison then reuses it); prints
     what training did."""
-    from . import artifacts, report, train
+    from . import publish, report, train
 
     trained = train.train(run.cfg.replace(cell=cell), prices)
-    directory = artifacts.save_run(artifacts.run_dir(run.cfg.out, cell), trained)
+    directory = publish.save_trained(run.cfg.out, trained)
     print(report.training_summary(trained, directory))
     return trained
 

@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import level_key
-from .evaluate import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, Spread
+from .jsonio import jsonable
+from .metrics import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, Spread
 from .intervals import IntervalMetrics
 
 if TYPE_CHECKING:
     from .bench import Bench, InferenceTiming, ModelTiming
     from .compare import Comparison
-    from .data import Prices
-    from .inference import TrainedModel
-    from .predict import NextDay, RangeEvaluation
+    from .prices import Prices
+    from .model_info import TrainedModel
+    from .use_model import NextDay, RangeEvaluation
 
 ALPHA = 0.05      # significance level of every test reported
 SAME_SPEED = 0.1  # GRU/LSTM time ratios within 1 +- this read as "about the same"
@@ -456,7 +457,6 @@ def _fast_path(choice) -> str:
 
 
 def timing_record(t: InferenceTiming) -> dict:
-    from .artifacts import jsonable
     from .bench import gru_over_lstm, predict_over_fast
 
     record = {name: jsonable(m) for name, m in t.models.items()}
@@ -569,7 +569,6 @@ def _interval_spreads(c: Comparison, cell: str) -> dict:
 
 def comparison_record(c: Comparison) -> dict:
     """comparison.json: everything, in the layout earlier versions wrote, intervals added."""
-    from .artifacts import jsonable
 
     first = {cell: r.runs[0] for cell, r in c.cells.items()}
     record = {
@@ -837,7 +836,6 @@ def _naive_record(m: ForecastMetrics) -> dict:
 
 def backtest_record(b: Backtest) -> dict:
     """backtest.json: settings, engine, every fold and cell, all days together, DM tests, verdict."""
-    from .artifacts import jsonable
     from .backtest import tasks_dir
 
     o = b.options

@@ -18,9 +18,10 @@ import keras
 import numpy as np
 
 from . import intervals
-from .data import Prices
+from .prices import Prices
 from .errors import ModelError
-from .inference import DataInfo, ModelInfo, Span, TestSummary, TrainedModel, evaluate_windows, predict_usd
+from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
+from .inference import forecast_scored, predict_usd
 from .models import build_model
 from .windows import Dataset, build_dataset, get_scaling
 
@@ -95,7 +96,7 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo) -> TrainedModel:
         versions=runtime.versions(),
     )
     held_out = TrainedModel(model, info, history)
-    test = evaluate_windows(held_out, *dataset.part("test"))
+    test = forecast_scored(held_out, *dataset.part("test"))
     _finite(test.forecast.point)
     info = dataclasses.replace(info, test=TestSummary.of(test.metrics))
     if cfg.all_data:

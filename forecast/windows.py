@@ -36,6 +36,19 @@ def make_windows(close: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     return X, y
 
 
+def target_days(days: pd.DatetimeIndex, window: int) -> pd.DatetimeIndex:
+    """The day each window forecasts: window i's last close is on days[i + window - 1], its target
+    the next day, days[i + window]. The one rule every stage uses."""
+    return days[window:]
+
+
+def windowed(close: pd.Series, window: int) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    """Every window of a daily close series with its target and target day:
+    X (n, window), y (n,), dates (n,)."""
+    X, y = make_windows(close.to_numpy(), window)  # (n, window), (n,)
+    return X, y, target_days(close.index, window)
+
+
 @dataclass(frozen=True)
 class Split:
     train: slice   # positions in the target-day axis
@@ -219,8 +232,7 @@ class Dataset:
 
 def build_dataset(close: pd.Series, cfg) -> Dataset:
     """Windows, chronological split and a scaling fitted on the training split only."""
-    X, y = make_windows(close.to_numpy(), cfg.window)
-    dates = close.index[cfg.window:]
+    X, y, dates = windowed(close, cfg.window)  # (n, window), (n,), (n,)
     split = split_targets(dates, cfg.val_fraction, cfg.test_fraction, cfg.test_start)
     scaling = get_scaling(cfg.scaling).fit(X[split.train], y[split.train])
     return Dataset(X=X, y=y, dates=dates, split=split, scaling=scaling)

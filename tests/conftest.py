@@ -44,7 +44,7 @@ def go_offline(monkeypatch) -> None:
     anyway it fails too; retries do not wait."""
     import yfinance
 
-    from forecast import data_yahoo
+    from forecast import yahoo_source
 
     class Offline:
         def __init__(self, ticker):
@@ -57,8 +57,8 @@ def go_offline(monkeypatch) -> None:
         raise ConnectionError("cannot reach query2.finance.yahoo.com: [Errno -2] Name or service not known")
 
     monkeypatch.setattr(yfinance, "Ticker", Offline)
-    monkeypatch.setattr(data_yahoo, "reach_yahoo", unresolved)
-    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0)
+    monkeypatch.setattr(yahoo_source, "reach_yahoo", unresolved)
+    monkeypatch.setattr(yahoo_source, "BACKOFF_S", 0)
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def no_network(monkeypatch):
     (reachable once a test has put one there), and as offline while yfinance's own class is in place."""
     import yfinance
 
-    from forecast import data_yahoo
+    from forecast import yahoo_source
 
     real_ticker = yfinance.Ticker
 
@@ -75,7 +75,7 @@ def no_network(monkeypatch):
         if yfinance.Ticker is real_ticker:
             raise ConnectionError("tests never contact Yahoo Finance (no fake at yfinance.Ticker)")
 
-    monkeypatch.setattr(data_yahoo, "reach_yahoo", probe)
+    monkeypatch.setattr(yahoo_source, "reach_yahoo", probe)
 
 
 @pytest.fixture

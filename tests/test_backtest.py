@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import backtest, evaluate
+from forecast import backtest, metrics
 from forecast.__main__ import main
 from forecast.backtest import BacktestSettings, fold_dataset, make_folds, make_task, plan
 from forecast.config import Config
-from forecast.data_csv import load_csv
+from forecast.csv_source import load_csv
 from forecast.errors import ConfigError, DataError, ModelError, TooLittleData
 from forecast.windows import WindowScaling, make_windows
 
@@ -687,9 +687,9 @@ def test_dm_tests_use_the_right_pairs_and_the_first_seed(serial, prices_csv):
         _, _, lstm, _ = concatenated(serial[0], "lstm", seed, prices_csv)
         assert len(dates) == FOLDS * STEP and (previous == close.shift(1).loc[pd.DatetimeIndex(dates)].to_numpy()).all()
         expected = {
-            "gru_vs_lstm": evaluate.diebold_mariano(actual, gru, lstm),
-            "gru_vs_naive": evaluate.diebold_mariano(actual, gru, previous),
-            "lstm_vs_naive": evaluate.diebold_mariano(actual, lstm, previous),
+            "gru_vs_lstm": metrics.diebold_mariano(actual, gru, lstm),
+            "gru_vs_naive": metrics.diebold_mariano(actual, gru, previous),
+            "lstm_vs_naive": metrics.diebold_mariano(actual, lstm, previous),
         }
         by_seed = record["dm_test_by_seed"][k]
         assert by_seed["seed"] == seed
@@ -798,7 +798,7 @@ def synthetic_result(dates, actual, previous, point) -> backtest.TaskResult:
     actual, previous, point = (np.asarray(v, dtype="float64") for v in (actual, previous, point))
     return backtest.TaskResult(
         cell="x", seed=0, actual=actual,
-        forecast=evaluate.Forecast(dates=dates, point=point, previous=previous, volatility=np.zeros(len(dates)),
+        forecast=metrics.Forecast(dates=dates, point=point, previous=previous, volatility=np.zeros(len(dates)),
                                    bands={80.0: (point * 0.9, point * 1.1)},
                                    naive_bands={80.0: (previous * 0.9, previous * 1.1)}),
         epochs_run=1, best_epoch=1, train_seconds=0.0)
@@ -835,8 +835,8 @@ def test_aggregate_by_hand():
         (1.0, 0.5), (0.5, 1.0)]
     assert cells["gru"].excess.tolist() == [2.5, 5, 7.5, 0, -7.5, -15]
     gru, lstm = np.array([95] * 3 + [200] * 3), np.array([102] * 3 + [230] * 3)
-    assert dm == {"gru_vs_lstm": evaluate.diebold_mariano(actual, gru, lstm),
-                  "gru_vs_naive": evaluate.diebold_mariano(actual, gru, previous),
-                  "lstm_vs_naive": evaluate.diebold_mariano(actual, lstm, previous)}
-    assert dm_by_seed[42] == dm and dm_by_seed[43]["gru_vs_lstm"] == evaluate.diebold_mariano(
+    assert dm == {"gru_vs_lstm": metrics.diebold_mariano(actual, gru, lstm),
+                  "gru_vs_naive": metrics.diebold_mariano(actual, gru, previous),
+                  "lstm_vs_naive": metrics.diebold_mariano(actual, lstm, previous)}
+    assert dm_by_seed[42] == dm and dm_by_seed[43]["gru_vs_lstm"] == metrics.diebold_mariano(
         actual, np.array([80] * 3 + [205] * 3), np.array([104] * 3 + [215] * 3))

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from forecast import artifacts
+from forecast import saved_model
 from forecast.__main__ import main
 from tests.conftest import go_offline, random_walk, write_yahoo_csv
 
@@ -148,12 +148,12 @@ def edit_meta(directory: Path, seal: bool = True, **changes) -> None:
     hash check are what a test reaches."""
     meta = json.loads((directory / "model.json").read_text())
     meta.update(changes)
-    (directory / "model.json").write_text(json.dumps(artifacts.seal(meta) if seal else meta))
+    (directory / "model.json").write_text(json.dumps(saved_model.seal(meta) if seal else meta))
 
 
 def rehash(directory: Path) -> None:
     """Makes model.json name the current model.keras, so that the Keras loader itself is reached."""
-    edit_meta(directory, model_sha256=artifacts.file_sha256(directory / "model.keras"))
+    edit_meta(directory, model_sha256=saved_model.file_sha256(directory / "model.keras"))
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
@@ -365,7 +365,7 @@ def test_model_json_missing_a_key(model_copy, capsys, key, expected):
     csv, out, gru = model_copy
     meta = json.loads((gru / "model.json").read_text())
     del meta[key]
-    (gru / "model.json").write_text(json.dumps(artifacts.seal(meta)))
+    (gru / "model.json").write_text(json.dumps(saved_model.seal(meta)))
     err = _one_error_line(capsys, ["predict", "--cell", "gru", "--csv", str(csv), "--out", str(out)])
     assert err == f"error: {gru / 'model.json'}: {key} is missing, expected {expected}; {R}"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import compare, evaluate, report
+from forecast import compare, metrics, publish, report
 from forecast.__main__ import main
 from forecast.config import Config
-from forecast.data_csv import load_csv
+from forecast.csv_source import load_csv
 
 from .conftest import random_walk, write_yahoo_csv
 
@@ -28,7 +28,7 @@ def compared(tmp_path_factory):
     csv = write_yahoo_csv(tmp / "prices.csv", random_walk(150, seed=3))
     cfg = Config(csv=csv, out=tmp / "out", window=5, units=4, epochs=2, batch_size=16, patience=1, quiet=True,
                  jit_compile=False)
-    result = compare.run_compare(cfg, seeds=2, calls=3, command="test")
+    result = publish.run_compare(cfg, seeds=2, calls=3, command="test")
     return cfg, result, json.loads((cfg.out / "comparison.json").read_text())
 
 
@@ -52,9 +52,9 @@ def test_dm_tests_use_the_right_pairs_seed_and_naive(compared):
     for k, seed in enumerate(c.seeds):
         gru, lstm = (c.cells[cell].runs[k].test.forecast.point for cell in ("gru", "lstm"))
         assert c.cells["gru"].runs[k].trained.info.seed == seed
-        expected = {"gru_vs_lstm": evaluate.diebold_mariano(actual, gru, lstm),
-                    "gru_vs_naive": evaluate.diebold_mariano(actual, gru, previous),
-                    "lstm_vs_naive": evaluate.diebold_mariano(actual, lstm, previous)}
+        expected = {"gru_vs_lstm": metrics.diebold_mariano(actual, gru, lstm),
+                    "gru_vs_naive": metrics.diebold_mariano(actual, gru, previous),
+                    "lstm_vs_naive": metrics.diebold_mariano(actual, lstm, previous)}
         assert c.dm_by_seed[seed] == expected
         if k == 0:
             assert c.dm == expected
@@ -159,28 +159,28 @@ def seed_run(cell: str, e: float) -> compare.SeedRun:
     point = ACTUAL + e
     # Model 80% band: point ± 300, holds every day. Naive's: previous − 50 .. previous + 150, which
     # holds the days the price rose 100 (1 and 3) and misses the days it fell 100 (2 and 4).
-    forecast = evaluate.Forecast(
+    forecast = metrics.Forecast(
         dates=pd.date_range("2024-01-01", periods=4), point=point, previous=PREVIOUS, volatility=np.zeros(4),
         bands={80.0: (point - 300, point + 300)}, naive_bands={80.0: (PREVIOUS - 50, PREVIOUS + 150)})
     info = SimpleNamespace(seconds_per_epoch=0.5, epochs_run=3)
-    return compare.SeedRun(trained=SimpleNamespace(info=info), test=evaluate.evaluate(ACTUAL, forecast), reused=False)
+    return compare.SeedRun(trained=SimpleNamespace(info=info), test=metrics.score_forecast(ACTUAL, forecast), reused=False)
 
 
 @pytest.fixture(scope="module")
 def by_hand() -> compare.Comparison:
     from forecast.bench import FastPathChoice, InferenceTiming, ModelTiming, Percentiles
-    from forecast.inference import DataInfo, Span
+    from forecast.model_info import DataInfo, Span
 
     speed = ModelTiming(929, Percentiles(0.2, 0.3), Percentiles(40.0, 45.0), Percentiles(1.0, 1.1), 1e5, 10.0, 0.0)
-    dm = {"gru_vs_lstm": evaluate.DMTest(-1.0, 0.3, 4), "gru_vs_naive": evaluate.DMTest(1.0, 0.4, 4),
-          "lstm_vs_naive": evaluate.DMTest(1.2, 0.35, 4)}
+    dm = {"gru_vs_lstm": metrics.DMTest(-1.0, 0.3, 4), "gru_vs_naive": metrics.DMTest(1.0, 0.4, 4),
+          "lstm_vs_naive": metrics.DMTest(1.2, 0.35, 4)}
     return compare.Comparison(
         command="by hand", data=DataInfo("hand.csv", "2023-12-01", "2024-01-04", 35, 0, "0" * 64),
         split={"train": Span("2023-12-06", "2023-12-24", 19), "val": Span("2023-12-25", "2023-12-31", 7),
                "test": Span("2024-01-01", "2024-01-04", 4)},
         settings={"window": 5, "scaling": "window", "units": 4, "loss": "huber"}, seeds=SEEDS,
         dates=pd.date_range("2024-01-01", periods=4), actual=ACTUAL, previous=PREVIOUS,
-        naive=evaluate.error_metrics(ACTUAL, PREVIOUS),
+        naive=metrics.error_metrics(ACTUAL, PREVIOUS),
         cells={cell: compare.CellResult(cell, tuple(seed_run(cell, e) for e in errors)) for cell, errors in ERRORS.items()},
         dm=dm, dm_by_seed={s: dm for s in SEEDS},
         timing=InferenceTiming({"gru": speed, "lstm": speed}, 5, 3, 4, 1, 1, FastPathChoice(True, 1.0, 2.0),

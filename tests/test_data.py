@@ -1,7 +1,7 @@
 """The data stage: CSV layouts, validation, gaps, and the Yahoo source behind a fake yfinance.
 
 Nothing here reaches the network: `yfinance.Ticker` is replaced by `FakeYahoo`, so the real
-`forecast.data_yahoo.yahoo_history` runs up to the boundary (conftest's `no_network` answers its
+`forecast.yahoo_source.yahoo_history` runs up to the boundary (conftest's `no_network` answers its
 connectivity probe for the fake). `today=`, `sleep=` and `snapshots=` are injected where `load_yahoo` is
 called directly; through the CLI the backoff is set to zero instead, and the embedded snapshot is real.
 """
@@ -29,12 +29,13 @@ try:  # yfinance >= 0.2.55 talks to Yahoo through curl_cffi, older ones through 
 except ImportError:
     from requests.exceptions import ConnectionError as CurlConnectionError
 
-from forecast import data_yahoo
+from forecast import yahoo_source
 from forecast.__main__ import main
 from forecast.config import Config
-from forecast.data import Prices, describe_gaps, load_prices
-from forecast.data_csv import load_csv
-from forecast.data_yahoo import CACHE_COLUMNS, cache_path, load_yahoo
+from forecast.prices import Prices, describe_gaps
+from forecast.sources import load_prices
+from forecast.csv_source import load_csv
+from forecast.yahoo_source import CACHE_COLUMNS, cache_path, load_yahoo
 from forecast.errors import ConfigError, DataError
 from forecast.windows import rows_needed
 
@@ -632,7 +633,7 @@ def test_failed_download_without_a_cache_says_to_pass_a_csv(yahoo, fetch, tmp_pa
     make, reason, (attempts, waits) = FAILURES[failure]
     yahoo.script = [make() for _ in range(3)]
     with pytest.raises(DataError) as e:
-        fetch(ticker="ETH-USD", snapshots=data_yahoo.SNAPSHOTS)
+        fetch(ticker="ETH-USD", snapshots=yahoo_source.SNAPSHOTS)
     assert str(e.value) == (f"could not download 'ETH-USD' from Yahoo Finance ({reason}); "
                             "to run offline, pass a price file: --csv PATH")
     assert len(yahoo.calls) == attempts and sleeps == waits
@@ -814,7 +815,7 @@ def utc_today() -> date:
 def live_yahoo(monkeypatch) -> FakeYahoo:
     fake = FakeYahoo(now=utc_today())
     monkeypatch.setattr(yfinance, "Ticker", fake)
-    monkeypatch.setattr(data_yahoo, "BACKOFF_S", 0.0)  # the CLI sleeps for real: make it no time
+    monkeypatch.setattr(yahoo_source, "BACKOFF_S", 0.0)  # the CLI sleeps for real: make it no time
     return fake
 
 
@@ -874,7 +875,7 @@ def test_a_bug_in_frame_conversion_is_not_reported_as_a_failed_download(yahoo, f
     """Only the download is "could not download"; our own conversion failing is a bug, and says so."""
     def broken(history, today):
         raise KeyError("Close")
-    monkeypatch.setattr(data_yahoo, "_history_to_cache_frame", broken)
+    monkeypatch.setattr(yahoo_source, "_history_to_cache_frame", broken)
     with pytest.raises(KeyError):
         fetch()
 
@@ -893,15 +894,15 @@ def test_a_download_with_a_long_hole_is_refused_before_it_reaches_the_cache(yaho
 
 
 def test_the_cache_is_parsed_once_per_load(yahoo, fetch, stale_cache, monkeypatch):
-    from forecast import data_csv
+    from forecast import csv_source
 
     calls = []
-    real = data_csv.parse_price_frame
+    real = csv_source.parse_price_frame
 
     def counting(*args, **kwargs):
         calls.append(args[1])
         return real(*args, **kwargs)
-    monkeypatch.setattr(data_yahoo, "parse_price_frame", counting)
+    monkeypatch.setattr(yahoo_source, "parse_price_frame", counting)
     fetch()  # merges the missing days into the cache
     fetch()  # up to date: reads the cache only
     assert calls == [stale_cache, stale_cache]

@@ -26,9 +26,9 @@ from tests.test_data import (  # noqa: F401  (forecast_logging is an autouse fix
     write,
 )
 
-from forecast import data_csv
-from forecast.data import finish
-from forecast.data_csv import load_csv
+from forecast import csv_source
+from forecast.prices import finish
+from forecast.csv_source import load_csv
 from forecast.errors import DataError
 
 TODAY = date(2026, 1, 15)
@@ -43,7 +43,7 @@ GAP_ADVICE = ("at most 30 in a row are filled (a typo in a date? else keep only 
 
 @pytest.fixture(autouse=True)
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(data_csv, "utc_today", lambda: TODAY)
+    monkeypatch.setattr(csv_source, "utc_today", lambda: TODAY)
 
 
 def real_frame(real_csv: Path) -> pd.DataFrame:
@@ -207,8 +207,8 @@ def closes_file(path: Path, closes: list[str]) -> Path:
 ])
 def test_the_close_columns_separators_are_decided_from_all_its_values(tmp_path, closes, expected):
     path = closes_file(tmp_path / "prices.csv", closes)
-    frame = data_csv.read_csv_frame(path)
-    close = data_csv.parse_price_frame(frame, path, today=TODAY)
+    frame = csv_source.read_csv_frame(path)
+    close = csv_source.parse_price_frame(frame, path, today=TODAY)
     assert close.tolist() == expected
 
 

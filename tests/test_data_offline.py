@@ -24,11 +24,11 @@ from tests.test_data import (  # noqa: F401  (forecast_logging is an autouse fix
     forecast_logging, run_cli, utc_today, warnings_of,
 )
 
-from forecast import data_yahoo
+from forecast import yahoo_source
 from forecast.config import Config
-from forecast.data import load_prices
-from forecast.data_csv import load_csv
-from forecast.data_yahoo import load_yahoo, reach_yahoo  # the real probe: conftest replaces the module's
+from forecast.sources import load_prices
+from forecast.csv_source import load_csv
+from forecast.yahoo_source import load_yahoo, reach_yahoo  # the real probe: conftest replaces the module's
 from forecast.errors import DataError
 
 D = date.fromisoformat
@@ -252,7 +252,7 @@ def test_when_the_probe_fails_yfinance_is_not_asked(monkeypatch, tmp_path):
 
     def unresolved():
         raise ConnectionError("cannot reach query2.finance.yahoo.com: [Errno -2] Name or service not known")
-    monkeypatch.setattr(data_yahoo, "reach_yahoo", unresolved)
+    monkeypatch.setattr(yahoo_source, "reach_yahoo", unresolved)
     sleeps = []
     with pytest.raises(DataError, match=r"\(no network connection to Yahoo Finance\)"):
         load_yahoo("ETH-USD", tmp_path, today=lambda: TODAY, sleep=sleeps.append)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from forecast.errors import SaveError
-from forecast.artifacts import save_figure, write_json
+from forecast.publish import save_figure, write_json
 from forecast.files import replace_folder, write_atomic, write_together
 
 

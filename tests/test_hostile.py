@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from tests.conftest import go_offline, random_walk, write_yahoo_csv
 
-from forecast import artifacts, data
+from forecast import prices, saved_model
 from forecast.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def _meta_edit(out: Path, seal: bool = True, **changes) -> None:
     path = out / "gru" / "model.json"
     meta = json.loads(path.read_text())
     meta.update(changes)
-    path.write_text(json.dumps(artifacts.seal(meta) if seal else meta))
+    path.write_text(json.dumps(saved_model.seal(meta) if seal else meta))
 
 
 def _scale(value):
@@ -221,7 +221,7 @@ HOSTILE = [
      "{tmp}/p.csv: ambiguous dates in column 'date': '02/01/21' (data row 2) reads as 2021-01-02 (day first) "
      "or 2021-02-01 (month first); write dates as YYYY-MM-DD"),
     ("a typo year in the future", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}".replace("2021-01-05", "2921-01-05")), 1,
-     "{tmp}/p.csv: date 2921-01-05 (data row 5) is after today, " + f"{data.utc_today()} (UTC) (a typo in the year?)"),
+     "{tmp}/p.csv: date 2921-01-05 (data row 5) is after today, " + f"{prices.utc_today()} (UTC) (a typo in the year?)"),
     ("a typo year before Bitcoin", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}".replace("2021-01-05", "2001-01-05")), 1,
      "{tmp}/p.csv: date 2001-01-05 (data row 5) is before 2009-01-03, when Bitcoin began (a typo in the year?)"),
     ("a gap of 31 days", _rows(lambda d, c: f"{d:%Y-%m-%d},{c:.2f}", skip=range(40, 71)), 1,
@@ -317,15 +317,15 @@ def test_library_warnings_do_not_reach_stderr(world, monkeypatch, capsys):
     """A pandas ParserWarning (or any library warning) on the way is not the user's business."""
     import warnings
 
-    from forecast import data_csv
+    from forecast import csv_source
 
-    real = data_csv.read_csv_frame
+    real = csv_source.read_csv_frame
 
     def warns(*args, **kwargs):
         warnings.warn("Length of header or names does not match length of data.", pd.errors.ParserWarning)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data_csv, "read_csv_frame", warns)
+    monkeypatch.setattr(csv_source, "read_csv_frame", warns)
     csv, _, _ = world
     capsys.readouterr()
     assert main(["data", "--csv", str(csv)]) == 0
@@ -341,4 +341,4 @@ def test_compare_replaces_a_tampered_saved_model_with_a_warning(world, capsys):
                  "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "retrain" in err
-    assert artifacts.load_model(out / "gru").info.data.source == str(csv)
+    assert saved_model.load_model(out / "gru").info.data.source == str(csv)

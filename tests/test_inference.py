@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import inference
+from forecast import inference, model_info
 from forecast.errors import ModelError
 from forecast.intervals import Calibration
 from forecast.windows import MinMaxScaling, WindowScaling
@@ -32,11 +32,11 @@ class Stub:
 def trained(model, scaling, q=None):
     cal = Calibration("2024-01-01", "2024-01-10", 10,
                       model={} if q is None else {80.0: q}, naive={} if q is None else {80.0: 2 * q})
-    info = inference.ModelInfo(
+    info = model_info.ModelInfo(
         cell="gru", window=3, units=1, params=1, scaling=scaling, calibration=cal, settings={},
         data=None, split={}, trained_on=None, seed=0, epochs_run=1, best_epoch=1, refit_epochs=None,
         train_seconds=0.0, seconds_per_epoch=0.0, test=None, trained_at="", versions={})
-    return inference.TrainedModel(model=model, info=info)
+    return model_info.TrainedModel(model=model, info=info)
 
 
 def test_zero_output_is_the_naive_forecast_under_window_scaling():
@@ -80,7 +80,7 @@ def test_forecast_bands_and_naive():
 
 def test_evaluate_windows_scores_against_the_actual_closes():
     t = trained(Stub(0.0), WindowScaling(scale=0.02), q=0.01)
-    ev = inference.evaluate_windows(t, X, np.array([106.0, 200.0]), pd.to_datetime(["2024-02-01", "2024-02-02"]))
+    ev = inference.forecast_scored(t, X, np.array([106.0, 200.0]), pd.to_datetime(["2024-02-01", "2024-02-02"]))
     # The stub is the naive forecast: errors 1 and 10, ratio 1.
     assert ev.metrics.mae == pytest.approx(5.5)
     assert ev.metrics.mae_ratio_vs_naive == 1.0

@@ -64,10 +64,10 @@ class _NoYahoo(types.ModuleType):
         raise ConnectionError(f"tests/test_notebook.py blocks Yahoo Finance (yfinance.{name})")
 
 sys.modules["yfinance"] = _NoYahoo("yfinance")
-import forecast.data_yahoo
-forecast.data_yahoo.BACKOFF_S = 0.0
-forecast.data_yahoo.reach_yahoo = lambda *args, **kwargs: None
-forecast.data_yahoo.SNAPSHOTS.clear()
+import forecast.yahoo_source
+forecast.yahoo_source.BACKOFF_S = 0.0
+forecast.yahoo_source.reach_yahoo = lambda *args, **kwargs: None
+forecast.yahoo_source.SNAPSHOTS.clear()
 '''
 
 

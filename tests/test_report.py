@@ -6,7 +6,7 @@ import pytest
 
 from forecast import report
 from forecast.bench import ModelTiming, Percentiles
-from forecast.evaluate import DMTest
+from forecast.metrics import DMTest
 from forecast.intervals import IntervalMetrics
 
 NOT_SIGNIFICANT = DMTest(statistic=0.5, p_value=0.6, days=100)
@@ -171,7 +171,7 @@ def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
     import numpy as np
     import pandas as pd
 
-    from forecast import backtest, evaluate
+    from forecast import backtest, metrics
 
     seeds = (42, 43, 44)
     folds = backtest.make_folds(pd.date_range("2024-01-01", periods=40), backtest.BacktestSettings(folds=2, step=3))
@@ -182,7 +182,7 @@ def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
         for cell, errors in off.items():
             for seed, e in zip(seeds, errors[f.index]):
                 point = np.full(3, actual + e)
-                forecast = evaluate.Forecast(
+                forecast = metrics.Forecast(
                     dates=pd.date_range(f.test.first, periods=3), point=point, previous=np.full(3, previous),
                     volatility=np.zeros(3), bands={80.0: (point - 1, point + 1)},
                     naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})

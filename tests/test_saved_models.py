@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import artifacts, predict, report
+from forecast import jsonio, report, saved_model, use_model
 from forecast.__main__ import _own_source, build_parser, config_from_args, main
 from forecast.config import Config
 from forecast.errors import ConfigError, DataError
+from forecast.prices import Prices
 from forecast.train import data_info
 from tests.conftest import random_walk, write_yahoo_csv
 
@@ -136,7 +137,7 @@ def test_evaluate_by_default_uses_the_days_after_training(kind, capsys, grid):
     chart = out / "reports" / f"evaluate_{cell}_{first}_{END}.png"
     assert lines[-1] == f"chart: {chart}" and chart.read_bytes().startswith(b"\x89PNG")
 
-    result = predict.evaluate_range(Config(cell=cell, out=out, quiet=True), own_source=True)
+    result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), own_source=True)
     record = report.evaluate_record(result)
     assert report.evaluate_text(result) == text.rstrip("\n")
     assert (record["sample"], record["days_in_sample"], record["model_saw_until"]) == ("out-of-sample", 0, saw_last)
@@ -148,16 +149,10 @@ def test_evaluate_by_default_uses_the_days_after_training(kind, capsys, grid):
     assert title.startswith(f"{cell.upper()} next-day forecast {first}..{END}, out of sample (MAE ")
 
 
-@pytest.fixture
-def no_chart(monkeypatch):
-    """evaluate_range without drawing its chart (slow on a busy machine; the title is checked)."""
-    monkeypatch.setattr(predict, "_with_chart", lambda cfg, result: result)
-
-
-def test_evaluate_a_range_that_overlaps_training_is_labelled_in_sample(kind, grid, no_chart):
+def test_evaluate_a_range_that_overlaps_training_is_labelled_in_sample(kind, grid):
     cell, fit, _, out = kind
     seen = 13 if fit == "split" else 30  # of 2021-04-01..2021-05-10: up to 04-13, or up to 04-30
-    result = predict.evaluate_range(Config(cell=cell, out=out, quiet=True), date(2021, 4, 1), date(2021, 5, 10),
+    result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), date(2021, 4, 1), date(2021, 5, 10),
                                     own_source=True)
     text = report.evaluate_text(result)
     assert text.splitlines()[0] == (
@@ -171,19 +166,19 @@ def test_evaluate_a_range_that_overlaps_training_is_labelled_in_sample(kind, gri
     assert ", in sample (MAE " in report.evaluate_chart_inputs(result)["title"]
 
 
-def test_evaluate_in_sample_when_asked(kind, grid, no_chart):
+def test_evaluate_in_sample_when_asked(kind, grid):
     cell, fit, _, out = kind
-    result = predict.evaluate_range(Config(cell=cell, out=out, quiet=True), in_sample=True, own_source=True)
+    result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), in_sample=True, own_source=True)
     assert report.evaluate_text(result).splitlines()[0] == (
         f"{cell.upper()} on {grid / 'prices.csv'}, target days 2021-01-06..{END} (145 days), in sample: "
         f"the model was trained or early-stopped on {SAW[fit][2]} of them (its training data end on {SAW[fit][1]})")
     assert report.evaluate_record(result)["days_in_sample"] == SAW[fit][2]
 
 
-def test_evaluate_days_before_the_training_data(grid, tmp_path, no_chart):
+def test_evaluate_days_before_the_training_data(grid, tmp_path):
     """Older prices than the model saw are out of sample too, and said to lie before its training days."""
     older = write_yahoo_csv(tmp_path / "older.csv", random_walk(60, start="2020-09-01"))  # ..2020-10-30
-    result = predict.evaluate_range(Config(out=grid / "all-data-window", csv=older), date(2020, 10, 1))
+    result = use_model.evaluate_range(Config(out=grid / "all-data-window", csv=older), date(2020, 10, 1))
     assert report.evaluate_text(result).splitlines()[0] == (
         f"GRU on {older}, target days 2020-10-01..2020-10-30 (30 days), "
         "out of sample: before the model's training data, which begin on 2021-01-06")
@@ -229,7 +224,7 @@ def test_compare_does_not_reuse_an_all_data_model(grid, caplog, monkeypatch):
     import logging
 
     from forecast import compare
-    from forecast.data_csv import load_csv
+    from forecast.csv_source import load_csv
 
     monkeypatch.setattr(logging.getLogger("forecast"), "propagate", True)  # main() turned it off
 
@@ -255,7 +250,7 @@ def edit_meta(directory: Path, **changes) -> None:
     """Changes model.json and renews its content hash, so that the checks after the hash check are reached."""
     meta = json.loads((directory / "model.json").read_text())
     meta.update(changes)
-    (directory / "model.json").write_text(json.dumps(artifacts.seal(meta)))
+    (directory / "model.json").write_text(json.dumps(saved_model.seal(meta)))
 
 
 def test_an_explicit_csv_overrides_the_recorded_one(gru_copy, capsys, tmp_path):
@@ -275,16 +270,16 @@ def test_the_recorded_csv_is_gone(gru_copy, capsys, tmp_path, command):
 
 
 def test_a_recorded_ticker_is_the_default_source(gru_copy):
-    info = artifacts.read_info(gru_copy / "gru")
+    info = saved_model.read_info(gru_copy / "gru")
     yahoo = dataclasses.replace(info, data=dataclasses.replace(info.data, csv=None, ticker="ETH-USD"))
-    cfg = predict.model_source(Config(csv=Path("other.csv"), end=date(2021, 3, 1)), yahoo)
+    cfg = use_model.model_source(Config(csv=Path("other.csv"), end=date(2021, 3, 1)), yahoo)
     assert (cfg.csv, cfg.ticker, cfg.end) == (None, "ETH-USD", date(2021, 3, 1))
-    cfg = predict.model_source(Config(ticker="SOL-USD"), info)
+    cfg = use_model.model_source(Config(ticker="SOL-USD"), info)
     assert cfg.csv == Path(info.data.csv)
 
 
 def test_train_records_the_ticker_or_the_csv(tmp_path, monkeypatch):
-    prices = predict.Prices(close=random_walk(10), source="Yahoo Finance ETH-USD")
+    prices = Prices(close=random_walk(10), source="Yahoo Finance ETH-USD")
     assert (data_info(prices, Config(ticker="ETH-USD")).ticker, data_info(prices, Config(ticker="ETH-USD")).csv) == (
         "ETH-USD", None)
     monkeypatch.chdir(tmp_path)
@@ -344,14 +339,14 @@ def test_inconsistent_intervals_are_refused(gru_copy, capsys, model, naive, mess
         assert one_error(capsys, command, "--out", gru_copy) == f"{gru_copy / 'gru' / 'model.json'}: {message}; {R}"
 
 
-def test_a_naive_q_of_zero_is_accepted(gru_copy, capsys, no_chart):
+def test_a_naive_q_of_zero_is_accepted(gru_copy, capsys):
     """The naive forecast's errors are exactly 0 on days the close did not move (constant or
     gap-filled prices): a zero-width naive interval is what such validation days say."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "naive": {"80": 0, "95": None}})
     code, _, err = run(capsys, "predict", "--out", gru_copy, "--quiet")
     assert code == 0, err
-    record = report.evaluate_record(predict.evaluate_range(Config(out=gru_copy), own_source=True))
+    record = report.evaluate_record(use_model.evaluate_range(Config(out=gru_copy), own_source=True))
     # No close of the random walk repeats the previous one: a zero-width interval never holds.
     assert (record["naive"]["intervals"]["80"]["coverage"], record["naive"]["intervals"]["80"]["mean_width_usd"]) == (0, 0)
 
@@ -379,8 +374,8 @@ def test_a_folder_of_the_other_cell_is_refused(grid, tmp_path, capsys, command):
     (1e-05, "1e-05"), (100 / 3, "33.333333333333336"),
 ])
 def test_level_keys_read_back_as_the_same_level(level, key):
-    assert artifacts.level_key(level) == key and float(key) == level
-    assert artifacts.jsonable({level: 1.0, 50.0: 2.0}) == {key: 1.0, "50": 2.0}
+    assert saved_model.level_key(level) == key and float(key) == level
+    assert jsonio.jsonable({level: 1.0, 50.0: 2.0}) == {key: 1.0, "50": 2.0}
 
 
 def test_a_level_that_printed_as_100_is_usable(gru_copy, capsys):
@@ -420,7 +415,7 @@ def _corrupt(directory: Path, value: float) -> None:
     kernel, bias = head.get_weights()
     head.set_weights([np.zeros_like(kernel), np.full_like(bias, value)])
     model.save(directory / "model.keras")
-    edit_meta(directory, model_sha256=artifacts.file_sha256(directory / "model.keras"))
+    edit_meta(directory, model_sha256=saved_model.file_sha256(directory / "model.keras"))
 
 
 @pytest.mark.parametrize(("scaling", "value"), [("window", 1e30), ("minmax", math.nan)])
@@ -438,5 +433,5 @@ def test_a_range_without_days_after_training_names_the_way_to_in_sample(grid):
     """The API says the same as the command line."""
     cfg = Config(cell="gru", out=grid / "all-data-window", csv=grid / "prices.csv", end=date(2021, 4, 30))
     with pytest.raises(DataError, match="no target days after the GRU model's training data"):
-        predict.evaluate_range(cfg)
-    assert predict.evaluate_range(cfg, in_sample=True).seen_days == 115
+        use_model.evaluate_range(cfg)
+    assert use_model.evaluate_range(cfg, in_sample=True).seen_days == 115

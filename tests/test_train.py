@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from tests.conftest import random_walk
 
-from forecast import artifacts, train
+from forecast import publish, saved_model, train
 from forecast.config import Config
-from forecast.data import Prices
+from forecast.prices import Prices
 from forecast.errors import SaveError
 from forecast.inference import predict_usd
 
@@ -37,7 +37,7 @@ def trained(request, tmp_path_factory, prices):
     """One training run per cell, saved to <out>/<cell>, shared by this module's tests (read only)."""
     cfg = small_config(request.param, tmp_path_factory.mktemp(f"train-{request.param}"))
     result = train.train(cfg, prices)
-    directory = artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), result)
+    directory = publish.save_trained(cfg.out, result)
     return cfg, result, directory
 
 
@@ -80,7 +80,7 @@ def test_model_json(trained, prices):
     meta = read_json(directory / "model.json")
     assert meta["schema"] == 3
     assert (meta["cell"], meta["window"], meta["features"], meta["units"]) == (cfg.cell, WINDOW, 1, 4)
-    assert meta["model_sha256"] == artifacts.file_sha256(directory / "model.keras")
+    assert meta["model_sha256"] == saved_model.file_sha256(directory / "model.keras")
 
     # The scaling with its fitted parameter: the std of the training targets' log returns.
     X_train, y_train = windows(prices.close, meta["split"]["train"]["first"], meta["split"]["train"]["last"])
@@ -246,7 +246,7 @@ def test_a_failed_save_keeps_the_previous_run_whole(trained, other_seed, tmp_pat
     with monkeypatch.context() as patch:
         error = failure(patch)
         with pytest.raises(error) as info:
-            artifacts.save_run(directory, other_seed)
+            publish.save_run(directory, other_seed)
     if error is SaveError:
         assert str(info.value).startswith(f"cannot save {directory}: ")
 
@@ -254,9 +254,9 @@ def test_a_failed_save_keeps_the_previous_run_whole(trained, other_seed, tmp_pat
     assert {name: (directory / name).read_bytes() for name in FILES} == before
 
     # The same save, uninterrupted, does replace the run: the check above is not vacuous.
-    artifacts.save_run(directory, other_seed)
+    publish.save_run(directory, other_seed)
     assert os.listdir(tmp_path) == [cfg.cell]
-    assert artifacts.load_model(directory).info == other_seed.info
+    assert saved_model.load_model(directory).info == other_seed.info
 
 
 def test_the_next_run_cleans_up_after_a_killed_one(trained, other_seed, tmp_path):
@@ -268,12 +268,12 @@ def test_the_next_run_cleans_up_after_a_killed_one(trained, other_seed, tmp_path
     (tmp_path / f".{cfg.cell}.new-{dead}-y").mkdir()
     (tmp_path / f".{cfg.cell}.new-{dead}-y" / "model.keras").write_bytes(b"half")
 
-    restored = artifacts.load_model(tmp_path / cfg.cell)  # reading puts the moved-aside run back
+    restored = saved_model.load_model(tmp_path / cfg.cell)  # reading puts the moved-aside run back
     assert restored.info == result.info
     assert os.listdir(tmp_path) == [cfg.cell]
 
     (tmp_path / f".{cfg.cell}.new-{dead}-z").mkdir()
-    artifacts.save_run(tmp_path / cfg.cell, other_seed)
+    publish.save_run(tmp_path / cfg.cell, other_seed)
     assert os.listdir(tmp_path) == [cfg.cell]
 
 
@@ -282,7 +282,7 @@ def test_nan_free_json_even_for_flat_prices(tmp_path):
     flat = random_walk(DAYS) * 0 + 100.0
     cfg = small_config("gru", tmp_path, epochs=1)
     result = train.train(cfg, Prices(close=flat, source="flat"))
-    artifacts.save_run(tmp_path / "gru", result)
+    publish.save_run(tmp_path / "gru", result)
     metrics = json.loads((tmp_path / "gru" / "metrics.json").read_text())
     assert metrics["mae_ratio_vs_naive"] is None and math.isnan(result.test.metrics.mae_ratio_vs_naive)
 

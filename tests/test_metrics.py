@@ -7,8 +7,8 @@ import pytest
 
 import pandas as pd
 
-from forecast import evaluate, report
-from forecast.evaluate import ErrorMetrics, Forecast
+from forecast import metrics, report
+from forecast.metrics import ErrorMetrics, Forecast
 
 # Four target days. Model errors: -1, +1, -2, +1. Naive (previous close) errors: +1, +2, -1, +4.
 ACTUAL = np.array([100.0, 102.0, 101.0, 105.0])
@@ -17,19 +17,19 @@ PREVIOUS = np.array([99.0, 100.0, 102.0, 101.0])
 
 
 def test_error_metrics_by_hand():
-    assert evaluate.mae(ACTUAL, PREDICTED) == pytest.approx(5 / 4)
-    assert evaluate.rmse(ACTUAL, PREDICTED) == pytest.approx(math.sqrt(7 / 4))
-    assert evaluate.mape(ACTUAL, PREDICTED) == pytest.approx(100 * (1 / 100 + 1 / 102 + 2 / 101 + 1 / 105) / 4)
+    assert metrics.mae(ACTUAL, PREDICTED) == pytest.approx(5 / 4)
+    assert metrics.rmse(ACTUAL, PREDICTED) == pytest.approx(math.sqrt(7 / 4))
+    assert metrics.mape(ACTUAL, PREDICTED) == pytest.approx(100 * (1 / 100 + 1 / 102 + 2 / 101 + 1 / 105) / 4)
 
 
 def test_directional_accuracy_by_hand():
     # Predicted moves +2, +1, +1, +3; actual moves +1, +2, -1, +4: the third day is wrong.
-    assert evaluate.directional_accuracy(ACTUAL, PREDICTED, PREVIOUS) == 0.75
+    assert metrics.directional_accuracy(ACTUAL, PREDICTED, PREVIOUS) == 0.75
 
 
 def test_beats_naive_by_hand():
     # |model error| 1, 1, 2, 1 against |naive error| 1, 2, 1, 4: strictly better on days 2 and 4.
-    assert evaluate.beats_naive(ACTUAL, PREDICTED, PREVIOUS) == 0.5
+    assert metrics.beats_naive(ACTUAL, PREDICTED, PREVIOUS) == 0.5
 
 
 def forecast(predicted, previous=PREVIOUS, q=None):
@@ -42,7 +42,7 @@ def forecast(predicted, previous=PREVIOUS, q=None):
 
 
 def test_score_ratios_and_naive():
-    m = evaluate.score(ACTUAL, forecast(PREDICTED))
+    m = metrics.score(ACTUAL, forecast(PREDICTED))
     assert m.naive == pytest.approx(ErrorMetrics(2.0, math.sqrt(22 / 4), 100 * (1 / 100 + 2 / 102 + 1 / 101 + 4 / 105) / 4))
     assert (m.mae, m.rmse) == pytest.approx((1.25, math.sqrt(7 / 4)))
     assert m.mae_ratio_vs_naive == pytest.approx(1.25 / 2.0)
@@ -55,7 +55,7 @@ def test_score_intervals_of_model_and_naive():
     # Half-width 0.0149 in log units: 101 * exp(+-0.0149) = [99.51, 102.52]. Model intervals hold
     # on days 1, 2, 4 (|error| 1 of ~100) but not 3 (actual 101 below 103's [101.47, 104.55]);
     # naive's hold on days 1, 3 (|error| 1) and miss days 2 and 4 (|error| 2 and 4).
-    m = evaluate.score(ACTUAL, forecast(PREDICTED, q=0.0149))
+    m = metrics.score(ACTUAL, forecast(PREDICTED, q=0.0149))
     assert m.intervals[50.0].coverage == 0.75
     assert m.naive_intervals[50.0].coverage == 0.5
     # Sorted by the volatility given (0, 1, 2, 3): thirds of sizes 2, 1, 1.
@@ -63,7 +63,7 @@ def test_score_intervals_of_model_and_naive():
 
 
 def test_naive_forecast_has_ratio_one():
-    m = evaluate.score(ACTUAL, forecast(PREVIOUS))
+    m = metrics.score(ACTUAL, forecast(PREVIOUS))
     assert m.mae_ratio_vs_naive == 1.0
     assert m.beats_naive_share == 0.0
 
@@ -75,17 +75,17 @@ def test_diebold_mariano_worked_case():
     actual = np.zeros(5)
     worse = np.array([1.0, 1.0, 1.0, 1.0, 2.0])
     better = np.zeros(5)
-    out = evaluate.diebold_mariano(actual, worse, better)
+    out = metrics.diebold_mariano(actual, worse, better)
     assert out.statistic == pytest.approx(8 / 3)
     assert out.p_value == pytest.approx(0.056, abs=1e-9)
     assert out.days == 5
-    swapped = evaluate.diebold_mariano(actual, better, worse)
+    swapped = metrics.diebold_mariano(actual, better, worse)
     assert swapped.statistic == pytest.approx(-8 / 3)
     assert swapped.p_value == pytest.approx(out.p_value)
 
 
 def test_diebold_mariano_equal_forecasts_is_undefined_not_an_error():
-    out = evaluate.diebold_mariano(ACTUAL, PREDICTED, PREDICTED)
+    out = metrics.diebold_mariano(ACTUAL, PREDICTED, PREDICTED)
     assert math.isnan(out.statistic) and math.isnan(out.p_value)
 
 
@@ -96,17 +96,17 @@ def test_diebold_mariano_size_under_the_null():
     for _ in range(400):
         actual = rng.normal(size=60)
         a, b = actual + rng.normal(size=60), actual + rng.normal(size=60)
-        rejections += evaluate.diebold_mariano(actual, a, b).p_value < 0.05
+        rejections += metrics.diebold_mariano(actual, a, b).p_value < 0.05
     assert 0.02 < rejections / 400 < 0.09
 
 
 def test_diebold_mariano_needs_three_days():
     with pytest.raises(ValueError, match="^the Diebold-Mariano test needs at least 3 days, got 2$"):
-        evaluate.diebold_mariano([1, 2], [1, 2], [2, 3])
+        metrics.diebold_mariano([1, 2], [1, 2], [2, 3])
 
 
 def test_metrics_table_lists_models_then_naive():
-    m = evaluate.score(ACTUAL, forecast(PREDICTED))
+    m = metrics.score(ACTUAL, forecast(PREDICTED))
     lines = report.metrics_table({"GRU": m}, m.naive).splitlines()
     assert lines[2].startswith("| GRU | 1.25 | 1.32 |")
     assert lines[3].startswith("| naive (tomorrow = today) | 2.00 | 2.35 |")
@@ -114,5 +114,5 @@ def test_metrics_table_lists_models_then_naive():
 
 def test_flat_prices_give_nan_ratios_not_a_crash():
     flat = np.full(5, 100.0)
-    m = evaluate.score(flat, forecast(flat + 1, flat))
+    m = metrics.score(flat, forecast(flat + 1, flat))
     assert m.naive.mae == 0 and math.isnan(m.mae_ratio_vs_naive) and math.isnan(m.rmse_ratio_vs_naive)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import artifacts, inference, predict, report, train
+from forecast import inference, publish, report, saved_model, train, use_model
 from forecast.config import Config
-from forecast.data_csv import load_csv
+from forecast.csv_source import load_csv
 from forecast.errors import DataError
 from tests.conftest import random_walk, write_yahoo_csv
 
@@ -28,19 +28,19 @@ def trained(request, tmp_path_factory, csv_path):
     cfg = Config(cell=request.param, csv=csv_path, window=WINDOW, units=4, epochs=2, batch_size=16,
                  patience=1, quiet=True, jit_compile=False, out=tmp_path_factory.mktemp(f"out-{request.param}"))
     result = train.train(cfg, load_csv(csv_path))
-    artifacts.save_run(artifacts.run_dir(cfg.out, cfg.cell), result)
+    publish.save_trained(cfg.out, result)
     return cfg, result
 
 
 def test_load_round_trip(trained):
     cfg, result = trained
-    directory = artifacts.run_dir(cfg.out, cfg.cell)
-    saved = artifacts.load_model(directory)
+    directory = saved_model.run_dir(cfg.out, cfg.cell)
+    saved = saved_model.load_model(directory)
     assert saved.info == result.info
     assert saved.history is None and saved.test is None
     for loaded, original in zip(saved.model.get_weights(), result.model.get_weights()):
         np.testing.assert_array_equal(loaded, original)
-    from_disk = inference.evaluate_windows(saved, *_test_windows(cfg, result))
+    from_disk = inference.forecast_scored(saved, *_test_windows(cfg, result))
     # The trained model predicts through XLA (jit_compile), the loaded one without: float32 round-off.
     np.testing.assert_allclose(from_disk.forecast.point, result.test.forecast.point, rtol=1e-7, atol=0)
     assert from_disk.metrics.intervals.keys() == result.test.metrics.intervals.keys()
@@ -56,7 +56,7 @@ def _test_windows(cfg, result):
 def test_next_day(trained, csv_path):
     cfg, result = trained
     close = load_csv(csv_path).close
-    forecast = predict.next_day(cfg)
+    forecast = use_model.next_day(cfg)
 
     assert forecast.cell == cfg.cell
     assert forecast.source == str(csv_path)
@@ -78,7 +78,7 @@ def test_next_day(trained, csv_path):
 
 def test_next_day_from_an_earlier_end(trained):
     cfg, _ = trained
-    forecast = predict.next_day(cfg.replace(end=date(2021, 2, 28)))
+    forecast = use_model.next_day(cfg.replace(end=date(2021, 2, 28)))
     assert (forecast.last_date, forecast.date) == ("2021-02-28", "2021-03-01")
 
 
@@ -86,7 +86,9 @@ def test_evaluate_the_test_split_again(trained):
     """The saved model over the test days reproduces the metrics saved at training time."""
     cfg, result = trained
     test = result.info.split["test"]
-    got = predict.evaluate_range(cfg, date.fromisoformat(test.first), date.fromisoformat(test.last))
+    got = use_model.evaluate_range(cfg, date.fromisoformat(test.first), date.fromisoformat(test.last))
+    assert got.chart is None  # computing writes nothing: publish draws the chart
+    got = publish.with_evaluate_chart(cfg.out, got)
     metrics = got.evaluation.metrics
 
     assert (metrics.first_date, metrics.last_date, metrics.days) == (test.first, test.last, 17)
@@ -106,7 +108,7 @@ def test_evaluate_the_test_split_again(trained):
 
 def test_evaluate_notes_overlap_with_training(trained):
     cfg, _ = trained
-    got = predict.evaluate_range(cfg, date(2021, 1, 10), date(2021, 1, 20))
+    got = use_model.evaluate_range(cfg, date(2021, 1, 10), date(2021, 1, 20))
     assert got.evaluation.metrics.days == 11
     assert "note: the range overlaps the days the model was trained or early-stopped on (up to 2021-04-13)" \
         in report.evaluate_text(got)
@@ -117,7 +119,7 @@ def test_evaluate_a_read_only_model_skips_the_chart_with_a_warning(trained, tmp_
     blocked = tmp_path / "out"
     shutil.copytree(cfg.out / cfg.cell, blocked / cfg.cell)
     (blocked / "reports").write_text("a file where the reports folder would go")
-    got = predict.evaluate_range(cfg.replace(out=blocked), date(2021, 4, 1), None)
+    got = publish.with_evaluate_chart(blocked, use_model.evaluate_range(cfg.replace(out=blocked), date(2021, 4, 1), None))
     assert got.chart is None and got.evaluation.metrics.days == 30
     assert "chart not written: cannot save" in caplog.text
 
@@ -125,7 +127,7 @@ def test_evaluate_a_read_only_model_skips_the_chart_with_a_warning(trained, tmp_
 def test_range_windows(trained, csv_path):
     cfg, result = trained
     prices = load_csv(csv_path)
-    X, y, dates = predict.range_windows(WINDOW, prices, date(2021, 4, 1), None)
+    X, y, dates = use_model.range_windows(WINDOW, prices, date(2021, 4, 1), None)
     assert list(dates) == list(pd.date_range("2021-04-01", "2021-04-30"))
     np.testing.assert_array_equal(y, prices.close.loc["2021-04-01":].to_numpy())
     np.testing.assert_array_equal(X[:, -1], prices.close.loc["2021-03-31":"2021-04-29"].to_numpy())
@@ -144,5 +146,5 @@ def test_range_windows(trained, csv_path):
 def test_evaluate_empty_ranges(trained, since, until, message):
     cfg, _ = trained
     with pytest.raises(DataError) as info:
-        predict.evaluate_range(cfg, since, until)
+        use_model.evaluate_range(cfg, since, until)
     assert str(info.value) == message

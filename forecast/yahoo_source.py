@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import Prices, check_gaps, check_span, finish, utc_today
-from .data_csv import _normalise, check_field_counts, parse_price_frame, read_csv_frame
+from .prices import Prices, check_gaps, check_span, finish, utc_today
+from .csv_source import _normalise, check_field_counts, parse_price_frame, read_csv_frame
 from .errors import DataError
 from .files import write_atomic
 

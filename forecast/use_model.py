@@ -1,4 +1,5 @@
-"""Using a saved model: the next day's close with its intervals, or next-day error over any range."""
+"""Using a saved model (the predict and evaluate commands): the next day's close with its
+intervals, or the next-day errors over any range of days."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import artifacts
-from .data import Prices, load_prices
-from .errors import DataError, ForecastError, TooLittleData
-from .evaluate import Evaluation
-from .inference import ModelInfo, TestSummary, TrainedModel, evaluate_windows, forecast
-from .windows import make_windows
+from . import saved_model
+from .prices import Prices
+from .sources import load_prices
+from .errors import DataError, TooLittleData
+from .metrics import Evaluation
+from .model_info import ModelInfo, TestSummary, TrainedModel
+from .inference import forecast_scored, forecast
+from .windows import target_days, windowed
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,8 @@ log = logging.getLogger(__name__)
 def load_for(cfg, min_extra_rows: int = 0, own_source: bool = False) -> tuple[TrainedModel, Path, Prices]:
     """The saved model of cfg.cell, its folder, and prices long enough for its window: from cfg's
     source, or with `own_source` (no --csv or --ticker given) from the one the model was trained on."""
-    directory = artifacts.run_dir(cfg.out, cfg.cell)
-    saved = artifacts.load_model(directory, cfg.cell)
+    directory = saved_model.run_dir(cfg.out, cfg.cell)
+    saved = saved_model.load_model(directory, cfg.cell)
     if own_source:
         cfg = model_source(cfg, saved.info)
     window = saved.info.window
@@ -84,8 +87,7 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
 def range_windows(window: int, prices: Prices, since: date | None, until: date | None):
     """Every target day in [since, until], each with its own previous `window` days:
     X (n, window), y (n,), target days (n,)."""
-    X, y = make_windows(prices.close.to_numpy(), window)  # (n, window), (n,)
-    dates = prices.close.index[window:]
+    X, y, dates = windowed(prices.close, window)  # (n, window), (n,), (n,)
     keep = np.ones(len(dates), dtype=bool)
     if since:
         keep &= dates >= pd.Timestamp(since)
@@ -107,7 +109,7 @@ class RangeEvaluation:
     evaluation: Evaluation
     info: ModelInfo                  # the saved model's description: its split, the days it saw
     seen_days: int                   # days of the range the model was trained or early-stopped on
-    chart: Path | None               # where the chart went, None if it could not be written
+    chart: Path | None               # where publish wrote the chart; None before, or if it could not be written
 
     @property
     def model_saw_until(self) -> str:
@@ -129,7 +131,7 @@ def after_training(info: ModelInfo, prices: Prices) -> date:
     from then on: the range `evaluate` uses by default, out of sample."""
     first = date.fromisoformat(info.trained_on.last) + timedelta(days=1)
     end = prices.close.index[-1].date()
-    later = int((prices.close.index[info.window:] >= pd.Timestamp(first)).sum())
+    later = int((target_days(prices.close.index, info.window) >= pd.Timestamp(first)).sum())
     if later < 2:
         what = "no target days" if later == 0 else f"only 1 target day ({end})"
         raise DataError(
@@ -150,28 +152,10 @@ def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
     X, y, dates = range_windows(saved.info.window, prices, since, until)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
-    evaluation = evaluate_windows(saved, X, y, dates)
+    evaluation = forecast_scored(saved, X, y, dates)
     seen = saved.info.trained_on
     seen_days = int(((dates >= pd.Timestamp(seen.first)) & (dates <= pd.Timestamp(seen.last))).sum())
-    result = RangeEvaluation(
+    return RangeEvaluation(
         cell=saved.info.cell, source=prices.source, evaluation=evaluation,
         info=saved.info, seen_days=seen_days, chart=None,
     )
-    return _with_chart(cfg, result)
-
-
-def _with_chart(cfg, result: RangeEvaluation) -> RangeEvaluation:
-    """The chart goes to <out>/reports/, never into the model's folder (which may be read-only);
-    if it cannot be written, the numbers still stand and a warning says why."""
-    from dataclasses import replace
-
-    from . import plots, report
-
-    m = result.evaluation.metrics
-    path = Path(cfg.out) / "reports" / f"evaluate_{result.cell}_{m.first_date}_{m.last_date}.png"
-    try:
-        artifacts.save_figure(path, plots.forecast_chart(**report.evaluate_chart_inputs(result)))
-    except (ForecastError, OSError) as e:
-        log.warning("chart not written: %s", e)
-        return result
-    return replace(result, chart=path)

@@ -1,14 +1,16 @@
-"""Saved runs: <out>/<cell>/{model.keras, model.json, metrics.json, forecast.png, history.png}.
+"""The saved-model format: model.keras and model.json in <out>/<cell>/, written, read and checked.
 
-A run is built in a temp folder beside its destination and swapped in whole (files.replace_folder):
-a failed, interrupted or killed run leaves exactly the previous run, a finished one exactly the
-new one. model.json records the sha256 of model.keras and of its own content, so a model and a
-description from different runs, or an edited description, are caught on load; every field that
-is used is checked for type and range, and against each other and the weights (q rising with the
-level, the cell of the recurrent layer), so no edit turns into a NaN forecast or a traceback.
+publish.save_run stages the run's folder and swaps it in whole, metrics and charts included; this
+module owns what a model is on disk. model.json records the sha256 of model.keras and of its own
+content, so a model and a description from different runs, or an edited description, are caught
+on load; every field that is used is checked for type and range, and against each other and the
+weights (q rising with the level, the cell of the recurrent layer), so no edit turns into a NaN
+forecast or a traceback.
 """
 
 from __future__ import annotations
+
+from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
 
 import contextlib
 import dataclasses
@@ -21,18 +23,21 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+import keras
+
 from . import config
 from .config import level_key
 from .errors import ModelError
-from .files import clean_leftovers, replace_folder, write_atomic
-from .inference import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
+from .files import clean_leftovers
+from .jsonio import content_sha256, dumps, jsonable
 from .intervals import Calibration
+from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
+from .models import CELLS
 from .windows import scaling_from_dict, scaling_to_dict
 
 SCHEMA = 3  # 3: data.csv / data.ticker, the source predict and evaluate default to
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
-METRICS_FILE = "metrics.json"
 RETRAIN = "retrain the model (python -m forecast train)"
 
 
@@ -49,42 +54,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-# --- JSON ----------------------------------------------------------------------------------
-
-def jsonable(obj):
-    """Plain JSON values: dataclasses as dicts, float keys as "80", non-finite numbers as null
-    (JSON has no NaN or Infinity; null reads as "undefined" or "unbounded" in context)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {level_key(k) if isinstance(k, float) else str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, (date, Path)):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy scalars
-        return jsonable(obj.item())
-    return obj
-
-
-def dumps(obj) -> str:
-    return json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
-
-
-def write_json(path: Path, obj) -> None:
-    text = dumps(obj)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
-
-
-def save_figure(path: Path, fig) -> None:
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
-
-
 def _content_sha256(meta: dict) -> str:
-    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return content_sha256(meta, leave_out="meta_sha256")
 
 
 def seal(meta: dict) -> dict:
@@ -110,33 +81,13 @@ def info_to_dict(info: ModelInfo) -> dict:
     }
 
 
-def save_model_files(directory: Path, trained: TrainedModel) -> None:
-    """model.keras and its model.json into `directory` (a staged folder: no temp files needed)."""
+def write_model(directory: Path, trained: TrainedModel) -> None:
+    """model.keras and its model.json into `directory`: a folder publish.save_run has staged, so
+    no temp files are needed (the folder is swapped in whole or not at all)."""
     model_path = Path(directory) / MODEL_FILE
     trained.model.save(model_path)
     meta = seal({"schema": SCHEMA, **info_to_dict(trained.info), "model_sha256": file_sha256(model_path)})
     (Path(directory) / META_FILE).write_text(dumps(meta))
-
-
-def save_run(directory: Path, trained: TrainedModel, extra: dict | None = None) -> Path:
-    """The whole run, swapped in at once: the model pair, metrics.json (the held-out test result)
-    and the charts. `extra` maps more file names to writers (path -> None)."""
-    from . import plots, report
-
-    def fill(tmp: Path) -> None:
-        save_model_files(tmp, trained)
-        if trained.test is not None:
-            (tmp / METRICS_FILE).write_text(dumps(report.metrics_record(trained.test.metrics, split="test")))
-            plots.forecast_chart(**report.train_chart_inputs(trained)).savefig(
-                tmp / "forecast.png", dpi=110, bbox_inches="tight")
-        if trained.history is not None:
-            plots.history_chart(**report.history_chart_inputs(trained)).savefig(
-                tmp / "history.png", dpi=110, bbox_inches="tight")
-        for name, write in (extra or {}).items():
-            write(tmp / name)
-
-    replace_folder(Path(directory), fill)
-    return Path(directory)
 
 
 # --- reading back, every used field checked ----------------------------------------------
@@ -337,9 +288,6 @@ def load_model(directory: Path, cell: str | None = None) -> TrainedModel:
             f"{model_path} is not the model described by {directory / META_FILE} "
             f"(changed, truncated or from another run); {RETRAIN}"
         )
-    from . import runtime  # noqa: F401, I001  (before Keras: see runtime.py)
-    import keras
-
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as e:  # zip, HDF5 and Keras errors all mean the same to a user
@@ -361,10 +309,6 @@ def load_model(directory: Path, cell: str | None = None) -> TrainedModel:
 def _check_cell(model, info: ModelInfo, model_path: Path) -> None:
     """The weights' recurrent layer is the cell model.json names: a resealed edit of `cell` would
     otherwise label an LSTM's forecasts GRU."""
-    import keras
-
-    from .models import CELLS
-
     layers = [type(layer).__name__ for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     want = CELLS[info.cell].__name__
     if layers != [want]:

@@ -127,7 +127,7 @@ class Evaluation:
     metrics: ForecastMetrics
 
 
-def evaluate(actual, forecast: Forecast) -> Evaluation:
+def score_forecast(actual, forecast: Forecast) -> Evaluation:
     actual = np.asarray(actual, dtype="float64")
     return Evaluation(actual=actual, forecast=forecast, metrics=score(actual, forecast))
 
@@ -184,3 +184,16 @@ class Spread:
     def of(cls, values) -> Spread:
         values = tuple(float(v) for v in values)
         return cls(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None, values)
+
+
+class OverSeeds:
+    """One model's numbers on the same days under several seeds, as mean and spread: the one
+    over-seeds summary of compare and backtest. Subclasses hold `metrics`, one ForecastMetrics per seed."""
+
+    metrics: tuple[ForecastMetrics, ...]
+
+    def spread(self, metric: str) -> Spread:
+        return Spread.of(getattr(m, metric) for m in self.metrics)
+
+    def interval(self, level: float, measure: str) -> Spread:
+        return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)

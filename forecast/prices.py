@@ -3,8 +3,8 @@
 Whatever the source, the result is one float64 Series of daily closes on a tz-naive UTC
 calendar index with no missing days: Bitcoin trades every day, so a missing day is a gap,
 reported and filled with the previous close so that no window silently spans it.
-Reading files is `data_csv`'s job, downloading and caching `data_yahoo`'s; this module holds
-what both return and the checks they share.
+Reading files is `csv_source`'s job, downloading and caching `yahoo_source`'s, choosing between
+them `sources`'; this module holds what both return and the checks they share.
 """
 
 from __future__ import annotations
@@ -161,14 +161,3 @@ def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None)
     if gaps:
         log.warning("gaps: %s", describe_gaps(gaps))
     return Prices(close=close.astype("float64"), source=source, gaps=gaps, cache=cache)
-
-
-def load_prices(cfg, min_rows: int = 1, **yahoo_kwargs) -> Prices:
-    """The data stage of the pipeline: the configured source, validated and sliced."""
-    if cfg.csv is not None:
-        from .data_csv import load_csv
-
-        return load_csv(cfg.csv, cfg.start, cfg.end, min_rows)
-    from .data_yahoo import load_yahoo
-
-    return load_yahoo(cfg.ticker, cfg.cache_dir, cfg.start, cfg.end, min_rows, **yahoo_kwargs)

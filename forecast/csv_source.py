@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import GENESIS, Prices, check_gaps, check_span, finish, utc_today
+from .prices import GENESIS, Prices, check_gaps, check_span, finish, utc_today
 from .errors import DataError
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time")

@@ -1,0 +1,100 @@
+"""Every file a command leaves for its user, written whole or not at all (files.py): a run's
+folder (the saved model with its metrics and charts), comparison.{json,md,png},
+backtest.{json,md,png} and evaluate's chart. The stages before this one compute and return;
+this one renders their results with report and plots and writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from . import backtest, compare, plots, report, saved_model
+from .errors import ForecastError
+from .files import replace_folder, write_atomic, write_together
+from .jsonio import dumps
+from .model_info import TrainedModel
+from .use_model import RangeEvaluation
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+DPI = 110
+
+
+def _png(fig):
+    """A writer of the figure as PNG, cropped to what is drawn."""
+    return lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+
+
+def write_json(path: Path, obj) -> None:
+    text = dumps(obj)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def save_figure(path: Path, fig) -> None:
+    write_atomic(path, _png(fig))
+
+
+def save_run(directory: Path, trained: TrainedModel) -> Path:
+    """The whole run, swapped in at once: the model pair, metrics.json (the held-out test result)
+    and the charts."""
+
+    def fill(tmp: Path) -> None:
+        saved_model.write_model(tmp, trained)
+        if trained.test is not None:
+            (tmp / METRICS_FILE).write_text(dumps(report.metrics_record(trained.test.metrics, split="test")))
+            _png(plots.forecast_chart(**report.train_chart_inputs(trained)))(tmp / "forecast.png")
+        if trained.history is not None:
+            _png(plots.history_chart(**report.history_chart_inputs(trained)))(tmp / "history.png")
+
+    replace_folder(Path(directory), fill)
+    return Path(directory)
+
+
+def save_trained(out: Path, trained: TrainedModel) -> Path:
+    """A trained model's run, in <out>/<cell>/."""
+    return save_run(saved_model.run_dir(out, trained.info.cell), trained)
+
+
+def with_evaluate_chart(out: Path, result: RangeEvaluation) -> RangeEvaluation:
+    """The chart goes to <out>/reports/, never into the model's folder (which may be read-only);
+    if it cannot be written, the numbers still stand and a warning says why."""
+    m = result.evaluation.metrics
+    path = Path(out) / "reports" / f"evaluate_{result.cell}_{m.first_date}_{m.last_date}.png"
+    try:
+        save_figure(path, plots.forecast_chart(**report.evaluate_chart_inputs(result)))
+    except (ForecastError, OSError) as e:
+        log.warning("chart not written: %s", e)
+        return result
+    return replace(result, chart=path)
+
+
+def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> compare.Comparison:
+    """compare (each model it trains saved as train's are), then its three files, replaced together."""
+    result = compare.compare(cfg, seeds, calls, command, save=save_run)
+    out = Path(cfg.out)
+    record, text = report.comparison_record(result), report.comparison_markdown(result)
+    figure = plots.comparison_chart(**report.comparison_chart_inputs(result))
+    write_together([
+        (out / "comparison.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / "comparison.md", lambda tmp: tmp.write_text(text)),
+        (out / "comparison.png", _png(figure)),
+    ])
+    return result
+
+
+def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest, dict]:
+    """backtest, then <out>/backtest.json, backtest.md and backtest.png, replaced together; returns
+    the result and its JSON record."""
+    result = backtest.backtest(cfg, s, command)
+    out = Path(cfg.out)
+    record, text = report.backtest_record(result), report.backtest_markdown(result)
+    figure = plots.backtest_chart(**report.backtest_chart_inputs(result))
+    write_together([
+        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / "backtest.md", lambda tmp: tmp.write_text(text)),
+        (out / "backtest.png", _png(figure)),
+    ])
+    return result, record
