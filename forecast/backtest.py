@@ -38,7 +38,8 @@ import pandas as pd
 from . import metrics
 from . import jsonio
 from .jsonio import dumps, jsonable
-from .config import CELLS, MAX_SEED, level_key
+from .config import CELLS, MAX_SEED
+from .jsonio import level_key
 from .prices import Prices
 from .sources import load_prices
 from .errors import BacktestError, ConfigError, DataError, TooLittleData

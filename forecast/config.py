@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 
 from .errors import ConfigError
+from .jsonio import jsonable, level_key
+from .validate import whole_problem
 
 CELLS = ("gru", "lstm")
 SCALINGS = ("window", "minmax")
@@ -75,25 +77,15 @@ class Config:
         """Every setting that shapes a trained model (all but the io ones), JSON-ready: a saved
         model is reused only when these and the data hash match."""
         return {
-            f.name: _jsonable(getattr(self, f.name))
+            f.name: jsonable(getattr(self, f.name))
             for f in dataclasses.fields(self) if not f.metadata.get("io")
         }
-
-
-def _jsonable(value):
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return list(value)
-    return value
 
 
 def _problems(c: Config):
     """Each broken setting as one message, in field order."""
     def whole(name, low):
-        value = getattr(c, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            return f"{name} must be a whole number of at least {low}, got {value!r}"
+        return whole_problem(name, getattr(c, name), low)
 
     def choice(name, valid):
         if getattr(c, name) not in valid:
@@ -131,10 +123,3 @@ def _alike(levels) -> list[str]:
         shown.setdefault(f"{v:g}", []).append(v)
     return [f"interval levels {' and '.join(level_key(v) for v in vs)} print alike ({text}%); "
             "use levels that differ within 6 significant digits" for text, vs in shown.items() if len(vs) > 1]
-
-
-def level_key(v: float) -> str:
-    """"80", "95", "99.99999": the shortest text that reads back as exactly this level (repr's, less a
-    trailing ".0"), the key of a level in every JSON record. `f"{v:g}"` wrote 99.99999 as "100"."""
-    text = repr(float(v))
-    return text[:-2] if text.endswith(".0") else text

@@ -10,7 +10,13 @@ import math
 from datetime import date
 from pathlib import Path
 
-from .config import level_key
+
+
+def level_key(v: float) -> str:
+    """"80", "95", "99.99999": the shortest text that reads back as exactly this level (repr's, less a
+    trailing ".0"), the key of a level in every JSON record. `f"{v:g}"` wrote 99.99999 as "100"."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def jsonable(obj):

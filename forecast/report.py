@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import level_key
-from .jsonio import jsonable
+from .jsonio import jsonable, level_key
 from .metrics import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, Spread
 from .intervals import IntervalMetrics
 

@@ -20,19 +20,18 @@ import math
 import os
 import re
 import zipfile
-from datetime import date
 from pathlib import Path
 
 import keras
 
 from . import config
-from .config import level_key
 from .errors import ModelError
 from .files import clean_leftovers
-from .jsonio import content_sha256, dumps, jsonable
+from .jsonio import content_sha256, dumps, jsonable, level_key
 from .intervals import Calibration
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .models import CELLS
+from .validate import is_iso_date, is_number
 from .windows import scaling_from_dict, scaling_to_dict
 
 SCHEMA = 3  # 3: data.csv / data.ticker, the source predict and evaluate default to
@@ -105,14 +104,13 @@ class _Checker:
     def get(self, d: dict, key: str, kind, need: str, ok=lambda v: True, prefix: str = ""):
         value = d.get(key, _MISSING) if isinstance(d, dict) else _MISSING
         number = kind in (int, float, (int, float))
-        good = (isinstance(value, kind) and not (number and isinstance(value, bool))
-                and (not isinstance(value, float) or math.isfinite(value)) and ok(value))
+        good = isinstance(value, kind) and (is_number(value) if number else True) and ok(value)
         if not good:
             self.fail(prefix + key, value, need)
         return value
 
     def day(self, d, key, prefix=""):
-        return self.get(d, key, str, "a date YYYY-MM-DD", _is_iso_date, prefix)
+        return self.get(d, key, str, "a date YYYY-MM-DD", is_iso_date, prefix)
 
     def span(self, d, key) -> Span:
         s = self.get(d, key, dict, "{first, last, days}")
@@ -121,14 +119,6 @@ class _Checker:
 
 
 _MISSING = object()
-
-
-def _is_iso_date(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _levels(c: _Checker, d: dict, key: str, zero_ok: bool) -> dict[float, float]:

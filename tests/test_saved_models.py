@@ -139,7 +139,7 @@ def test_evaluate_by_default_uses_the_days_after_training(kind, capsys, grid):
 
     result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), own_source=True)
     record = report.evaluate_record(result)
-    assert report.evaluate_text(result) == text.rstrip("\n")
+    assert report.evaluate_text(result) + f"\nchart: {chart}" == text.rstrip("\n")  # publish adds the chart
     assert (record["sample"], record["days_in_sample"], record["model_saw_until"]) == ("out-of-sample", 0, saw_last)
     assert (record["first_date"], record["last_date"], record["days"]) == (first, END, days)
     assert record["naive"]["mae"] == pytest.approx(naive_mae(first, END), rel=1e-12)
