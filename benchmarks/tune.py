@@ -24,7 +24,7 @@ from forecast.runtime import quiet_tensorflow
 
 quiet_tensorflow()  # before the modules that load it; also quiets retracing notes (each fit is a new model)
 
-from forecast import config, data_csv, evaluate, inference, train, windows  # noqa: E402
+from forecast import config, csv_source, inference, metrics, train, windows  # noqa: E402
 
 CELLS = ("gru", "lstm")
 NOISE = 0.002     # mean ratio differences below this are treated as ties
@@ -40,7 +40,7 @@ def score(prices, setting, cell, seed, **extra):
     model, history, seconds = train.fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
     X_val, y_val, _ = dataset.part("val")
     pred = inference.predict_usd(model, dataset.scaling, X_val)
-    ratio = evaluate.ratio(evaluate.mae(y_val, pred), evaluate.mae(y_val, X_val[:, -1]))
+    ratio = metrics.ratio(metrics.mae(y_val, pred), metrics.mae(y_val, X_val[:, -1]))
     return {"ratio": ratio, "epochs": len(history["loss"]), "seconds": seconds}
 
 
@@ -93,7 +93,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny grid and 3 epochs: a smoke run")
     args = parser.parse_args(argv)
 
-    prices = data_csv.load_csv(args.csv)
+    prices = csv_source.load_csv(args.csv)
     default = config.Config()
     seeds = [default.seed + i for i in range(args.seeds)]
     if args.quick:

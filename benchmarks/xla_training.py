@@ -17,7 +17,7 @@ from forecast.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
-from forecast import data_csv, inference, train  # noqa: E402
+from forecast import csv_source, inference, train  # noqa: E402
 from forecast.config import CELLS, Config  # noqa: E402
 from forecast.windows import build_dataset  # noqa: E402
 
@@ -27,7 +27,7 @@ def main(argv=None):
     parser.add_argument("--csv", default="../shared/data/btc-usd.csv")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell, from 42")
     args = parser.parse_args(argv)
-    prices = data_csv.load_csv(args.csv)
+    prices = csv_source.load_csv(args.csv)
     total = {False: 0.0, True: 0.0}
     print(f"{'cell':4} {'seed':>4} {'XLA':>5} {'wall s':>7} {'epochs':>6} {'s/epoch':>7} {'val MAE / naive':>15}")
     for seed in range(42, 42 + args.seeds):
@@ -38,7 +38,7 @@ def main(argv=None):
                 trained = train.train(cfg, prices)
                 wall = time.perf_counter() - started
                 total[jit] += wall
-                val = inference.evaluate_windows(trained, *build_dataset(prices.close, cfg).part("val"))
+                val = inference.forecast_scored(trained, *build_dataset(prices.close, cfg).part("val"))
                 print(f"{cell:4} {seed:4d} {'on' if jit else 'off':>5} {wall:7.1f} {trained.info.epochs_run:6d} "
                       f"{trained.info.seconds_per_epoch:7.3f} {val.metrics.mae_ratio_vs_naive:15.5f}", flush=True)
     print(f"total wall: XLA off {total[False]:.1f} s, on {total[True]:.1f} s ({total[False] / total[True]:.2f}x)")

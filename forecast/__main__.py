@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import shlex
 import sys
 import warnings
@@ -82,7 +83,7 @@ def level(text: str) -> float:
 
 
 def fold_days(text: str) -> int:
-    from .backtest import MIN_FOLD_DAYS
+    from .backtest import MIN_FOLD_DAYS  # the backtest loads TensorFlow: only when it runs
 
     value = _integer(text)
     if value < MIN_FOLD_DAYS:
@@ -266,9 +267,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     """The backtest's own settings; the cluster address from --address, else $RAY_ADDRESS."""
-    import os
-
-    from .backtest import BacktestSettings
+    from .backtest import BacktestSettings  # the backtest loads TensorFlow: only when it runs
 
     try:
         return BacktestSettings(
@@ -294,6 +293,7 @@ def _result(args, text, record) -> int:
 
 
 def cmd_data(cfg: Config, args) -> int:
+    # Here, inside main: a Ctrl-C while pandas loads is one line, and `data` never loads TensorFlow.
     from . import report
     from .sources import load_prices
     from .windows import rows_needed
@@ -303,6 +303,8 @@ def cmd_data(cfg: Config, args) -> int:
 
 
 def cmd_train(cfg: Config, args) -> int:
+    # Each command imports its modules here: after quiet_tensorflow(), and inside main, so that a
+    # Ctrl-C while TensorFlow loads is one line.
     from . import publish, report
     from .sources import load_prices
     from .train import train
@@ -322,6 +324,7 @@ def _own_source(args) -> bool:
 
 
 def cmd_predict(cfg: Config, args) -> int:
+    # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
     from . import report
     from .use_model import next_day
 
@@ -330,6 +333,7 @@ def cmd_predict(cfg: Config, args) -> int:
 
 
 def cmd_evaluate(cfg: Config, args) -> int:
+    # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
     from . import publish, report
     from .use_model import evaluate_range
 
@@ -339,6 +343,7 @@ def cmd_evaluate(cfg: Config, args) -> int:
 
 
 def cmd_compare(cfg: Config, args) -> int:
+    # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
     from . import report
     from .publish import run_compare
 
@@ -348,6 +353,7 @@ def cmd_compare(cfg: Config, args) -> int:
 
 
 def cmd_backtest(cfg: Config, args) -> int:
+    # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
     from . import report
     from .publish import run_backtest
 
@@ -356,6 +362,7 @@ def cmd_backtest(cfg: Config, args) -> int:
 
 
 def cmd_bench(cfg: Config, args) -> int:
+    # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
     from . import report
     from .bench import run_bench
 
@@ -405,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             # what matters reaches them as a log line or one error line.
             warnings.simplefilter("ignore")
             if args.command in NEEDS_TENSORFLOW:
-                from .runtime import quiet_tensorflow
+                from .runtime import quiet_tensorflow  # inside main, as every command's imports (cmd_train)
 
                 quiet_tensorflow()
             return COMMANDS[args.command](cfg, args)

@@ -17,6 +17,8 @@ How the numbers are made honest:
 
 from __future__ import annotations
 
+from . import runtime  # noqa: F401, I001  (before TensorFlow: see runtime.py)
+
 import functools
 import gc
 import logging
@@ -25,7 +27,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import keras
 import numpy as np
+import tensorflow as tf
+
+from .models import CELLS, build_model
 
 log = logging.getLogger("forecast.bench")
 
@@ -43,8 +49,6 @@ def fast_path(model, window: int, batch: int, jit: bool) -> Fn:
     """The model inside a tf.function traced once for a fixed shape, so no call re-traces or
     goes through Keras' predict machinery (data adapters, callbacks, a new iterator per call).
     The result is converted to numpy inside the call: a user needs the number, not a tensor."""
-    import tensorflow as tf
-
     spec = tf.TensorSpec((batch, window, 1), tf.float32)  # (batch, window, features=1)
     # A partial, not a lambda: TensorFlow counts traces per code object and would warn about
     # "retracing" when several models are traced on purpose, each exactly once.
@@ -151,8 +155,6 @@ def time_models(models: dict, window: int, calls: int, batch: int, warmup: int =
     """Latency at batch 1 (fast path and predict) and throughput at `batch` windows per call, for
     any models taking (batch, window, 1) float32: fresh ones from `run_bench`, trained ones from
     `compare`."""
-    import tensorflow as tf
-
     rounds = max(10, calls // 10)
     one, full = _inputs(1, window, seed=1), _inputs(batch, window, seed=2)  # (1, window, 1), (batch, window, 1)
 
@@ -209,10 +211,6 @@ def time_training(cells: tuple[str, ...], window: int, units: int, rows: int, ba
                   epochs: int, seed: int) -> TrainingTiming:
     """Seconds per epoch of Keras' fit for each cell, with and without XLA, on made-up windows:
     one epoch of each model in turn (the order rotating), the first untimed (tracing, compiling)."""
-    import keras
-
-    from .models import build_model
-
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, size=(rows, window, 1)).astype(np.float32)  # (rows, window, 1), unit scale
     y = rng.normal(0.0, 1.0, size=rows).astype(np.float32)              # (rows,)
@@ -263,11 +261,6 @@ class Bench:
 def run_bench(window: int = 60, units: int = 16, calls: int = 200, batch: int = 610, seed: int = 42,
               train_epochs: int = 7, train_rows: int = 2900, batch_size: int = 64) -> Bench:
     """Builds a fresh GRU and LSTM model (same seed, same shapes) and times inference, then training."""
-    import keras
-    import tensorflow as tf
-
-    from .models import CELLS, build_model
-
     keras.utils.set_random_seed(seed)
     log.info("building fresh models: window %d, %d units (TensorFlow %s, %s CPUs)",
              window, units, tf.__version__, os.cpu_count())

@@ -38,6 +38,11 @@ from pathlib import Path
 
 from .config import Config
 from .errors import ConfigError, ForecastError, TooLittleData
+from .files import write_atomic
+from .plots import window_chart as draw_window
+from .runtime import quiet_tensorflow
+from .sources import load_prices as load
+from .windows import rows_needed
 
 NOTEBOOK = Path("notebooks") / "gru_vs_lstm.ipynb"
 OFFLINE_HINT = "set FORECAST_CSV=path/to/prices.csv (relative to the repository root) to run offline"
@@ -131,15 +136,13 @@ def start(environ=None) -> Settings:
     if shell is not None:
         shell.set_custom_exc((ForecastError,), error_line)
         shell.run_line_magic("matplotlib", "inline")  # plots builds Figures without pyplot: show them as images
-    from .runtime import quiet_tensorflow
-
     quiet_tensorflow()  # before any module that loads Keras
     return settings(environ)
 
 
 def _ipython():
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # Jupyter's, present only where the notebook tools are installed
     except ImportError:
         return None
     return get_ipython()
@@ -149,9 +152,6 @@ def load_prices(run: Settings, **yahoo_kwargs):
     """The prices the notebook uses: FORECAST_CSV if set, else Yahoo Finance with the cache in
     <root>/data/ (offline: the newer of the cache and the embedded snapshot). A failure without
     FORECAST_CSV says how to run on a price file."""
-    from .sources import load_prices as load
-    from .windows import rows_needed
-
     try:
         return load(run.cfg, min_rows=rows_needed(run.cfg.window), **yahoo_kwargs)
     except TooLittleData:
@@ -174,21 +174,17 @@ def split_table(dataset) -> str:
 
 def window_chart(prices, dataset, index: int | None = None):
     """One example (default: the first test window) in USD and as the model sees it."""
-    from .plots import window_chart as chart
-
     i = dataset.split.test.start if index is None else index
     X, y = dataset.X[i:i + 1], dataset.y[i:i + 1]
     days = prices.close.index[i:i + X.shape[1] + 1]  # the window's days and its target day
-    return chart(days, X[0], y[0], dataset.scaling.inputs(X)[0], dataset.scaling.targets(X, y)[0])
+    return draw_window(days, X[0], y[0], dataset.scaling.inputs(X)[0], dataset.scaling.targets(X, y)[0])
 
 
 def parameter_table(cfg: Config) -> str:
     """Markdown: the weights of a fresh GRU and LSTM model with cfg's window and units, as Keras
     counts them (shapes and sizes of each weight, the Dense head, the total)."""
-    from .runtime import quiet_tensorflow
-
     quiet_tensorflow()
-    from .models import build_model
+    from .models import build_model  # Keras: only in the kernel, after quiet_tensorflow()
 
     cells = ("gru", "lstm")
     models = {cell: build_model(cell, cfg.window, 1, cfg.units) for cell in cells}
@@ -220,7 +216,7 @@ def parameter_table(cfg: Config) -> str:
 def train_and_save(run: Settings, prices, cell: str):
     """train.train for one cell, saved to <out>/<cell>/ (the comparison then reuses it); prints
     what training did."""
-    from . import publish, report, train
+    from . import publish, report, train  # TensorFlow: only in the kernel, after start()
 
     trained = train.train(run.cfg.replace(cell=cell), prices)
     directory = publish.save_trained(run.cfg.out, trained)
@@ -258,6 +254,7 @@ def execute(path: Path, timeout: int = 3600, progress=None):
     """Runs the notebook at `path` in a fresh kernel, in the notebook's folder; returns the
     executed notebook, or raises nbclient's CellExecutionError (its `notebook` attribute set
     to the notebook as far as it ran)."""
+    # The notebook tools (requirements-dev.txt): main checks they are there before this runs.
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -302,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message if message.startswith("error: ") else f"error: {message}", file=sys.stderr)
         return 1
 
-    try:
+    try:  # the notebook tools are in requirements-dev.txt: without them, one line saying so
         import nbclient  # noqa: F401
         import nbformat
     except ImportError:
@@ -317,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     to_stdout = str(output) == "-"
     progress = sys.stderr if to_stdout else sys.stdout  # stdout carries the notebook alone
     print(f"running {args.notebook} with", textwrap.indent(run.describe(), "  "), sep="\n", file=progress, flush=True)
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError  # there: checked above
 
     try:
         nb = execute(args.notebook, args.timeout, progress=lambda h: print(f"- {h}", file=progress, flush=True))
@@ -326,8 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     if to_stdout:
         nbformat.write(nb, sys.stdout)
         return 0
-    from .files import write_atomic
-
     try:
         write_atomic(Path(output), lambda tmp: nbformat.write(nb, str(tmp)))
     except ForecastError as e:  # SaveError: no space, no permission

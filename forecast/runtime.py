@@ -15,6 +15,11 @@ import sys
 import tempfile
 
 import curl_cffi  # noqa: F401  (must be loaded before TensorFlow, see above)
+import numpy
+import pandas
+import sklearn
+
+from . import __version__
 
 from .files import interrupts_deferred
 
@@ -54,13 +59,9 @@ def quiet_tensorflow() -> None:
 
 def versions() -> dict[str, str]:
     """What a saved result was made with."""
+    # Loaded by now wherever this is called (a model was trained); at the top they would load for `data` too.
     import keras
-    import numpy
-    import pandas
-    import sklearn
     import tensorflow
-
-    from . import __version__
 
     return {
         "forecast": __version__,

@@ -68,7 +68,7 @@ def yahoo_history(ticker: str, start: date | None) -> pd.DataFrame:
     """The one call that reaches the network: yfinance's single-ticker daily history, once
     `reach_yahoo` has found Yahoo Finance's host."""
     reach_yahoo()  # before importing yfinance too: offline, its import is half the wait
-    import yfinance as yf
+    import yfinance as yf  # only once Yahoo answers: `data` offline and CSV runs never load it
 
     kwargs = {"start": start.isoformat()} if start else {"period": "max"}
     with _quiet_logger("yfinance"), warnings.catch_warnings():
