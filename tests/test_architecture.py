@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,23 @@ def test_imports_inside_functions_and_relative_forms_are_counted():
     known = {"a", "b", "c", "d", "e", "g"}
     assert graph({"m": tree, **{k: ast.parse("") for k in known}})["m"] == {"a", "b", "c", "d", "e", "g"}
     assert [n.lineno for n in in_functions(tree)] == [8]
+
+
+def loaded_after(code: str) -> set[str]:
+    """Which of tensorflow, keras, ray and yfinance a fresh interpreter has loaded after `code`."""
+    probe = (f"{code}\nimport sys\n"
+             "print(sorted(m for m in ('tensorflow', 'keras', 'ray', 'yfinance') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_data_command_loads_neither_tensorflow_nor_ray(real_csv):
+    code = f"from forecast.__main__ import main\nassert main(['data', '--csv', {str(real_csv)!r}, '--json']) == 0"
+    assert loaded_after(code) == set()
+
+
+def test_training_and_saved_models_load_tensorflow_but_not_ray():
+    """Every module but the Ray engine's inside: train, predict, evaluate, compare and publish."""
+    code = "from forecast import publish, use_model, compare, backtest"
+    assert loaded_after(code) == {"tensorflow", "keras"}
