@@ -28,11 +28,6 @@ def _png(fig):
     return lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
 
 
-def write_json(path: Path, obj) -> None:
-    text = dumps(obj)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
-
-
 def save_figure(path: Path, fig) -> None:
     write_atomic(path, _png(fig))
 

@@ -68,7 +68,7 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo) -> TrainedModel:
     fitting, calibration on its validation days and evaluation on its test days. `data` describes
     the prices the dataset was built from."""
     model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
-    X_val, y_val, val_dates = dataset.part("val")
+    X_val, y_val, _ = dataset.part("val")
     val_point = predict_usd(model, dataset.scaling, X_val)  # (n_val,)
     _finite(val_point)
     split = {name: Span.of(dataset.part(name)[2]) for name in ("train", "val", "test")}

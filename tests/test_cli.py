@@ -426,7 +426,7 @@ def test_infinite_learning_rate_is_a_usage_error(capsys):
 
 
 def test_quiet_offline_download_failure_is_exactly_one_line(tmp_path, capsys, monkeypatch):
-    go_offline(monkeypatch)  # ETH-USD: no embedded snapshot to fall back on (BTC-USD: test_data_offline.py)
+    go_offline(monkeypatch)  # ETH-USD: no embedded snapshot to fall back on (BTC-USD: test_yahoo_source.py)
     code, out, err = run(capsys, "data", "--cache-dir", tmp_path / "cache", "--ticker", "ETH-USD", "--quiet")
     assert_one_error(code, err, "could not download 'ETH-USD' from Yahoo Finance (no network connection to "
                                 "Yahoo Finance); to run offline, pass a price file: --csv PATH")

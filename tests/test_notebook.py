@@ -50,7 +50,7 @@ TF_NOISE = re.compile(r"I0000|W0000|E0000|oneDNN|cuda|TF_ENABLE_ONEDNN_OPTS|absl
 # Runs in the kernel before the notebook (IPython startup file): yfinance is a module whose every
 # use is written to FORECAST_TEST_YAHOO_LOG and fails like a dead network (the connectivity probe
 # leaves the answer to it), the download retries do not wait, and there is no embedded snapshot to
-# fall back on (as in a checkout without data/snapshot/; the fallback's tests: test_data_offline.py).
+# fall back on (as in a checkout without data/snapshot/; the fallback's tests: test_yahoo_source.py).
 BLOCK_YAHOO = '''
 import os, sys, types
 from pathlib import Path
@@ -142,7 +142,7 @@ def test_without_network_and_forecast_csv_the_error_says_how_to_run_offline(tmp_
 
     run = notebook.settings({}, cwd=tmp_path / "notebooks")
     with pytest.raises(DataError) as caught:
-        # Without the embedded snapshot (with it, BTC-USD runs on the snapshot: tests/test_data_offline.py).
+        # Without the embedded snapshot (with it, BTC-USD runs on the snapshot: tests/test_yahoo_source.py).
         notebook.load_prices(run, fetch=no_network, sleep=lambda s: None, snapshots={})
     message = str(caught.value)
     assert "\n" not in message and "--csv" not in message  # the notebook has no --csv

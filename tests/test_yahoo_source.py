@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yfinance
 from tests.conftest import REAL_MULTIHEADER, ROOT, go_offline, random_walk, write_yahoo_csv
-from tests.test_data import (  # noqa: F401  (forecast_logging is an autouse fixture)
+from tests.test_sources import (  # noqa: F401  (forecast_logging is an autouse fixture)
     LISTED, TODAY, CurlConnectionError, FakeYahoo, YFRateLimitError, check_same_closes, expected_closes,
     forecast_logging, run_cli, utc_today, warnings_of,
 )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import random_walk, write_yahoo_csv
-from tests.test_data import (  # noqa: F401  (forecast_logging is an autouse fixture)
+from tests.test_sources import (  # noqa: F401  (forecast_logging is an autouse fixture)
     assert_one_line_error,
     check_same_closes,
     forecast_logging,
