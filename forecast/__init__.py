@@ -1,7 +1,9 @@
 """GRU vs LSTM for next-day Bitcoin prices.
 
-The pipeline, one module per stage: data -> windows -> models -> train -> evaluate / bench -> plots.
-Importing the package is cheap: TensorFlow loads only when a model is built or loaded.
+A pipeline of stages that import in one direction (docs/architecture.md): sources -> windows ->
+statistics -> models -> inference -> training -> saved models -> uses -> reports -> charts ->
+publishing -> the command line and the notebook. Importing the package is cheap: TensorFlow loads
+only with a module that builds, trains or loads a model.
 """
 
 __version__ = "0.1.0"
