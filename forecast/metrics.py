@@ -197,3 +197,55 @@ class OverSeeds:
 
     def interval(self, level: float, measure: str) -> Spread:
         return Spread.of(getattr(m.intervals[level], measure) for m in self.metrics)
+
+
+# --- over time: the series the charts show ---
+
+
+def aligned(*arrays) -> list[np.ndarray]:
+    """The arrays as flat float64 arrays; ValueError unless they all have the same length."""
+    arrays = [np.asarray(a, dtype="float64").ravel() for a in arrays]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"arrays must have the same length, got {[len(a) for a in arrays]}")
+    return arrays
+
+
+def cumulative_excess_error(actual, predicted, naive) -> np.ndarray:
+    """Running total of ``|actual - predicted| - |actual - naive|`` in USD, one value per day.
+
+    Below zero the model has so far made fewer dollars of absolute error than the naive
+    forecast; the last value is ``days * (model MAE - naive MAE)``.
+    """
+    actual, predicted, naive = aligned(actual, predicted, naive)
+    return np.cumsum(np.abs(actual - predicted) - np.abs(actual - naive))
+
+
+def rolling_mae_ratio(actual, predicted, naive, days: int = 30) -> np.ndarray:
+    """Model MAE / naive MAE over the trailing `days` days, one value per day.
+
+    NaN for the first ``days - 1`` positions (an incomplete window) and where the naive
+    forecast's MAE over the window is 0 (a flat stretch of prices).
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    actual, predicted, naive = aligned(actual, predicted, naive)
+    model_mae = pd.Series(np.abs(actual - predicted)).rolling(days).mean()
+    naive_mae = pd.Series(np.abs(actual - naive)).rolling(days).mean()
+    return (model_mae / naive_mae.where(naive_mae > 0)).to_numpy()
+
+
+def period_mae_ratio(dates, actual, predicted, naive, freq: str = "Y"):
+    """Model MAE / naive MAE per calendar period of `dates` ("M" month, "Q" quarter, "Y" year).
+
+    Returns (first day, last day, ratio) of each period that has days, in time order; a first or
+    last period covers only the days it has. NaN where naive's MAE over the period is 0.
+    """
+    dates = pd.DatetimeIndex(dates)
+    actual, predicted, naive = aligned(actual, predicted, naive)
+    if len(dates) != len(actual):
+        raise ValueError(f"arrays must have the same length, got {[len(dates), len(actual)]}")
+    frame = pd.DataFrame({"model": np.abs(actual - predicted), "naive": np.abs(actual - naive), "day": dates})
+    groups = frame.groupby(dates.to_period(freq).to_numpy(), sort=True)
+    model, naive_mae = groups["model"].mean(), groups["naive"].mean()
+    ratio = (model / naive_mae.where(naive_mae > 0)).to_numpy()
+    return pd.DatetimeIndex(groups["day"].min()), pd.DatetimeIndex(groups["day"].max()), ratio

@@ -12,6 +12,10 @@ price panel with two panels of the *difference* to naive:
   (below zero: the model has made fewer dollars of error than naive so far), and
 - the rolling MAE ratio to naive (below 1: the model was ahead over that window).
 
+Both series are computed in `metrics` (`cumulative_excess_error`, `rolling_mae_ratio`,
+`period_mae_ratio`); this module only draws them. It holds the shared styling and axes helpers
+and the single-model charts; `plots_summary` puts several runs side by side (comparison, backtest).
+
 One colour per forecast everywhere (`COLOURS`, `colour`), and one per data split
 (`SPLIT_COLOURS`), which never reuses a forecast's colour.
 """
@@ -26,6 +30,8 @@ from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, num2date
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from .metrics import aligned, cumulative_excess_error, period_mae_ratio, rolling_mae_ratio
 
 USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
 SIGNED_USD = FuncFormatter(lambda v, _: "$0" if round(v) == 0 else f"{'+' if v > 0 else '−'}${abs(v):,.0f}")
@@ -72,61 +78,10 @@ def split_colour(name: str) -> str:
     return SPLIT_COLOURS[_SPLIT_NAMES[str(name).strip().lower()]]
 
 
-# --- the two quantities the difference panels show ---------------------------------------------
-
-
-def _aligned(*arrays) -> list[np.ndarray]:
-    arrays = [np.asarray(a, dtype="float64").ravel() for a in arrays]
-    if len({len(a) for a in arrays}) != 1:
-        raise ValueError(f"arrays must have the same length, got {[len(a) for a in arrays]}")
-    return arrays
-
-
-def cumulative_excess_error(actual, predicted, naive) -> np.ndarray:
-    """Running total of ``|actual - predicted| - |actual - naive|`` in USD, one value per day.
-
-    Below zero the model has so far made fewer dollars of absolute error than the naive
-    forecast; the last value is ``days * (model MAE - naive MAE)``.
-    """
-    actual, predicted, naive = _aligned(actual, predicted, naive)
-    return np.cumsum(np.abs(actual - predicted) - np.abs(actual - naive))
-
-
-def rolling_mae_ratio(actual, predicted, naive, days: int = 30) -> np.ndarray:
-    """Model MAE / naive MAE over the trailing `days` days, one value per day.
-
-    NaN for the first ``days - 1`` positions (an incomplete window) and where the naive
-    forecast's MAE over the window is 0 (a flat stretch of prices).
-    """
-    if days < 1:
-        raise ValueError(f"days must be at least 1, got {days}")
-    actual, predicted, naive = _aligned(actual, predicted, naive)
-    model_mae = pd.Series(np.abs(actual - predicted)).rolling(days).mean()
-    naive_mae = pd.Series(np.abs(actual - naive)).rolling(days).mean()
-    return (model_mae / naive_mae.where(naive_mae > 0)).to_numpy()
-
-
-def period_mae_ratio(dates, actual, predicted, naive, freq: str = "Y"):
-    """Model MAE / naive MAE per calendar period of `dates` ("M" month, "Q" quarter, "Y" year).
-
-    Returns (first day, last day, ratio) of each period that has days, in time order; a first or
-    last period covers only the days it has. NaN where naive's MAE over the period is 0.
-    """
-    dates = pd.DatetimeIndex(dates)
-    actual, predicted, naive = _aligned(actual, predicted, naive)
-    if len(dates) != len(actual):
-        raise ValueError(f"arrays must have the same length, got {[len(dates), len(actual)]}")
-    frame = pd.DataFrame({"model": np.abs(actual - predicted), "naive": np.abs(actual - naive), "day": dates})
-    groups = frame.groupby(dates.to_period(freq).to_numpy(), sort=True)
-    model, naive_mae = groups["model"].mean(), groups["naive"].mean()
-    ratio = (model / naive_mae.where(naive_mae > 0)).to_numpy()
-    return pd.DatetimeIndex(groups["day"].min()), pd.DatetimeIndex(groups["day"].max()), ratio
-
-
 # --- small drawing helpers -----------------------------------------------------------------------
 
 
-def _panels(ax, count: int, figsize, height_ratios=None, side_by_side=False) -> tuple[Figure, list[Axes]]:
+def panels(ax, count: int, figsize, height_ratios=None, side_by_side=False) -> tuple[Figure, list[Axes]]:
     """`count` axes, stacked (or side by side): new ones on a new figure, or the given ones
     (an Axes when count is 1, else a sequence of exactly `count` axes)."""
     if ax is None:
@@ -158,7 +113,7 @@ class _SpanDateFormatter(ConciseDateFormatter):
         for i, label in zip(inside, super().format_ticks([values[i] for i in inside])):
             labels[i] = label
         shown = [labels[i] for i in inside]
-        # The days shown: the view less the half day of padding each side (see _dates_axis).
+        # The days shown: the view less the half day of padding each side (see dates_axis).
         if np.isfinite(lo) and np.isfinite(hi):
             first, last = num2date(lo + 0.5), num2date(max(hi - 0.5, lo + 0.5))
         else:
@@ -177,7 +132,7 @@ class _SpanDateFormatter(ConciseDateFormatter):
         return super().get_offset() if self._span is None else self._span
 
 
-def _dates_axis(ax, first=None, last=None) -> None:
+def dates_axis(ax, first=None, last=None) -> None:
     """Concise date ticks whose labels and offset name the span shown; with `first` and `last`
     (the first and last day drawn) the axis spans exactly those days, half a day wider each side,
     so no tick falls on a day that has no data (an Oct-Dec panel gets no "Jan" tick)."""
@@ -189,27 +144,16 @@ def _dates_axis(ax, first=None, last=None) -> None:
         ax.set_xlim(pd.Timestamp(first) - half, pd.Timestamp(last) + half)
 
 
-def _legend(ax, **kw) -> None:
+def legend(ax, **kw) -> None:
     """Legends go outside the axes, on the right, so they never cover data."""
     ax.legend(**{**_LEGEND, **kw})
 
 
-def _title(fig, axes: list[Axes], title: str, owned: bool) -> None:
+def figure_title(fig, axes: list[Axes], title: str, owned: bool) -> None:
     if owned:
         fig.suptitle(title, fontsize=12)
     else:  # someone else's figure: the title goes on the first panel
         axes[0].set_title(f"{title}\n{axes[0].get_title()}", fontsize=10)
-
-
-def _fmt_p(p) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
-def _fmt_ratio(ratio, digits: int = 4) -> str:
-    """A ratio to naive's error; NaN (naive exact on every day) is said, never printed as "nan"."""
-    return f"{ratio:.{digits}f}" if np.isfinite(ratio) else "n/a (naive's error is 0)"
 
 
 def _spans(spans) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
@@ -272,8 +216,8 @@ def _price_zoom(ax, dates, actual, forecasts, naive, bands, band_level, k, note=
     what = f"last {k} of {len(dates)} days" if k < len(dates) else f"all {k} days"
     ax.set_title(f"{what}: next-day forecasts{note}", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax, d[0], d[-1])
-    _legend(ax)
+    dates_axis(ax, d[0], d[-1])
+    legend(ax)
 
 
 def _price_full(ax, dates, actual, spans, k) -> None:
@@ -295,8 +239,8 @@ def _price_full(ax, dates, actual, spans, k) -> None:
     ax.set_title(f"actual close, all {len(dates)} days ({years:.1f} years); the forecasts lie on it at this "
                  "scale: the panels below tell them apart", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax, dates[0], dates[-1])
-    _legend(ax)
+    dates_axis(ax, dates[0], dates[-1])
+    legend(ax)
 
 
 def _excess_panel(ax, dates, actual, forecasts, naive, spans, k, zoom_label) -> None:
@@ -314,8 +258,8 @@ def _excess_panel(ax, dates, actual, forecasts, naive, spans, k, zoom_label) -> 
     ax.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} days: "
                  f"below 0 = model ahead of naive", fontsize=10)
     ax.grid(alpha=0.3)
-    _dates_axis(ax, dates[0], dates[-1])
-    _legend(ax)
+    dates_axis(ax, dates[0], dates[-1])
+    legend(ax)
 
 
 def _period(days: int) -> tuple[str, str] | None:
@@ -343,8 +287,8 @@ def _ratio_panel(ax, dates, actual, forecasts, naive, spans, k, rolling_days) ->
     _shade_spans(ax, spans, dates[0], dates[-1], label=False)
     _mark_zoom(ax, dates, k, None)
     ax.grid(alpha=0.3)
-    _dates_axis(ax, dates[0], dates[-1])
-    _legend(ax)
+    dates_axis(ax, dates[0], dates[-1])
+    legend(ax)
 
 
 def _period_ratio_panel(ax, dates, actual, forecasts, naive, freq: str, name: str) -> None:
@@ -359,11 +303,11 @@ def _period_ratio_panel(ax, dates, actual, forecasts, naive, freq: str, name: st
                  f"({len(dates):,} days: too long for a readable rolling ratio)", fontsize=10)
 
 
-def _forecast_inputs(dates, actual, forecasts, naive, bands):
+def forecast_inputs(dates, actual, forecasts, naive, bands):
     dates = pd.DatetimeIndex(dates)
-    actual, naive = _aligned(actual, naive)
-    forecasts = {name: _aligned(values)[0] for name, values in forecasts.items()}
-    bands = {name: _aligned(lo, hi) for name, (lo, hi) in (bands or {}).items()}
+    actual, naive = aligned(actual, naive)
+    forecasts = {name: aligned(values)[0] for name, values in forecasts.items()}
+    bands = {name: aligned(lo, hi) for name, (lo, hi) in (bands or {}).items()}
     if not forecasts:
         raise ValueError("forecasts is empty: give at least one model's predictions")
     lengths = {len(dates), len(actual), len(naive), *map(len, forecasts.values()),
@@ -405,20 +349,20 @@ def forecast_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, title
     panel is drawn (``full_range`` and more than `zoom_days` days); `title` then goes on the
     first of them instead of the figure.
     """
-    dates, actual, forecasts, naive, bands = _forecast_inputs(dates, actual, forecasts, naive, bands)
+    dates, actual, forecasts, naive, bands = forecast_inputs(dates, actual, forecasts, naive, bands)
     if full_range and len(dates) <= 1.5 * zoom_days:
         zoom_days = len(dates)  # a whole-range panel would repeat the zoom with a few days more
     full = full_range and len(dates) > zoom_days
     ratios = [1.3, 1.3, 1.0, 0.9] if full else [1.3, 1.0, 0.9]
-    fig, axes = _panels(ax, len(ratios), (12, 3.1 * len(ratios)), ratios)
-    _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
-                     spans, full, share=ax is None)
-    _title(fig, axes, title, ax is None)
+    fig, axes = panels(ax, len(ratios), (12, 3.1 * len(ratios)), ratios)
+    forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
+                    spans, full, share=ax is None)
+    figure_title(fig, axes, title, ax is None)
     return fig
 
 
-def _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
-                     spans, full, share, note="") -> None:
+def forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days,
+                    spans, full, share, note="") -> None:
     k = min(zoom_days, len(dates))
     if full:
         _price_full(axes[0], dates, actual, spans, k)
@@ -477,7 +421,7 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
     if val_loss is not None:
         curves.append(("validation loss", val_loss, SPLIT_COLOURS["validation"]))
     one_axes = isinstance(ax, Axes) and len(curves) == 2
-    fig, axes = _panels(ax, 1 if one_axes else len(curves), (9, 2.6 * len(curves) + 0.6))
+    fig, axes = panels(ax, 1 if one_axes else len(curves), (9, 2.6 * len(curves) + 0.6))
     groups = [(axes[0], curves)] if one_axes else [(a, [c]) for a, c in zip(axes, curves)]
     for a, group in groups:
         for label, values, c in group:
@@ -508,189 +452,13 @@ def history_chart(history: dict[str, list[float]], title: str = "training", *, l
         a.grid(alpha=0.3, which="both")
         a.set_ylabel(_loss_label(loss), fontsize=8)
         a.set_title(" and ".join(label for label, _, _ in group) + (" (log scale)" if log else ""), fontsize=10)
-        _legend(a)
+        legend(a)
     for a in axes:
         a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes[-1].set_xlabel("epoch")
     if ax is None and len(axes) > 1:
         axes[1].sharex(axes[0])
-    _title(fig, axes, title, ax is None)
-    return fig
-
-
-# --- comparison ---------------------------------------------------------------------------------
-
-
-def ratio_chart(ratios: dict, errors: dict | None = None, ax=None, *, seeds: int | None = None,
-                dm_p_vs_naive: dict[str, float] | None = None, dm_p_between: float | None = None,
-                dm_seed: int | None = None) -> Figure:
-    """Each model's test MAE relative to the naive forecast's, as points around the line at 1
-    (points, not bars: the axis is zoomed to show ~1% gaps).
-
-    `errors` (std over `seeds` seeds, None or 0 for none) are drawn as error bars;
-    `dm_p_vs_naive` (per model) and `dm_p_between` (first vs second model) are Diebold-Mariano
-    p-values written beside the points and in the title (computed on seed `dm_seed`'s
-    forecasts, if given).
-    """
-    fig, (ax,) = _panels(ax, 1, (5.5, 4))
-    errors, dm = errors or {}, dm_p_vs_naive or {}
-    names = list(ratios)
-    for i, name in enumerate(names):
-        err = errors.get(name) or 0.0
-        ax.errorbar([i], [ratios[name]], yerr=[err], fmt="o", ms=9, capsize=7, elinewidth=1.5,
-                    color=colour(name), zorder=3)
-        text = _fmt_ratio(ratios[name]) + (f" ± {err:.4f}" if err else "")
-        if name in dm:
-            text += f"\nDM vs naive: p {_fmt_p(dm[name])}"
-        # Beyond the end of the bar away from the naive line, centred: beside the point the label ran
-        # into the next cell's bar, on the other side it crossed the line at 1.
-        above = not ratios[name] < 1
-        ax.annotate(text, (i, ratios[name] + (err if above else -err)), xytext=(0, 6 if above else -6),
-                    textcoords="offset points", va="bottom" if above else "top", ha="center", fontsize=8)
-    ax.axhline(1.0, color=colour("naive"), lw=1.5, zorder=1)
-    ax.annotate("naive = 1", (1, 1), xycoords=("axes fraction", "data"), xytext=(-3, -3),
-                textcoords="offset points", ha="right", va="top", fontsize=8, color=colour("naive"))
-    finite = [abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items() if np.isfinite(v)]
-    spread = max(max(finite, default=0), 0.01)
-    ax.set_ylim(1 - 1.8 * spread, 1 + 1.8 * spread)
-    ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("test MAE / naive MAE")
-    bars = f"mean ± std over {seeds} seeds" if seeds and seeds > 1 else "one seed, no spread"
-    lines = ["MAE relative to naive (below 1 beats naive)", bars]
-    if dm_p_between is not None and len(names) >= 2:
-        on = f" (DM tests on seed {dm_seed})" if dm_seed is not None else ""
-        lines.append(f"{names[0]} vs {names[1]}: DM p {_fmt_p(dm_p_between)}{on}")
-    ax.set_title("\n".join(lines), fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def _speed_panel(ax, values: dict[str, float], title: str, unit: str, fmt: str) -> None:
-    names = list(values)
-    bars = ax.bar(range(len(names)), [values[n] for n in names], 0.6, color=[colour(n) for n in names])
-    ax.bar_label(bars, labels=[f"{values[n]:{fmt}} {unit}" for n in names], padding=2, fontsize=8)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel(unit)
-    ax.margins(y=0.18)
-    if len(names) == 2 and values[names[1]]:
-        ax.set_xlabel(f"{names[0]} / {names[1]} = {values[names[0]] / values[names[1]]:.2f}×", fontsize=9)
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-
-
-def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, mae_ratio: dict[str, float],
-                     mae_ratio_std: dict[str, float | None], seeds: int, seed_shown: int,
-                     dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float],
-                     train_s_per_epoch: dict[str, float], bands=None, zoom_days: int = 90,
-                     rolling_days: int = 30, band_level: float = 80) -> Figure:
-    """GRU vs LSTM vs naive at a glance.
-
-    Rows: the forecast chart's three panels on the test days (price zoom of seed `seed_shown`'s
-    forecasts, cumulative excess error, rolling MAE ratio; see `forecast_chart`), then the
-    test MAE / naive MAE per cell (error bars: std over `seeds` seeds; Diebold-Mariano
-    p-values vs naive and between the cells) beside the speed of the cells: microseconds per
-    window with the whole test set in one batch, and training seconds per epoch.
-    """
-    dates, actual, forecasts, naive, bands = _forecast_inputs(dates, actual, forecasts, naive, bands)
-    fig = Figure(figsize=(13, 15), layout="constrained")
-    grid = fig.add_gridspec(4, 3, height_ratios=[1.3, 1.0, 0.9, 1.15], width_ratios=[1.5, 1, 1])
-    axes = [fig.add_subplot(grid[row, :]) for row in range(3)]
-    shown = (f" of seed {seed_shown} (as in the two panels below); the bottom-left MAE ratios are the mean "
-             f"of {seeds} seeds" if seeds > 1 else f" of seed {seed_shown} (as in the two panels below)")
-    _forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days, None,
-                     full=False, share=True, note=shown)
-    ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[3, 0]), seeds=seeds,
-                dm_p_vs_naive=dm_p_vs_naive, dm_p_between=dm_p_between, dm_seed=seed_shown)
-    _speed_panel(fig.add_subplot(grid[3, 1]), us_per_window,
-                 "inference: time per window\n(whole test set in one batch)", "µs", ",.1f")
-    _speed_panel(fig.add_subplot(grid[3, 2]), train_s_per_epoch, "training: time per epoch", "s", ",.2f")
-    fig.suptitle(f"{' vs '.join(forecasts)} vs naive (tomorrow = today), test days "
-                 f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", fontsize=12)
-    return fig
-
-
-# --- backtest -------------------------------------------------------------------------------------
-
-
-def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
-                   ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
-                   seeds: int | None = None, ax=None) -> Figure:
-    """Walk-forward backtest: when and where each cell gains or loses against naive.
-
-    Top: MAE / naive MAE per fold, drawn as a step across each fold's days, `fold_starts` to
-    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over
-    `seeds` seeds: step line and a marker mid-fold; with more than one seed, the seed spread
-    ratio_low..ratio_high as error bars (and in the legend); line at 1 = naive. Bottom: cumulative
-    ``|model error| - |naive error|`` over all out-of-sample `dates` (`excess` is already
-    cumulated, one array per cell), fold boundaries marked. Shared dates axis; `ax`, if given,
-    is a pair of axes. `seeds` None: more than one where some fold's low and high differ.
-    """
-    starts = pd.DatetimeIndex(fold_starts)
-    ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
-    if len(ends) != len(starts) or not (ends > starts).all() or (starts[1:] != ends[:-1]).any():
-        raise ValueError("fold_starts and fold_ends must give consecutive folds, each ending on or after its start")
-    dates = pd.DatetimeIndex(dates)
-    for name in ratio:
-        colour(name)
-        for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
-            if len(_aligned(table[name])[0]) != len(starts):
-                raise ValueError(f"{what}[{name!r}] has {len(table[name])} values for {len(starts)} folds")
-    for name, values in excess.items():
-        colour(name)
-        if len(values) != len(dates):
-            raise ValueError(f"excess[{name!r}] has {len(values)} values for {len(dates)} dates")
-    fig, (top, bottom) = _panels(ax, 2, (12, 7.5), [1.0, 1.0])
-    edges = starts.append(ends[-1:])
-    days = (ends - starts).days
-
-    def stepped(values):  # one value per fold, repeated at the fold's end for a step plot
-        values = np.asarray(values, dtype="float64")
-        return np.append(values, values[-1])
-
-    count = "" if seeds is None else f"{seeds} "
-    if seeds is None:
-        seeds = 2 if any(np.any(np.asarray(ratio_low[n]) != np.asarray(ratio_high[n])) for n in ratio) else 1
-    many = seeds > 1
-    # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
-    offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * days.min() / 6
-    for name, offset in zip(ratio, offsets):
-        c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
-        low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
-        top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
-        finite = mean[np.isfinite(mean)]
-        median = f"median fold {_fmt_ratio(np.median(finite) if len(finite) else np.nan, 3)}"
-        if many:
-            top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean,
-                         yerr=[mean - low, high - mean], fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
-                         label=f"{name}: mean over {count}seeds, bars seed min..max\n({median})")
-        else:
-            top.plot(starts + (ends - starts) / 2, mean, "o", ms=5, color=c, label=f"{name}: one seed ({median})")
-    top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
-    top.set_ylabel("fold MAE / naive MAE")
-    sizes = f"{days[0]}-day fold" if (days == days[0]).all() else "fold"
-    top.set_title(f"MAE relative to naive per {sizes}: below 1 = model ahead of naive", fontsize=10)
-    for name, values in excess.items():
-        values = np.asarray(values, dtype="float64")
-        bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
-    bottom.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
-    bottom.yaxis.set_major_formatter(SIGNED_USD)
-    bottom.set_ylabel("USD, summed over days")
-    bottom.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
-                     f"below 0 = model ahead of naive", fontsize=10)
-    for a in (top, bottom):
-        for edge in edges:
-            a.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
-        a.grid(axis="y", alpha=0.3)
-        _dates_axis(a, edges[0], edges[-1] - pd.Timedelta(days=1))  # the folds' first to last day
-        _legend(a)
-    if ax is None:
-        bottom.sharex(top)
-    sizes = (f"{days[0]} days" if (days[:-1] == days[0]).all() else f"{days.min()}-{days.max()} days")
-    if days[-1] != days[0] and (days[:-1] == days[0]).all():
-        sizes += f" (the last {days[-1]})"
-    _title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {sizes}, "
-           f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
+    figure_title(fig, axes, title, ax is None)
     return fig
 
 
@@ -702,7 +470,7 @@ def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> F
 
     `split_dates` is Split.describe(): {"train": {"first": ..., "last": ...}, "val": ..., "test": ...}.
     """
-    fig, (ax,) = _panels(ax, 1, (11, 4))
+    fig, (ax,) = panels(ax, 1, (11, 4))
     ax.plot(close.index, close.values, color=COLOURS["actual"], lw=1, label="daily close")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
@@ -710,22 +478,22 @@ def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> F
     ax.yaxis.set_major_formatter(USD)
     first, last = close.index[0], close.index[-1]
     _shade_spans(ax, split_dates, pd.Timestamp(first), pd.Timestamp(last), label=True)
-    _legend(ax)
+    legend(ax)
     ax.set_title("daily close (log scale)")
     ax.grid(alpha=0.3)
-    _dates_axis(ax, first, last)
+    dates_axis(ax, first, last)
     return fig
 
 
 def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax=None) -> Figure:
     """One training example: the window and next-day target in USD (left) and as the model sees them (right)."""
-    fig, (usd, scaled) = _panels(ax, 2, (11, 3.5), side_by_side=True)
+    fig, (usd, scaled) = panels(ax, 2, (11, 3.5), side_by_side=True)
     dates = pd.DatetimeIndex(dates)  # window days + the target day
     usd.plot(dates[:-1], window_usd, marker=".", lw=1, color=COLOURS["actual"], label="window (daily closes)")
     usd.plot(dates[-1:], [target_usd], "o", color=TARGET_COLOUR, label="target (next day's close)")
     usd.yaxis.set_major_formatter(USD)
     usd.set_title("in USD")
-    _dates_axis(usd, dates[0], dates[-1])
+    dates_axis(usd, dates[0], dates[-1])
     scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1,
                 color=COLOURS["actual"], label="input")
     scaled.plot([1], [target_scaled], "o", color=TARGET_COLOUR, label="target")
@@ -735,4 +503,3 @@ def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax
         a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, fontsize=8, frameon=False)
         a.grid(alpha=0.3)
     return fig
-

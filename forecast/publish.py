@@ -10,7 +10,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from . import backtest, compare, plots, report, saved_model
+from . import backtest, compare, plots, plots_summary, report, saved_model
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -71,7 +71,7 @@ def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()
     result = compare.compare(cfg, seeds, calls, command, save=save_run)
     out = Path(cfg.out)
     record, text = report.comparison_record(result), report.comparison_markdown(result)
-    figure = plots.comparison_chart(**report.comparison_chart_inputs(result))
+    figure = plots_summary.comparison_chart(**report.comparison_chart_inputs(result))
     write_together([
         (out / "comparison.json", lambda tmp: tmp.write_text(dumps(record))),
         (out / "comparison.md", lambda tmp: tmp.write_text(text)),
@@ -86,7 +86,7 @@ def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest
     result = backtest.backtest(cfg, s, command)
     out = Path(cfg.out)
     record, text = report.backtest_record(result), report.backtest_markdown(result)
-    figure = plots.backtest_chart(**report.backtest_chart_inputs(result))
+    figure = plots_summary.backtest_chart(**report.backtest_chart_inputs(result))
     write_together([
         (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
         (out / "backtest.md", lambda tmp: tmp.write_text(text)),

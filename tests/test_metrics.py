@@ -116,3 +116,54 @@ def test_flat_prices_give_nan_ratios_not_a_crash():
     flat = np.full(5, 100.0)
     m = metrics.score(flat, forecast(flat + 1, flat))
     assert m.naive.mae == 0 and math.isnan(m.mae_ratio_vs_naive) and math.isnan(m.rmse_ratio_vs_naive)
+
+
+# --- over time: the series the charts show ---
+
+# Five hand-checked days: |actual - predicted| = 1 1 2 1 0, |actual - naive| = 1 2 1 4 1.
+ACTUAL_5 = np.array([100.0, 102.0, 101.0, 105.0, 104.0])
+PREDICTED_5 = np.array([101.0, 101.0, 103.0, 104.0, 104.0])
+NAIVE_5 = np.array([99.0, 100.0, 102.0, 101.0, 105.0])
+
+
+def test_cumulative_excess_error_by_hand():
+    # differences 0 -1 +1 -3 -1
+    assert metrics.cumulative_excess_error(ACTUAL_5, PREDICTED_5, NAIVE_5) == pytest.approx([0, -1, 0, -3, -4])
+    # the total is days * (model MAE - naive MAE)
+    assert metrics.cumulative_excess_error(ACTUAL_5, PREDICTED_5, NAIVE_5)[-1] == pytest.approx(5 * (1.0 - 1.8))
+
+
+def test_rolling_mae_ratio_by_hand():
+    # 2-day means: model 1, 1.5, 1.5, 0.5; naive 1.5, 1.5, 2.5, 2.5
+    ratio = metrics.rolling_mae_ratio(ACTUAL_5, PREDICTED_5, NAIVE_5, days=2)
+    assert math.isnan(ratio[0])
+    assert ratio[1:] == pytest.approx([2 / 3, 1.0, 0.6, 0.2])
+    assert np.isnan(metrics.rolling_mae_ratio(ACTUAL_5, PREDICTED_5, NAIVE_5, days=3)[:2]).all()
+    assert metrics.rolling_mae_ratio(ACTUAL_5, PREDICTED_5, NAIVE_5, days=1) == pytest.approx([1, 0.5, 2, 0.25, 0])
+
+
+def test_rolling_mae_ratio_is_nan_where_naive_is_exact():
+    actual = np.array([1.0, 2.0, 3.0, 4.0])
+    naive = np.array([1.0, 2.0, 3.0, 5.0])       # exact on the first three days
+    predicted = np.array([2.0, 2.0, 3.0, 4.0])
+    ratio = metrics.rolling_mae_ratio(actual, predicted, naive, days=2)
+    assert np.isnan(ratio[:3]).all()
+    assert ratio[3] == 0.0
+
+
+def test_helpers_reject_misaligned_arrays():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.cumulative_excess_error(ACTUAL_5, PREDICTED_5[:4], NAIVE_5)
+    with pytest.raises(ValueError, match="same length"):
+        metrics.rolling_mae_ratio(ACTUAL_5, PREDICTED_5, NAIVE_5[:3], days=2)
+
+
+def test_period_mae_ratio_by_hand():
+    # 2024-12-30..2025-01-03; |actual - predicted| = 1 1 | 2 1 0, |actual - naive| = 1 2 | 1 4 1.
+    dates = pd.date_range("2024-12-30", periods=5)
+    first, last, ratio = metrics.period_mae_ratio(dates, ACTUAL_5, PREDICTED_5, NAIVE_5, "Y")
+    assert list(first) == [pd.Timestamp("2024-12-30"), pd.Timestamp("2025-01-01")]
+    assert list(last) == [pd.Timestamp("2024-12-31"), pd.Timestamp("2025-01-03")]
+    assert ratio == pytest.approx([1 / 1.5, 1 / 2])
+    _, _, flat = metrics.period_mae_ratio(dates, ACTUAL_5, PREDICTED_5, ACTUAL_5, "M")  # naive exact: no ratio
+    assert np.isnan(flat).all()

@@ -1,8 +1,8 @@
-"""The charts: the two difference helpers against hand-computed values, and what each chart
-must show (naive visible, one colour per forecast, log scales, spans, error bars, p-values,
-legends off the data, drawing into given axes)."""
+"""The single-model charts (forecast, history, price, window) and the shared styling: what each
+chart must show (naive visible, one colour per forecast, log scales, spans, legends off the data,
+drawing into given axes). The several-runs charts: test_plots_summary.py; the series they draw:
+test_metrics.py."""
 
-import math
 import re
 from pathlib import Path
 
@@ -12,11 +12,10 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
-from matplotlib.container import ErrorbarContainer
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from forecast import plots
+from forecast import metrics, plots
 
 from .conftest import random_walk
 
@@ -28,38 +27,6 @@ NAIVE = np.array([99.0, 100.0, 102.0, 101.0, 105.0])
 
 def same_colour(a, b) -> bool:
     return np.allclose(to_rgb(a), to_rgb(b))
-
-
-def test_cumulative_excess_error_by_hand():
-    # differences 0 -1 +1 -3 -1
-    assert plots.cumulative_excess_error(ACTUAL, PREDICTED, NAIVE) == pytest.approx([0, -1, 0, -3, -4])
-    # the total is days * (model MAE - naive MAE)
-    assert plots.cumulative_excess_error(ACTUAL, PREDICTED, NAIVE)[-1] == pytest.approx(5 * (1.0 - 1.8))
-
-
-def test_rolling_mae_ratio_by_hand():
-    # 2-day means: model 1, 1.5, 1.5, 0.5; naive 1.5, 1.5, 2.5, 2.5
-    ratio = plots.rolling_mae_ratio(ACTUAL, PREDICTED, NAIVE, days=2)
-    assert math.isnan(ratio[0])
-    assert ratio[1:] == pytest.approx([2 / 3, 1.0, 0.6, 0.2])
-    assert np.isnan(plots.rolling_mae_ratio(ACTUAL, PREDICTED, NAIVE, days=3)[:2]).all()
-    assert plots.rolling_mae_ratio(ACTUAL, PREDICTED, NAIVE, days=1) == pytest.approx([1, 0.5, 2, 0.25, 0])
-
-
-def test_rolling_mae_ratio_is_nan_where_naive_is_exact():
-    actual = np.array([1.0, 2.0, 3.0, 4.0])
-    naive = np.array([1.0, 2.0, 3.0, 5.0])       # exact on the first three days
-    predicted = np.array([2.0, 2.0, 3.0, 4.0])
-    ratio = plots.rolling_mae_ratio(actual, predicted, naive, days=2)
-    assert np.isnan(ratio[:3]).all()
-    assert ratio[3] == 0.0
-
-
-def test_helpers_reject_misaligned_arrays():
-    with pytest.raises(ValueError, match="same length"):
-        plots.cumulative_excess_error(ACTUAL, PREDICTED[:4], NAIVE)
-    with pytest.raises(ValueError, match="same length"):
-        plots.rolling_mae_ratio(ACTUAL, PREDICTED, NAIVE[:3], days=2)
 
 
 def test_one_colour_per_forecast_and_splits_use_others():
@@ -162,7 +129,7 @@ def test_forecast_chart_panels_naive_visible_and_zoomed():
     # (3) rolling 30-day ratio, NaN until day 30, line at 1 in the naive colour
     ratio = line(rolling, "GRU").get_ydata()
     assert np.isnan(ratio[:29]).all() and np.isfinite(ratio[29:]).all()
-    assert ratio == pytest.approx(plots.rolling_mae_ratio(actual, forecasts["GRU"], naive, 30), nan_ok=True)
+    assert ratio == pytest.approx(metrics.rolling_mae_ratio(actual, forecasts["GRU"], naive, 30), nan_ok=True)
     one = line(rolling, "naive")
     assert list(one.get_ydata()) == [1, 1] and same_colour(one.get_color(), plots.COLOURS["naive"])
     assert "30-day" in rolling.get_ylabel()
@@ -282,126 +249,6 @@ def test_history_chart_options():
     assert all(a.get_lines() for a in pair)
 
 
-# --- comparison -------------------------------------------------------------------------------------
-
-
-def comparison(days: int = 200) -> Figure:
-    dates, actual, naive, forecasts = series(days)
-    return plots.comparison_chart(
-        dates, actual, forecasts, naive,
-        mae_ratio={"GRU": 1.0042, "LSTM": 1.0113}, mae_ratio_std={"GRU": 0.0021, "LSTM": 0.0035},
-        seeds=3, seed_shown=42, dm_p_vs_naive={"GRU": 0.412, "LSTM": 0.0383}, dm_p_between=0.221,
-        us_per_window={"GRU": 41.3, "LSTM": 52.8}, train_s_per_epoch={"GRU": 1.84, "LSTM": 2.27})
-
-
-def test_comparison_ratio_panel_error_bars_and_p_values():
-    fig = comparison()
-    ratio = by_title(fig, "relative to naive (below 1")
-    assert "std over 3 seeds" in ratio.get_title() and "GRU vs LSTM: DM p = 0.221" in ratio.get_title()
-    bars = [c for c in ratio.containers if isinstance(c, ErrorbarContainer)]
-    for container, (name, mean, std) in zip(bars, [("GRU", 1.0042, 0.0021), ("LSTM", 1.0113, 0.0035)]):
-        data_line, _, (segments,) = container.lines
-        assert same_colour(data_line.get_color(), plots.COLOURS[name.lower()])
-        ((_, y_low), (_, y_high)), = segments.get_segments()
-        assert (y_low, y_high) == pytest.approx((mean - std, mean + std))
-    texts = " ".join(t.get_text() for t in ratio.texts)
-    assert "p = 0.412" in texts and "p = 0.038" in texts and "naive = 1" in texts
-    assert any(list(x.get_ydata()) == [1, 1] for x in ratio.get_lines())
-    lo, hi = ratio.get_ylim()
-    assert lo < 1 - 0.0021 and hi > 1.0113 + 0.0035
-
-
-def test_comparison_says_which_seed_the_forecast_panels_show():
-    fig = comparison()
-    zoom = by_title(fig, "next-day forecasts")
-    assert zoom.get_title() == ("last 90 of 200 days: next-day forecasts of seed 42 (as in the two panels below); "
-                                "the bottom-left MAE ratios are the mean of 3 seeds")
-
-
-def test_comparison_speed_panels_show_the_numbers():
-    fig = comparison()
-    for words, values, text in (("per window", (41.3, 52.8), ("41.3 µs", "52.8 µs")),
-                                ("per epoch", (1.84, 2.27), ("1.84 s", "2.27 s"))):
-        ax = by_title(fig, words)
-        assert [p.get_height() for p in ax.patches] == pytest.approx(values)
-        assert [same_colour(p.get_facecolor()[:3], c) for p, c in zip(ax.patches, ("tab:blue", "tab:orange"))] \
-            == [True, True]
-        labels = [t.get_text() for t in ax.texts]
-        assert all(t in labels for t in text)
-    assert "GRU / LSTM = 0.78×" in by_title(fig, "per window").get_xlabel()
-
-
-def test_comparison_forecast_panels_name_the_seed_and_keep_legends_off():
-    fig = comparison()
-    zoom = by_title(fig, "next-day forecasts")
-    assert "seed 42" in zoom.get_title() and "3 seeds" in zoom.get_title()
-    assert line(zoom, "naive") and line(by_title(fig, "cumulative"), "LSTM")
-    assert by_title(fig, "rolling 30-day")
-    assert not [ax for ax in fig.axes if "latency" in ax.get_title().lower()]
-    assert labelled_lines_use_their_colour(fig) >= 10
-    legends_off_the_data(fig)
-
-
-def test_latency_chart_is_gone():
-    assert not hasattr(plots, "latency_chart")
-
-
-# --- backtest ---------------------------------------------------------------------------------------
-
-
-def test_backtest_chart_folds_spread_and_cumulative_line():
-    dates, actual, naive, forecasts = series(120)
-    starts = dates[::30]
-    ends = starts + pd.Timedelta(days=29)
-    ratio = {"GRU": np.array([1.01, 0.99, 1.03, 1.0]), "LSTM": np.array([1.02, 1.0, 0.98, 1.04])}
-    low = {k: v - 0.01 for k, v in ratio.items()}
-    high = {k: v + np.array([0.02, 0.01, 0.03, 0.01]) for k, v in ratio.items()}
-    excess = {k: plots.cumulative_excess_error(actual, v, naive) for k, v in forecasts.items()}
-    fig = plots.backtest_chart(starts, ends, ratio, low, high, dates, excess)
-    top, bottom = fig.axes
-    for container, name in zip([c for c in top.containers if isinstance(c, ErrorbarContainer)], ratio):
-        data_line, _, (segments,) = container.lines
-        assert data_line.get_ydata() == pytest.approx(ratio[name])
-        assert same_colour(data_line.get_color(), plots.COLOURS[name.lower()])
-        assert [s[0][1] for s in segments.get_segments()] == pytest.approx(low[name])
-        assert [s[1][1] for s in segments.get_segments()] == pytest.approx(high[name])
-    assert any(list(x.get_ydata()) == [1, 1] for x in top.get_lines())
-    for name, values in excess.items():
-        assert line(bottom, name).get_ydata()[-1] == pytest.approx(values[-1])
-    boundaries = [x for x in bottom.get_lines() if x.get_linestyle() == ":"]
-    assert len(boundaries) == 5  # 4 folds: 5 edges
-    assert top.get_shared_x_axes().joined(top, bottom)
-    assert labelled_lines_use_their_colour(fig) >= 4
-    legends_off_the_data(fig)
-    pair = Figure().subplots(2, 1)
-    assert plots.backtest_chart(starts, ends, ratio, low, high, dates, excess, ax=pair) is pair[0].figure
-    with pytest.raises(ValueError, match="4 folds"):
-        plots.backtest_chart(starts, ends, {"GRU": ratio["GRU"][:3]}, low, high, dates, excess)
-    with pytest.raises(ValueError, match="consecutive folds"):
-        plots.backtest_chart(starts, ends - pd.Timedelta(days=1), ratio, low, high, dates, excess)
-
-
-def test_backtest_chart_draws_a_shorter_last_fold_as_it_is():
-    """--first-test keeps a last fold shorter than --step: its step, marker and boundary end on its
-    own last day, not --step days after its start."""
-    dates, actual, naive, forecasts = series(72)
-    starts = pd.DatetimeIndex([dates[0], dates[30], dates[60]])
-    ends = pd.DatetimeIndex([dates[29], dates[59], dates[71]])         # 30, 30 and 12 days
-    ratio = {"GRU": np.array([1.01, 0.99, 1.03])}
-    excess = {"GRU": plots.cumulative_excess_error(actual, forecasts["GRU"], naive)}
-    fig = plots.backtest_chart(starts, ends, ratio, ratio, ratio, dates, excess)
-    top, bottom = fig.axes
-    end = date2num(dates[71] + pd.Timedelta(days=1))
-    boundaries = [date2num(x.get_xdata()[0]) for x in bottom.get_lines() if x.get_linestyle() == ":"]
-    assert boundaries[-1] == pytest.approx(end)
-    (step,) = [x for x in top.get_lines() if x.get_drawstyle() == "steps-post"]
-    assert date2num(step.get_xdata()[-1]) == pytest.approx(end)
-    marker = line(top, "GRU: one seed")  # one seed: a marker mid-fold, no error bars
-    assert date2num(marker.get_xdata()[-1]) == pytest.approx(date2num(dates[60] + pd.Timedelta(days=6)))
-    assert fig.get_suptitle() == "walk-forward backtest: 3 folds of 30 days (the last 12), 2021-01-02..2021-03-14"
-    assert top.get_title() == "MAE relative to naive per fold: below 1 = model ahead of naive"
-
-
 # --- data charts ------------------------------------------------------------------------------------
 
 
@@ -434,12 +281,6 @@ def test_window_chart_colours_and_axes():
     legends_off_the_data(fig)
     pair = Figure().subplots(1, 2)
     assert plots.window_chart(days, window, 42_500.0, scaled, 0.7, ax=pair) is pair[0].figure
-
-
-def test_ratio_chart_alone_and_into_axes():
-    ax = Figure().subplots()
-    fig = plots.ratio_chart({"GRU": 0.99, "LSTM": 1.01}, {"GRU": None, "LSTM": 0.002}, ax=ax, seeds=1)
-    assert fig is ax.figure and "one seed" in ax.get_title()
 
 
 def test_no_pyplot():
@@ -482,28 +323,9 @@ def test_every_date_axis_labels_the_span_it_shows(first, days, offset):
         assert all("Jan" not in x for ax in fig.axes for x in tick_texts(ax)[0])
 
 
-def test_backtest_and_data_charts_label_their_span():
-    starts = pd.date_range("2025-01-06", periods=12, freq="30D")
-    ends = starts + pd.Timedelta(days=29)                      # up to 2025-12-31
-    days = pd.date_range(starts[0], ends[-1])
-    ratio = {"GRU": np.full(12, 1.01)}
-    fig = drawn(plots.backtest_chart(starts, ends, ratio, ratio, ratio, days, {"GRU": np.zeros(len(days))}))
-    for ax in fig.axes:
-        labels, shown = tick_texts(ax)
-        assert shown == "2025" and "2026" not in labels, labels   # the last fold ends on 2025-12-31
+def test_price_chart_labels_its_span():
     close = random_walk(92, start="2025-10-01")
     assert tick_texts(drawn(plots.price_chart(close)).axes[0])[1] == "2025"
-
-
-def test_period_mae_ratio_by_hand():
-    # 2024-12-30..2025-01-03; |actual - predicted| = 1 1 | 2 1 0, |actual - naive| = 1 2 | 1 4 1.
-    dates = pd.date_range("2024-12-30", periods=5)
-    first, last, ratio = plots.period_mae_ratio(dates, ACTUAL, PREDICTED, NAIVE, "Y")
-    assert list(first) == [pd.Timestamp("2024-12-30"), pd.Timestamp("2025-01-01")]
-    assert list(last) == [pd.Timestamp("2024-12-31"), pd.Timestamp("2025-01-03")]
-    assert ratio == pytest.approx([1 / 1.5, 1 / 2])
-    _, _, flat = plots.period_mae_ratio(dates, ACTUAL, PREDICTED, ACTUAL, "M")  # naive exact: no ratio
-    assert np.isnan(flat).all()
 
 
 @pytest.mark.parametrize(("days", "period", "values"), [(900, "month", 30), (2000, "quarter", 22), (4000, "year", 11)])
@@ -516,7 +338,7 @@ def test_long_ranges_get_one_ratio_per_calendar_period(days, period, values):
     step = line(ratio_panel, "GRU")
     assert step.get_drawstyle() == "steps-post" and len(step.get_ydata()) == values + 1
     freq = {"month": "M", "quarter": "Q", "year": "Y"}[period]
-    expected = plots.period_mae_ratio(dates, actual, forecasts["GRU"], naive, freq)[2]
+    expected = metrics.period_mae_ratio(dates, actual, forecasts["GRU"], naive, freq)[2]
     assert step.get_ydata()[:-1] == pytest.approx(expected)
     short = plots.forecast_chart(*series(700)[:2], series(700)[3], series(700)[2], "two years", full_range=True)
     assert "rolling 30-day" in short.axes[-1].get_title()  # two years or less: still rolling
@@ -541,24 +363,6 @@ def test_whole_range_chart_draws_nothing_under_the_actual_line():
     assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("all 92 days")
 
 
-@pytest.mark.parametrize("seeds", [1, 3])
-def test_backtest_legend_mentions_seed_bars_only_with_several_seeds(seeds):
-    dates, actual, naive, forecasts = series(60)
-    starts, ends = dates[::30], dates[::30] + pd.Timedelta(days=29)
-    ratio = {"GRU": np.array([1.01, 0.99])}
-    low, high = ({"GRU": ratio["GRU"] - 0.01}, {"GRU": ratio["GRU"] + 0.01}) if seeds > 1 else (ratio, ratio)
-    fig = plots.backtest_chart(starts, ends, ratio, low, high, dates,
-                               {"GRU": plots.cumulative_excess_error(actual, forecasts["GRU"], naive)}, seeds=seeds)
-    top = fig.axes[0]
-    labels = top.get_legend_handles_labels()[1]
-    bars = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
-    if seeds == 1:
-        assert not bars and not any("seed min..max" in x or "bars" in x for x in labels), labels
-        assert "GRU: one seed (median fold 1.000)" in labels
-    else:
-        assert len(bars) == 1 and "GRU: mean over 3 seeds, bars seed min..max\n(median fold 1.000)" in labels
-
-
 def test_history_chart_integer_epochs_and_linear_loss_axes_from_zero():
     """Epochs are whole numbers; a linear loss axis starts at 0, so noise in the 4th digit stays flat."""
     flat = {"loss": [0.9, 0.55, 0.33], "val_loss": [0.20121, 0.20119, 0.20133]}
@@ -576,9 +380,3 @@ def test_history_chart_integer_epochs_and_linear_loss_axes_from_zero():
         low, high = ax.get_ylim()
         minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if low <= t.get_position()[1] <= high]
         assert [x for x in minor if x] and all(x.lstrip("0.")[0] in "235" for x in minor if x), minor
-
-
-def test_ratio_chart_says_when_there_is_no_ratio():
-    fig = drawn(plots.ratio_chart({"GRU": math.nan, "LSTM": 1.01}))
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "n/a (naive's error is 0)" in texts and "nan" not in " ".join(texts)

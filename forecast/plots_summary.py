@@ -1,0 +1,211 @@
+"""The charts that put several runs side by side: GRU vs LSTM vs naive (`comparison_chart`, with
+`ratio_chart` and the speed panels) and the walk-forward backtest's folds (`backtest_chart`).
+
+They draw with the shared styling and helpers of `plots` (colours, formatters, axes, and the
+forecast chart's three panels) and, like every chart, take plain data and return the figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .metrics import aligned
+from .plots import (
+    SIGNED_USD,
+    colour,
+    dates_axis,
+    figure_title,
+    forecast_inputs,
+    forecast_panels,
+    legend,
+    panels,
+)
+
+
+def _fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _fmt_ratio(ratio, digits: int = 4) -> str:
+    """A ratio to naive's error; NaN (naive exact on every day) is said, never printed as "nan"."""
+    return f"{ratio:.{digits}f}" if np.isfinite(ratio) else "n/a (naive's error is 0)"
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def ratio_chart(ratios: dict, errors: dict | None = None, ax=None, *, seeds: int | None = None,
+                dm_p_vs_naive: dict[str, float] | None = None, dm_p_between: float | None = None,
+                dm_seed: int | None = None) -> Figure:
+    """Each model's test MAE relative to the naive forecast's, as points around the line at 1
+    (points, not bars: the axis is zoomed to show ~1% gaps).
+
+    `errors` (std over `seeds` seeds, None or 0 for none) are drawn as error bars;
+    `dm_p_vs_naive` (per model) and `dm_p_between` (first vs second model) are Diebold-Mariano
+    p-values written beside the points and in the title (computed on seed `dm_seed`'s
+    forecasts, if given).
+    """
+    fig, (ax,) = panels(ax, 1, (5.5, 4))
+    errors, dm = errors or {}, dm_p_vs_naive or {}
+    names = list(ratios)
+    for i, name in enumerate(names):
+        err = errors.get(name) or 0.0
+        ax.errorbar([i], [ratios[name]], yerr=[err], fmt="o", ms=9, capsize=7, elinewidth=1.5,
+                    color=colour(name), zorder=3)
+        text = _fmt_ratio(ratios[name]) + (f" ± {err:.4f}" if err else "")
+        if name in dm:
+            text += f"\nDM vs naive: p {_fmt_p(dm[name])}"
+        # Beyond the end of the bar away from the naive line, centred: beside the point the label ran
+        # into the next cell's bar, on the other side it crossed the line at 1.
+        above = not ratios[name] < 1
+        ax.annotate(text, (i, ratios[name] + (err if above else -err)), xytext=(0, 6 if above else -6),
+                    textcoords="offset points", va="bottom" if above else "top", ha="center", fontsize=8)
+    ax.axhline(1.0, color=colour("naive"), lw=1.5, zorder=1)
+    ax.annotate("naive = 1", (1, 1), xycoords=("axes fraction", "data"), xytext=(-3, -3),
+                textcoords="offset points", ha="right", va="top", fontsize=8, color=colour("naive"))
+    finite = [abs(v - 1) + (errors.get(k) or 0) for k, v in ratios.items() if np.isfinite(v)]
+    spread = max(max(finite, default=0), 0.01)
+    ax.set_ylim(1 - 1.8 * spread, 1 + 1.8 * spread)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("test MAE / naive MAE")
+    bars = f"mean ± std over {seeds} seeds" if seeds and seeds > 1 else "one seed, no spread"
+    lines = ["MAE relative to naive (below 1 beats naive)", bars]
+    if dm_p_between is not None and len(names) >= 2:
+        on = f" (DM tests on seed {dm_seed})" if dm_seed is not None else ""
+        lines.append(f"{names[0]} vs {names[1]}: DM p {_fmt_p(dm_p_between)}{on}")
+    ax.set_title("\n".join(lines), fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _speed_panel(ax, values: dict[str, float], title: str, unit: str, fmt: str) -> None:
+    names = list(values)
+    bars = ax.bar(range(len(names)), [values[n] for n in names], 0.6, color=[colour(n) for n in names])
+    ax.bar_label(bars, labels=[f"{values[n]:{fmt}} {unit}" for n in names], padding=2, fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(unit)
+    ax.margins(y=0.18)
+    if len(names) == 2 and values[names[1]]:
+        ax.set_xlabel(f"{names[0]} / {names[1]} = {values[names[0]] / values[names[1]]:.2f}×", fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, mae_ratio: dict[str, float],
+                     mae_ratio_std: dict[str, float | None], seeds: int, seed_shown: int,
+                     dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float],
+                     train_s_per_epoch: dict[str, float], bands=None, zoom_days: int = 90,
+                     rolling_days: int = 30, band_level: float = 80) -> Figure:
+    """GRU vs LSTM vs naive at a glance.
+
+    Rows: the forecast chart's three panels on the test days (price zoom of seed `seed_shown`'s
+    forecasts, cumulative excess error, rolling MAE ratio; see `forecast_chart`), then the
+    test MAE / naive MAE per cell (error bars: std over `seeds` seeds; Diebold-Mariano
+    p-values vs naive and between the cells) beside the speed of the cells: microseconds per
+    window with the whole test set in one batch, and training seconds per epoch.
+    """
+    dates, actual, forecasts, naive, bands = forecast_inputs(dates, actual, forecasts, naive, bands)
+    fig = Figure(figsize=(13, 15), layout="constrained")
+    grid = fig.add_gridspec(4, 3, height_ratios=[1.3, 1.0, 0.9, 1.15], width_ratios=[1.5, 1, 1])
+    axes = [fig.add_subplot(grid[row, :]) for row in range(3)]
+    shown = (f" of seed {seed_shown} (as in the two panels below); the bottom-left MAE ratios are the mean "
+             f"of {seeds} seeds" if seeds > 1 else f" of seed {seed_shown} (as in the two panels below)")
+    forecast_panels(axes, dates, actual, forecasts, naive, bands, band_level, zoom_days, rolling_days, None,
+                    full=False, share=True, note=shown)
+    ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[3, 0]), seeds=seeds,
+                dm_p_vs_naive=dm_p_vs_naive, dm_p_between=dm_p_between, dm_seed=seed_shown)
+    _speed_panel(fig.add_subplot(grid[3, 1]), us_per_window,
+                 "inference: time per window\n(whole test set in one batch)", "µs", ",.1f")
+    _speed_panel(fig.add_subplot(grid[3, 2]), train_s_per_epoch, "training: time per epoch", "s", ",.2f")
+    fig.suptitle(f"{' vs '.join(forecasts)} vs naive (tomorrow = today), test days "
+                 f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", fontsize=12)
+    return fig
+
+
+# --- backtest -------------------------------------------------------------------------------------
+
+
+def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
+                   ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
+                   seeds: int | None = None, ax=None) -> Figure:
+    """Walk-forward backtest: when and where each cell gains or loses against naive.
+
+    Top: MAE / naive MAE per fold, drawn as a step across each fold's days, `fold_starts` to
+    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over
+    `seeds` seeds: step line and a marker mid-fold; with more than one seed, the seed spread
+    ratio_low..ratio_high as error bars (and in the legend); line at 1 = naive. Bottom: cumulative
+    ``|model error| - |naive error|`` over all out-of-sample `dates` (`excess` is already
+    cumulated, one array per cell), fold boundaries marked. Shared dates axis; `ax`, if given,
+    is a pair of axes. `seeds` None: more than one where some fold's low and high differ.
+    """
+    starts = pd.DatetimeIndex(fold_starts)
+    ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
+    if len(ends) != len(starts) or not (ends > starts).all() or (starts[1:] != ends[:-1]).any():
+        raise ValueError("fold_starts and fold_ends must give consecutive folds, each ending on or after its start")
+    dates = pd.DatetimeIndex(dates)
+    for name in ratio:
+        colour(name)
+        for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
+            if len(aligned(table[name])[0]) != len(starts):
+                raise ValueError(f"{what}[{name!r}] has {len(table[name])} values for {len(starts)} folds")
+    for name, values in excess.items():
+        colour(name)
+        if len(values) != len(dates):
+            raise ValueError(f"excess[{name!r}] has {len(values)} values for {len(dates)} dates")
+    fig, (top, bottom) = panels(ax, 2, (12, 7.5), [1.0, 1.0])
+    edges = starts.append(ends[-1:])
+    days = (ends - starts).days
+
+    def stepped(values):  # one value per fold, repeated at the fold's end for a step plot
+        values = np.asarray(values, dtype="float64")
+        return np.append(values, values[-1])
+
+    count = "" if seeds is None else f"{seeds} "
+    if seeds is None:
+        seeds = 2 if any(np.any(np.asarray(ratio_low[n]) != np.asarray(ratio_high[n])) for n in ratio) else 1
+    many = seeds > 1
+    # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
+    offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * days.min() / 6
+    for name, offset in zip(ratio, offsets):
+        c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
+        low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
+        top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
+        finite = mean[np.isfinite(mean)]
+        median = f"median fold {_fmt_ratio(np.median(finite) if len(finite) else np.nan, 3)}"
+        if many:
+            top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean,
+                         yerr=[mean - low, high - mean], fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
+                         label=f"{name}: mean over {count}seeds, bars seed min..max\n({median})")
+        else:
+            top.plot(starts + (ends - starts) / 2, mean, "o", ms=5, color=c, label=f"{name}: one seed ({median})")
+    top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
+    top.set_ylabel("fold MAE / naive MAE")
+    sizes = f"{days[0]}-day fold" if (days == days[0]).all() else "fold"
+    top.set_title(f"MAE relative to naive per {sizes}: below 1 = model ahead of naive", fontsize=10)
+    for name, values in excess.items():
+        values = np.asarray(values, dtype="float64")
+        bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
+    bottom.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
+    bottom.yaxis.set_major_formatter(SIGNED_USD)
+    bottom.set_ylabel("USD, summed over days")
+    bottom.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
+                     f"below 0 = model ahead of naive", fontsize=10)
+    for a in (top, bottom):
+        for edge in edges:
+            a.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
+        a.grid(axis="y", alpha=0.3)
+        dates_axis(a, edges[0], edges[-1] - pd.Timedelta(days=1))  # the folds' first to last day
+        legend(a)
+    if ax is None:
+        bottom.sharex(top)
+    sizes = (f"{days[0]} days" if (days[:-1] == days[0]).all() else f"{days.min()}-{days.max()} days")
+    if days[-1] != days[0] and (days[:-1] == days[0]).all():
+        sizes += f" (the last {days[-1]})"
+    figure_title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {sizes}, "
+                 f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
+    return fig
