@@ -82,7 +82,7 @@ def level(text: str) -> float:
 
 
 def fold_days(text: str) -> int:
-    from .backtest import MIN_FOLD_DAYS
+    from .backtest_plan import MIN_FOLD_DAYS
 
     value = _integer(text)
     if value < MIN_FOLD_DAYS:
@@ -268,7 +268,7 @@ def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.Argum
     """The backtest's own settings; the cluster address from --address, else $RAY_ADDRESS."""
     import os
 
-    from .backtest import BacktestSettings
+    from .backtest_plan import BacktestSettings
 
     try:
         return BacktestSettings(
