@@ -83,7 +83,7 @@ def level(text: str) -> float:
 
 
 def fold_days(text: str) -> int:
-    from .backtest import MIN_FOLD_DAYS  # the backtest loads TensorFlow: only when it runs
+    from .backtest_plan import MIN_FOLD_DAYS  # inside main: pandas loads with it (see cmd_train)
 
     value = _integer(text)
     if value < MIN_FOLD_DAYS:
@@ -267,7 +267,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     """The backtest's own settings; the cluster address from --address, else $RAY_ADDRESS."""
-    from .backtest import BacktestSettings  # the backtest loads TensorFlow: only when it runs
+    from .backtest_plan import BacktestSettings  # inside main: pandas loads with it (see cmd_train)
 
     try:
         return BacktestSettings(

@@ -1,0 +1,295 @@
+"""One backtest task: a (fold, cell, seed) trained on the fold's days before its origin, its
+forecasts of the fold's days, and the task file that keeps them.
+
+Each task is a pure function of the model settings, the fold bounds and the closes it reads, so its
+task file is named by a hash of those: an interrupted backtest resumes where it stopped, and a changed
+setting never reuses a stale result. A task file is sealed with the sha256 of its content and checked
+before it is read back (check_record); one that fails is trained again, and the closes it is judged on
+always come from the price file, never from a task file.
+"""
+
+from __future__ import annotations
+
+from . import runtime  # noqa: F401, I001  (before anything loads TensorFlow, here or in a Ray worker)
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from . import jsonio
+from .backtest_plan import Fold, fold_dataset
+from .config import CELLS
+from .files import write_atomic
+from .intervals import trailing_volatility
+from .jsonio import dumps, jsonable, level_key
+from .metrics import Forecast
+from .model_info import DataInfo
+from .prices import Prices
+from .train import train_dataset
+from .validate import is_whole
+from .windows import windowed
+
+log = logging.getLogger(__name__)
+
+TASK_SCHEMA = 2          # part of every task's hash: a new result layout never reads an old file
+
+
+@dataclass(frozen=True)
+class Task:
+    fold: Fold
+    cell: str
+    seed: int
+    name: str   # file stem: readable fold, cell and seed, then the hash of everything the result depends on
+    key: dict   # what the hash covers, JSON-ready, stored in the result file
+
+    def describe(self) -> str:
+        return f"fold {self.fold.number} ({self.fold.test.first}..{self.fold.test.last}), {self.cell.upper()}, seed {self.seed}"
+
+
+def task_cfg(cfg, cell: str, seed: int):
+    """The Config a task trains with: quiet (Keras' per-epoch lines would interleave), no all-data
+    refit and no test_start (the fold decides the split)."""
+    return cfg.replace(cell=cell, seed=seed, quiet=True, all_data=False, test_start=None)
+
+
+def read_slice(close: pd.Series, fold: Fold, window: int) -> pd.Series:
+    """The closes a fold's windows read: target position p's window is close[p : p+window] and its
+    target close[p+window], so targets start..stop-1 read close[start : stop+window]."""
+    return close.iloc[fold.split.train.start:fold.split.test.stop + window]
+
+
+def make_task(cfg, fold: Fold, cell: str, seed: int, close: pd.Series) -> Task:
+    """A task and its name. The hash covers the model settings (cell and seed included), the fold's
+    bounds and the sha256 of the closes it reads; not where results go, nor --quiet."""
+    key = {
+        "schema": TASK_SCHEMA,
+        "settings": task_cfg(cfg, cell, seed).model_settings(),
+        "fold": fold.bounds(),
+        "data_sha256": Prices(close=read_slice(close, fold, cfg.window), source="").sha256(),
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return Task(fold, cell, seed, f"{fold.test.first}_{cell}_seed{seed}_{digest[:16]}", key)
+
+
+def plan(cfg, folds: tuple[Fold, ...], seeds: tuple[int, ...], close: pd.Series) -> tuple[Task, ...]:
+    """Every task in the fixed order results are aggregated in: fold, cell, seed."""
+    return tuple(make_task(cfg, fold, cell, seed, close) for fold in folds for cell in CELLS for seed in seeds)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What one (fold, cell, seed) task produced: its forecasts of the fold's days and its training.
+    (Which fold it belongs to is the Task's business: the same bounds may be another run's fold 3.)"""
+
+    cell: str
+    seed: int
+    actual: np.ndarray       # (m,) closes on the fold's days, USD: from the price file
+    forecast: Forecast       # point and bands from the task file; previous (naive) and volatility from the price file
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class FoldDays:
+    """What the price file says about a fold's out-of-sample days; a task file is never asked."""
+
+    dates: pd.DatetimeIndex   # (m,) target days
+    actual: np.ndarray        # (m,) their closes, USD
+    previous: np.ndarray      # (m,) the close before each: the naive forecast
+    volatility: np.ndarray    # (m,) trailing volatility known the day before
+
+    @property
+    def days(self) -> list[str]:
+        return [f"{d:%Y-%m-%d}" for d in self.dates]
+
+
+def fold_days(close: pd.Series, fold: Fold, window: int) -> FoldDays:
+    """The fold's days from the closes, exactly as run_task's evaluation computes them."""
+    X, y, dates = windowed(close, window)  # (n, window), (n,), (n,)
+    X = np.asarray(X[fold.split.test], dtype="float64")
+    return FoldDays(dates[fold.split.test], np.asarray(y[fold.split.test], dtype="float64"),
+                    X[:, -1], trailing_volatility(X))
+
+
+def run_task(cfg, close: pd.Series, data: DataInfo, task: Task) -> dict:
+    """Trains one task's model on its fold and returns its result file's content. Pure: the same
+    settings, fold and closes give the same numbers, in this process or a Ray worker. The arguments
+    every task shares come first, the task last: the engines call it fn(*shared, item)."""
+    # Each task starts from a fresh Keras state, wherever it runs and whatever ran before it.
+    keras.backend.clear_session(free_memory=True)
+    X, y, dates = windowed(close, cfg.window)  # (n, window), (n,), (n,)
+    dataset = fold_dataset(X, y, dates, task.fold, cfg.scaling)
+    trained = train_dataset(task_cfg(cfg, task.cell, task.seed), dataset, data)
+    ev, info = trained.test, trained.info
+    return task_record(task, ev.actual, ev.forecast, info.epochs_run, info.best_epoch, info.train_seconds)
+
+
+def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: int, train_seconds: float) -> dict:
+    """A task's result file: plain JSON (an unbounded interval's upper end is null), sealed with the
+    sha256 of its content, task name and key included. `actual` and `previous` are there for people
+    reading the file; the backtest takes both from the price file."""
+    record = jsonable({
+        "name": task.name, "key": task.key,
+        "cell": task.cell, "seed": task.seed,
+        "dates": [f"{d:%Y-%m-%d}" for d in f.dates],
+        "point": _list(f.point), "actual": _list(actual), "previous": _list(f.previous),
+        "intervals": {level_key(lv): {"model": _bounds(f.bands[lv]), "naive": _bounds(f.naive_bands[lv])}
+                      for lv in f.bands},
+        "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": train_seconds,
+    })
+    return record | {"content_sha256": content_sha256(record)}
+
+
+def content_sha256(record: dict) -> str:
+    """sha256 of a task file's canonical JSON, its own hash left out."""
+    return jsonio.content_sha256(record, leave_out="content_sha256")
+
+
+def _list(values) -> list[float]:
+    return np.asarray(values, dtype="float64").tolist()  # Python floats: JSON writes them exactly
+
+
+def _bounds(band) -> dict:
+    return {"lower": _list(band[0]), "upper": _list(band[1])}
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([math.inf if v is None else v for v in values], dtype="float64")
+
+
+class Unusable(ValueError):
+    """Why a task file cannot stand for its task, in a few words."""
+
+
+BAND_TOLERANCE = 1e-9   # log units: a band written as point * exp(+-q) reads back within ~1e-15 of it
+
+
+def check_record(record, task: Task, days: FoldDays) -> None:
+    """Raises Unusable unless `record` is this task's sealed, untouched and sane result for the fold's
+    days: hash, identity, dates, lengths, finite numbers, every configured level one band around its
+    forecast (naive's around the previous close from the price file), bands nested, epochs in range.
+    A value edited and resealed to pass all of these is the one edit no check here can see."""
+    if not isinstance(record, dict):
+        raise Unusable("not a task result")
+    if record.get("content_sha256") != content_sha256(record):
+        raise Unusable("content hash mismatch")
+    if (record.get("name"), record.get("key"), record.get("cell"), record.get("seed")) != (
+            task.name, jsonable(task.key), task.cell, task.seed):
+        raise Unusable("made by another task")
+    if record.get("dates") != days.days:
+        raise Unusable(f"its dates are not the fold's days {days.days[0]}..{days.days[-1]}")
+    point = _numbers(record.get("point"), "point", len(days.days))
+    if not (point > 0).all():
+        raise Unusable("point holds a forecast at or below zero")
+    settings = task.key["settings"]
+    levels = sorted(float(lv) for lv in settings["levels"])
+    intervals = record.get("intervals")
+    found = sorted(intervals, key=_level_order) if isinstance(intervals, dict) else []
+    if found != [level_key(lv) for lv in levels]:
+        raise Unusable(f"interval levels {', '.join(found) or 'none'} instead of {', '.join(map(level_key, levels))}")
+    for who, centre in (("model", point), ("naive", days.previous)):
+        widest = 0.0
+        for lv in map(level_key, levels):
+            q = _band(intervals[lv], who, lv, centre)
+            if q < widest - BAND_TOLERANCE:
+                raise Unusable(f"the {lv}% {who} interval is narrower than a lower level's")
+            widest = max(widest, q)
+    epochs, best = record.get("epochs_run"), record.get("best_epoch")
+    if not (is_whole(epochs) and is_whole(best) and 1 <= best <= epochs <= settings["epochs"]):
+        raise Unusable(f"epochs {epochs!r} (best {best!r}) outside 1..{settings['epochs']}")
+    seconds = record.get("train_seconds")
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < math.inf):
+        raise Unusable(f"train_seconds {seconds!r} is not a duration")
+
+
+def _level_order(key: str) -> tuple:
+    try:
+        return (0, float(key), key)
+    except ValueError:
+        return (1, 0.0, key)
+
+
+def _numbers(values, name: str, days: int, unbounded: bool = False) -> np.ndarray:
+    """A list of `days` finite numbers (null, an unbounded end, only where `unbounded`)."""
+    if not isinstance(values, list) or len(values) != days:
+        has = len(values) if isinstance(values, list) else "no list of"
+        raise Unusable(f"{name} has {has} values, the fold has {days} days")
+    if not all((isinstance(v, (int, float)) and not isinstance(v, bool)) or (unbounded and v is None) for v in values):
+        raise Unusable(f"{name} holds a value that is not a number")
+    array = _floats(values)
+    if not np.isfinite(array[[v is not None for v in values]]).all():
+        raise Unusable(f"{name} holds a value that is not a finite number")
+    return array
+
+
+def _band(interval, who: str, level: str, centre: np.ndarray) -> float:
+    """The q of one level's band, checked to be centre * exp(+-q) with one q on every day
+    (unbounded: lower 0 and upper null on every day); raises Unusable if it is not."""
+    name = f"the {level}% {who} interval"
+    bounds = interval.get(who) if isinstance(interval, dict) else None
+    if not isinstance(bounds, dict):
+        raise Unusable(f"{name} is missing")
+    lower = _numbers(bounds.get("lower"), f"{name}'s lower", len(centre))
+    upper = _numbers(bounds.get("upper"), f"{name}'s upper", len(centre), unbounded=True)
+    if np.isinf(upper).all() and (lower == 0).all():
+        return math.inf
+    if np.isinf(upper).any() or not (lower > 0).all():
+        raise Unusable(f"{name} does not fit its forecast")
+    above, below = np.log(upper / centre), np.log(centre / lower)  # (m,) each: q, q on every day
+    if (above.min() < -BAND_TOLERANCE or np.abs(above - below).max() > BAND_TOLERANCE
+            or above.max() - above.min() > BAND_TOLERANCE):
+        raise Unusable(f"{name} does not fit its forecast")
+    return float(above.mean())
+
+
+def task_result(record: dict, days: FoldDays) -> TaskResult:
+    """A checked result file back as a TaskResult, with the fold's closes, naive forecast and
+    volatility from the price file."""
+    bands, naive_bands = {}, {}
+    for lv, iv in record["intervals"].items():
+        bands[float(lv)] = (_floats(iv["model"]["lower"]), _floats(iv["model"]["upper"]))
+        naive_bands[float(lv)] = (_floats(iv["naive"]["lower"]), _floats(iv["naive"]["upper"]))
+    return TaskResult(
+        cell=str(record["cell"]), seed=int(record["seed"]), actual=days.actual,
+        forecast=Forecast(dates=days.dates, point=_floats(record["point"]), previous=days.previous,
+                          volatility=days.volatility, bands=bands, naive_bands=naive_bands),
+        epochs_run=int(record["epochs_run"]), best_epoch=int(record["best_epoch"]),
+        train_seconds=float(record["train_seconds"]),
+    )
+
+
+def tasks_dir(out: Path) -> Path:
+    return Path(out) / "backtest" / "tasks"
+
+
+def read_finished(directory: Path, task: Task, days: FoldDays) -> dict | None:
+    """The task's result file, if a finished run left one that passes check_record; a file that
+    does not is named in one warning line, and the task is trained again."""
+    path = directory / f"{task.name}.json"
+    if not path.is_file():
+        return None
+    try:
+        try:
+            record = json.loads(path.read_bytes())
+        except OSError as e:
+            raise Unusable(f"cannot be read: {e.strerror or e}") from None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
+            raise Unusable("not valid JSON") from None
+        check_record(record, task, days)
+    except Unusable as e:
+        log.warning("task file %s failed its check (%s); training it again", path, e)
+        return None
+    return record
+
+
+def write_finished(directory: Path, task: Task, record: dict) -> None:
+    """A finished task's file, written whole or not at all: what read_finished reads back."""
+    write_atomic(directory / f"{task.name}.json", lambda tmp: tmp.write_text(dumps(record)))
