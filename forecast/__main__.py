@@ -325,50 +325,53 @@ def _own_source(args) -> bool:
 
 def cmd_predict(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report
+    from . import report_use_model
     from .use_model import next_day
 
     result = next_day(cfg, own_source=_own_source(args))
-    return _result(args, lambda: report.next_day_text(result), lambda: report.next_day_record(result))
+    return _result(args, lambda: report_use_model.next_day_text(result),
+                   lambda: report_use_model.next_day_record(result))
 
 
 def cmd_evaluate(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import publish, report
+    from . import publish, report_use_model
     from .use_model import evaluate_range
 
     result = evaluate_range(cfg, args.since, args.until, in_sample=args.in_sample, own_source=_own_source(args))
     result = publish.with_evaluate_chart(cfg.out, result)
-    return _result(args, lambda: report.evaluate_text(result), lambda: report.evaluate_record(result))
+    return _result(args, lambda: report_use_model.evaluate_text(result),
+                   lambda: report_use_model.evaluate_record(result))
 
 
 def cmd_compare(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report
+    from . import report_compare
     from .publish import run_compare
 
     result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
-    return _result(args, lambda: report.comparison_text(result, Path(cfg.out)),
-                   lambda: report.comparison_record(result))
+    return _result(args, lambda: report_compare.comparison_text(result, Path(cfg.out)),
+                   lambda: report_compare.comparison_record(result))
 
 
 def cmd_backtest(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report
+    from . import report_backtest
     from .publish import run_backtest
 
     result, record = run_backtest(cfg, args.backtest, command=args.command_line)
-    return _result(args, lambda: report.backtest_text(result), lambda: record)
+    return _result(args, lambda: report_backtest.backtest_text(result), lambda: record)
 
 
 def cmd_bench(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report
+    from . import report_compare
     from .bench import run_bench
 
     result = run_bench(window=args.window, units=args.units, calls=args.calls, batch=args.batch, seed=args.seed,
                        train_epochs=args.train_epochs, train_rows=args.train_rows)
-    return _result(args, lambda: report.bench_table(result), lambda: report.bench_record(result))
+    return _result(args, lambda: report_compare.bench_table(result),
+                   lambda: report_compare.bench_record(result))
 
 
 COMMANDS = {

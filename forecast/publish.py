@@ -10,7 +10,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from . import backtest, compare, plots, plots_summary, report, saved_model
+from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_compare, report_use_model,
+               saved_model)
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -59,7 +60,7 @@ def with_evaluate_chart(out: Path, result: RangeEvaluation) -> RangeEvaluation:
     m = result.evaluation.metrics
     path = Path(out) / "reports" / f"evaluate_{result.cell}_{m.first_date}_{m.last_date}.png"
     try:
-        save_figure(path, plots.forecast_chart(**report.evaluate_chart_inputs(result)))
+        save_figure(path, plots.forecast_chart(**report_use_model.evaluate_chart_inputs(result)))
     except (ForecastError, OSError) as e:
         log.warning("chart not written: %s", e)
         return result
@@ -70,8 +71,8 @@ def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()
     """compare (each model it trains saved as train's are), then its three files, replaced together."""
     result = compare.compare(cfg, seeds, calls, command, save=save_run)
     out = Path(cfg.out)
-    record, text = report.comparison_record(result), report.comparison_markdown(result)
-    figure = plots_summary.comparison_chart(**report.comparison_chart_inputs(result))
+    record, text = report_compare.comparison_record(result), report_compare.comparison_markdown(result)
+    figure = plots_summary.comparison_chart(**report_compare.comparison_chart_inputs(result))
     write_together([
         (out / "comparison.json", lambda tmp: tmp.write_text(dumps(record))),
         (out / "comparison.md", lambda tmp: tmp.write_text(text)),
@@ -85,8 +86,8 @@ def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest
     the result and its JSON record."""
     result = backtest.backtest(cfg, s, command)
     out = Path(cfg.out)
-    record, text = report.backtest_record(result), report.backtest_markdown(result)
-    figure = plots_summary.backtest_chart(**report.backtest_chart_inputs(result))
+    record, text = report_backtest.backtest_record(result), report_backtest.backtest_markdown(result)
+    figure = plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result))
     write_together([
         (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
         (out / "backtest.md", lambda tmp: tmp.write_text(text)),

@@ -214,12 +214,12 @@ def test_all_days_metrics_and_folds_beating_naive_by_hand(serial, prices_csv):
 
 
 def test_chart_inputs_per_fold(serial, prices_csv):
-    from forecast import report
+    from forecast import report_backtest
 
     cfg = tiny_config(prices_csv, serial[0])
     result = backtest.backtest(cfg, BacktestSettings(seeds=SEEDS, folds=FOLDS, step=STEP))  # all read back
     assert result.trained == 0
-    inputs = report.backtest_chart_inputs(result)
+    inputs = report_backtest.backtest_chart_inputs(result)
     records = task_records(serial[0])
     origins = sorted({o for o, _, _ in records})
     assert inputs["fold_starts"] == origins

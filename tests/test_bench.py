@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from forecast import bench, report
+from forecast import bench, report_compare
 from forecast.__main__ import main
 
 TINY = {"window": 8, "units": 4, "calls": 5, "batch": 16, "train_epochs": 1, "train_rows": 32, "batch_size": 16}
@@ -21,7 +21,7 @@ def result() -> bench.Bench:
 
 
 def test_record_is_json_with_the_documented_keys(result):
-    record = report.bench_record(result)
+    record = report_compare.bench_record(result)
     assert json.loads(json.dumps(record)) == record
     assert {"gru", "lstm", "settings", "ratios", "training"} <= set(record)
     assert "targets" not in record  # the bench reports numbers, not acceptance targets
@@ -33,7 +33,7 @@ def test_record_is_json_with_the_documented_keys(result):
 
 
 def test_ratios_follow_from_the_per_cell_numbers(result):
-    record = report.bench_record(result)
+    record = report_compare.bench_record(result)
     g, l, r = record["gru"], record["lstm"], record["ratios"]
     assert r["gru_over_lstm"]["latency_p50"] == pytest.approx(g["latency_ms"]["p50"] / l["latency_ms"]["p50"])
     assert r["gru_over_lstm"]["us_per_window_full_batch"] == pytest.approx(
@@ -54,7 +54,7 @@ def test_fast_path_computes_what_predict_computes(result):
 
 
 def test_table_rows(result):
-    table = report.bench_table(result)
+    table = report_compare.bench_table(result)
     for row in ("| parameters |", "| latency p50 / p95, one window, fast path (ms) |",
                 "| model.predict / fast path, p50 |", "| throughput, batch 16 (windows/s) |",
                 "| µs per window, batch 16 |", "| training, s per epoch (32 windows, batch 16) |",
@@ -83,7 +83,7 @@ def test_time_models_takes_any_named_models():
     timing = bench.time_models({"tiny": model}, window=4, calls=3, batch=5, warmup=1)
     assert timing.models["tiny"].params == model.count_params()
     assert timing.batch == 5 and timing.calls == 3
-    assert "ratios" not in report.timing_record(timing)
+    assert "ratios" not in report_compare.timing_record(timing)
 
 
 def test_interleaving_alternates_who_goes_first():

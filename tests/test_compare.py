@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import compare, metrics, publish, report
+from forecast import compare, metrics, publish, report_compare
 from forecast.__main__ import main
 from forecast.config import Config
 from forecast.csv_source import load_csv
@@ -119,7 +119,7 @@ def test_markdown_has_tables_and_verdict(compared):
     for heading in ("## Next-day error on the test period", "## Seeds", "## Prediction intervals",
                     "## Is the difference real?", "## Speed (this machine)", "## What this means"):
         assert heading in text
-    for line in report.comparison_verdict(c):
+    for line in report_compare.comparison_verdict(c):
         assert f"- {line}" in text
 
 
@@ -188,7 +188,7 @@ def by_hand() -> compare.Comparison:
 
 
 def test_over_three_seeds_the_mean_is_reported_not_the_median(by_hand):
-    record = report.comparison_record(by_hand)
+    record = report_compare.comparison_record(by_hand)
     assert record["gru"]["mae"] == pytest.approx(102.0) and record["lstm"]["mae"] == pytest.approx(104.0)
     assert record["gru"]["mae_ratio_vs_naive"] == pytest.approx(1.02)
     assert record["lstm"]["mae_ratio_vs_naive"] == pytest.approx(1.04)
@@ -198,14 +198,14 @@ def test_over_three_seeds_the_mean_is_reported_not_the_median(by_hand):
     paired = record["paired_difference_gru_minus_lstm"]["mae"]
     assert paired["values"] == pytest.approx([-1.0, -1.0, -4.0])
     assert paired["mean"] == pytest.approx(-2.0) and paired["std"] == pytest.approx(3 ** 0.5)  # (1+1+4) / 2
-    text = report.comparison_markdown(by_hand)
+    text = report_compare.comparison_markdown(by_hand)
     assert "| GRU | 102.00 | 102.00 |" in text and "| LSTM | 104.00 | 104.00 |" in text
     assert "| MAE / naive | 1.0200 ± 0.0265 | 1.0400 ± 0.0436 | -0.0200 ± 0.0173 |" in text
     assert "| MAE (USD) | 102.00 ± 2.65 | 104.00 ± 4.36 | -2.00 ± 1.73 |" in text
-    assert report.comparison_verdict(by_hand)[:2] == [
+    assert report_compare.comparison_verdict(by_hand)[:2] == [
         "GRU does not beat the naive forecast (MAE ratio 1.0200, DM p = 0.400).",
         "LSTM does not beat the naive forecast (MAE ratio 1.0400, DM p = 0.350)."]
-    inputs = report.comparison_chart_inputs(by_hand)
+    inputs = report_compare.comparison_chart_inputs(by_hand)
     assert inputs["mae_ratio"] == pytest.approx({"GRU": 1.02, "LSTM": 1.04})
     assert inputs["mae_ratio_std"] == pytest.approx({"GRU": 0.0007 ** 0.5, "LSTM": 0.0019 ** 0.5})
     assert "Read these with the seeds table" in text
@@ -214,19 +214,19 @@ def test_over_three_seeds_the_mean_is_reported_not_the_median(by_hand):
 def test_naive_intervals_are_naives_own_in_the_json_and_the_markdown(by_hand):
     """Naive's band holds 2 of 4 days (200 USD wide), the models' every day (600 wide): a report
     that put the model's intervals in naive's place would show 100% and 600."""
-    naive = report.comparison_record(by_hand)["naive"]["intervals"]["80"]
+    naive = report_compare.comparison_record(by_hand)["naive"]["intervals"]["80"]
     kupiec = math.erfc(math.sqrt(-4 * math.log(0.64) / 2))  # LR = -2 (2 ln .8 + 2 ln .2 - 4 ln .5), chi2(1)
     assert naive["coverage"] == 0.5 and naive["mean_width_usd"] == pytest.approx(200.0)
     assert naive["mean_width_pct"] == pytest.approx(100 * (0.2 + 200 / 1100) / 2)
     assert naive["kupiec_p_value"] == pytest.approx(kupiec)
     assert naive["coverage_by_volatility"] == {"calm": 0.5, "middle": 1.0, "volatile": 0.0}  # days 1-2, 3, 4
     assert naive["winkler_usd"] == pytest.approx(200 + 10 * 50 / 2)  # misses by 50 on two of 4 days, 2/alpha = 10
-    model = report.comparison_record(by_hand)["gru"]["intervals"]["80"]
+    model = report_compare.comparison_record(by_hand)["gru"]["intervals"]["80"]
     assert model["coverage"]["values"] == [1.0, 1.0, 1.0] and model["mean_width"]["mean"] == pytest.approx(600.0)
-    rows = [line for line in report.comparison_markdown(by_hand).splitlines() if line.startswith("| naive | 80% |")]
+    rows = [line for line in report_compare.comparison_markdown(by_hand).splitlines() if line.startswith("| naive | 80% |")]
     assert rows == [f"| naive | 80% | 50.0% | {kupiec:.3f} | 200 ({100 * (0.2 + 200 / 1100) / 2:.2f}%) | 450 "
                     "| 50.0% / 100.0% / 0.0% |"]
-    gru_row = [line for line in report.comparison_markdown(by_hand).splitlines() if line.startswith("| GRU | 80% |")]
+    gru_row = [line for line in report_compare.comparison_markdown(by_hand).splitlines() if line.startswith("| GRU | 80% |")]
     assert gru_row and "| 100.0% |" in gru_row[0] and "| 600 (" in gru_row[0]
 
 
@@ -235,6 +235,6 @@ def test_one_seed_says_the_seed_spread_is_not_measured(by_hand):
 
     one = dataclasses.replace(by_hand, seeds=(42,), cells={c: compare.CellResult(c, r.runs[:1])
                                                             for c, r in by_hand.cells.items()})
-    text = report.comparison_markdown(one)
+    text = report_compare.comparison_markdown(one)
     assert "seeds table" not in text and "## Seeds" not in text
     assert "With one seed per cell, how much these numbers move with the seed is not measured" in text

@@ -1,11 +1,11 @@
-"""Reports: every branch of the verdict and of the conditional notes, with results built by hand."""
+"""The shared report wording: every branch of the verdict in words and of the interval notes, p-values and
+ratios to naive, with results built by hand (the rules themselves: test_verdicts.py)."""
 
 import math
 
 import pytest
 
-from forecast import report
-from forecast.bench import ModelTiming, Percentiles
+from forecast import report, report_backtest
 from forecast.metrics import DMTest
 from forecast.intervals import IntervalMetrics
 
@@ -72,36 +72,6 @@ def test_coverage_notes_only_where_the_numbers_call_for_them(m, notes):
     assert report.coverage_notes("GRU", {80.0: m}) == notes
 
 
-def timing(params, latency, per_window):
-    p = Percentiles(latency, latency * 1.2)
-    return ModelTiming(params, p, Percentiles(60.0, 70.0), p, 1e6 / per_window, per_window, 0.0)
-
-
-def test_speed_notes_follow_the_numbers():
-    same = report.speed_notes(timing(929, 0.30, 10.0), timing(1169, 0.29, 10.2), train_ratio=1.3)
-    assert same == [
-        "At batch 1 GRU and LSTM cost about the same (1.03x): per-call overhead (Python, dispatch, "
-        "copying the result back) outweighs the cells' arithmetic.",
-        "With a full batch GRU and LSTM cost about the same per window (0.98x).",
-        "Training: GRU takes 1.30x LSTM's time per epoch.",
-    ]
-    apart = report.speed_notes(timing(929, 0.60, 7.0), timing(1169, 0.30, 10.0), train_ratio=None)
-    assert apart == [
-        "At batch 1 GRU takes 2.00x LSTM's time per call.",
-        "With a full batch GRU takes 0.70x LSTM's time per window: the smaller arithmetic "
-        "(929 against 1,169 parameters, 3 gate blocks against 4) shows.",
-    ]
-    slower = report.speed_notes(timing(929, 0.30, 13.0), timing(1169, 0.30, 10.0), train_ratio=0.95)
-    assert slower[1:] == ["With a full batch GRU takes 1.30x LSTM's time per window, despite fewer parameters.",
-                          "Training: about the same time per epoch (0.95x)."]
-
-
-def test_speed_notes_name_the_compile_mode_when_both_were_timed():
-    notes = report.speed_notes(timing(929, 0.30, 10.0), timing(1169, 0.29, 10.2), train_ratio=1.32, train_ratio_xla=1.0)
-    assert notes[-2:] == ["Training without XLA: GRU takes 1.32x LSTM's time per epoch.",
-                          "Training with XLA: about the same time per epoch (1.00x)."]
-
-
 # --- issue 17: p-values, ratios that do not exist, interval notes said once ---------------------------
 
 
@@ -119,7 +89,7 @@ def test_kupiec_and_dm_p_below_0001_read_as_less_than_everywhere():
         "GRU's 80% interval under-covers: 70.0% of days (Kupiec p < 0.001)."]
     table = report.interval_table({"GRU": {80.0: tiny}})
     assert table.splitlines()[-1] == "| GRU | 80% | 70.0% | < 0.001 | 100 (1.00%) | 150 | 71.0% / 70.0% / 69.0% |"
-    assert report._fold_interval(tiny) == "70%, p < 0.001, 1.0%, 150"
+    assert report_backtest._fold_interval(tiny) == "70%, p < 0.001, 1.0%, 150"
     lines = report.verdict({"gru": 1.05, "lstm": 0.95}, {"gru": dm(4.0, 3e-5), "lstm": dm(-4.0, 0.0004)}, dm(3.0, 1e-7))
     assert lines == [
         "GRU is significantly worse than the naive forecast (MAE ratio 1.0500, DM p < 0.001).",
@@ -158,44 +128,3 @@ def test_interval_notes_say_each_finding_once_naming_every_forecast():
         "The 80% intervals of GRU and LSTM are unbounded: too few validation days to calibrate them."]
     notes = report.interval_notes(wide)
     assert len(notes) == len(set(notes))
-
-
-def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
-    """Two folds of 3 days, naive 10 USD off every day. GRU is 10, 10.1 and 10.5 USD off on fold 1
-    (ratios 1.00, 1.01, 1.05: mean 1.02, median 1.01) and 5, 5 and 20 on fold 2 (0.5, 0.5, 2: mean
-    1.0, median 0.5). All six days: MAE 7.5, 7.55, 15.25 (ratios 0.75, 0.755, 1.525: mean 1.01,
-    median 0.755). Neither fold is beaten by the seed mean (1.02 and 1.0 are not below 1); the
-    median would count fold 2."""
-    from types import SimpleNamespace
-
-    import numpy as np
-    import pandas as pd
-
-    from forecast import backtest, metrics
-
-    seeds = (42, 43, 44)
-    folds = backtest.make_folds(pd.date_range("2024-01-01", periods=40), backtest.BacktestSettings(folds=2, step=3))
-    off = {"gru": ((10.0, 10.1, 10.5), (5.0, 5.0, 20.0)), "lstm": ((10.0, 10.0, 10.0), (10.0, 10.0, 10.0))}
-    results = {}
-    for f in folds:
-        actual, previous = (100.0, 90.0) if f.index == 0 else (200.0, 190.0)
-        for cell, errors in off.items():
-            for seed, e in zip(seeds, errors[f.index]):
-                point = np.full(3, actual + e)
-                forecast = metrics.Forecast(
-                    dates=pd.date_range(f.test.first, periods=3), point=point, previous=np.full(3, previous),
-                    volatility=np.zeros(3), bands={80.0: (point - 1, point + 1)},
-                    naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})
-                results[f.index, cell, seed] = backtest.TaskResult(cell, seed, np.full(3, actual), forecast, 1, 1, 0.0)
-    a = backtest.aggregate(folds, seeds, results)
-    inputs = report.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds))
-    assert inputs["ratio"]["GRU"] == pytest.approx([1.02, 1.0])
-    assert inputs["ratio_low"]["GRU"] == pytest.approx([1.0, 0.5]) and inputs["ratio_high"]["GRU"] == pytest.approx([1.05, 2.0])
-    assert inputs["seeds"] == 3
-    # seed-mean |error| − naive's per day: fold 1 (10 + 10.1 + 10.5) / 3 − 10 = 0.2, fold 2 (5 + 5 + 20) / 3 − 10 = 0
-    assert inputs["excess"]["GRU"] == pytest.approx([0.2, 0.4, 0.6, 0.6, 0.6, 0.6])
-    overall = report._over_seeds_record(a.cells["gru"])["mae_ratio_vs_naive"]
-    assert overall["values"] == pytest.approx([0.75, 0.755, 1.525]) and overall["mean"] == pytest.approx(1.01)
-    assert overall["std"] == pytest.approx(((0.26 ** 2 + 0.255 ** 2 + 0.515 ** 2) / 2) ** 0.5)
-    assert a.cells["gru"].folds_beating_naive == 0.0
-    assert [fr.beats_naive("gru") for fr in a.folds] == [False, False]

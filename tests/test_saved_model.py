@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import jsonio, report, saved_model, use_model
+from forecast import jsonio, report_use_model, saved_model, use_model
 from forecast.__main__ import _own_source, build_parser, config_from_args, main
 from forecast.config import Config
 from forecast.errors import ConfigError, DataError
@@ -138,14 +138,14 @@ def test_evaluate_by_default_uses_the_days_after_training(kind, capsys, grid):
     assert lines[-1] == f"chart: {chart}" and chart.read_bytes().startswith(b"\x89PNG")
 
     result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), own_source=True)
-    record = report.evaluate_record(result)
-    assert report.evaluate_text(result) + f"\nchart: {chart}" == text.rstrip("\n")  # publish adds the chart
+    record = report_use_model.evaluate_record(result)
+    assert report_use_model.evaluate_text(result) + f"\nchart: {chart}" == text.rstrip("\n")  # publish adds the chart
     assert (record["sample"], record["days_in_sample"], record["model_saw_until"]) == ("out-of-sample", 0, saw_last)
     assert (record["first_date"], record["last_date"], record["days"]) == (first, END, days)
     assert record["naive"]["mae"] == pytest.approx(naive_mae(first, END), rel=1e-12)
     assert math.isfinite(record["mae"]) and record["mae"] > 0
     assert f"| {cell.upper()} | {record['mae']:,.2f} |" in text
-    title = report.evaluate_chart_inputs(result)["title"]
+    title = report_use_model.evaluate_chart_inputs(result)["title"]
     assert title.startswith(f"{cell.upper()} next-day forecast {first}..{END}, out of sample (MAE ")
 
 
@@ -154,35 +154,35 @@ def test_evaluate_a_range_that_overlaps_training_is_labelled_in_sample(kind, gri
     seen = 13 if fit == "split" else 30  # of 2021-04-01..2021-05-10: up to 04-13, or up to 04-30
     result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), date(2021, 4, 1), date(2021, 5, 10),
                                     own_source=True)
-    text = report.evaluate_text(result)
+    text = report_use_model.evaluate_text(result)
     assert text.splitlines()[0] == (
         f"{cell.upper()} on {grid / 'prices.csv'}, target days 2021-04-01..2021-05-10 (40 days), in sample: "
         f"the model was trained or early-stopped on {seen} of them (its training data end on {SAW[fit][1]})")
     assert ("note: the range overlaps the days the model was trained or early-stopped on "
             f"(up to {SAW[fit][1]}); those errors are not out-of-sample") in text
-    record = report.evaluate_record(result)
+    record = report_use_model.evaluate_record(result)
     assert (record["sample"], record["days_in_sample"], record["days"]) == ("in-sample", seen, 40)
     assert record["naive"]["mae"] == pytest.approx(naive_mae("2021-04-01", "2021-05-10"), rel=1e-12)
-    assert ", in sample (MAE " in report.evaluate_chart_inputs(result)["title"]
+    assert ", in sample (MAE " in report_use_model.evaluate_chart_inputs(result)["title"]
 
 
 def test_evaluate_in_sample_when_asked(kind, grid):
     cell, fit, _, out = kind
     result = use_model.evaluate_range(Config(cell=cell, out=out, quiet=True), in_sample=True, own_source=True)
-    assert report.evaluate_text(result).splitlines()[0] == (
+    assert report_use_model.evaluate_text(result).splitlines()[0] == (
         f"{cell.upper()} on {grid / 'prices.csv'}, target days 2021-01-06..{END} (145 days), in sample: "
         f"the model was trained or early-stopped on {SAW[fit][2]} of them (its training data end on {SAW[fit][1]})")
-    assert report.evaluate_record(result)["days_in_sample"] == SAW[fit][2]
+    assert report_use_model.evaluate_record(result)["days_in_sample"] == SAW[fit][2]
 
 
 def test_evaluate_days_before_the_training_data(grid, tmp_path):
     """Older prices than the model saw are out of sample too, and said to lie before its training days."""
     older = write_yahoo_csv(tmp_path / "older.csv", random_walk(60, start="2020-09-01"))  # ..2020-10-30
     result = use_model.evaluate_range(Config(out=grid / "all-data-window", csv=older), date(2020, 10, 1))
-    assert report.evaluate_text(result).splitlines()[0] == (
+    assert report_use_model.evaluate_text(result).splitlines()[0] == (
         f"GRU on {older}, target days 2020-10-01..2020-10-30 (30 days), "
         "out of sample: before the model's training data, which begin on 2021-01-06")
-    assert (report.evaluate_record(result)["sample"], result.seen_days) == ("out-of-sample", 0)
+    assert (report_use_model.evaluate_record(result)["sample"], result.seen_days) == ("out-of-sample", 0)
 
 
 def test_evaluate_in_sample_on_the_command_line(grid, capsys):
@@ -346,7 +346,7 @@ def test_a_naive_q_of_zero_is_accepted(gru_copy, capsys):
     edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "naive": {"80": 0, "95": None}})
     code, _, err = run(capsys, "predict", "--out", gru_copy, "--quiet")
     assert code == 0, err
-    record = report.evaluate_record(use_model.evaluate_range(Config(out=gru_copy), own_source=True))
+    record = report_use_model.evaluate_record(use_model.evaluate_range(Config(out=gru_copy), own_source=True))
     # No close of the random walk repeats the previous one: a zero-width interval never holds.
     assert (record["naive"]["intervals"]["80"]["coverage"], record["naive"]["intervals"]["80"]["mean_width_usd"]) == (0, 0)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import inference, publish, report, saved_model, train, use_model
+from forecast import inference, publish, report_use_model, saved_model, train, use_model
 from forecast.config import Config
 from forecast.csv_source import load_csv
 from forecast.errors import DataError
@@ -73,7 +73,7 @@ def test_next_day(trained, csv_path):
     assert forecast.intervals[80.0] == pytest.approx((forecast.predicted_close * np.exp(-q),
                                                       forecast.predicted_close * np.exp(q)))
     assert forecast.test == result.info.test
-    json.dumps(report.next_day_record(forecast))  # plain JSON (an unbounded 95% interval included)
+    json.dumps(report_use_model.next_day_record(forecast))  # plain JSON (an unbounded 95% interval included)
 
 
 def test_next_day_from_an_earlier_end(trained):
@@ -99,7 +99,7 @@ def test_evaluate_the_test_split_again(trained):
 
     chart = cfg.out / "reports" / f"evaluate_{cfg.cell}_{test.first}_{test.last}.png"
     assert got.chart == chart and chart.read_bytes().startswith(b"\x89PNG")
-    text = report.evaluate_text(got)
+    text = report_use_model.evaluate_text(got)
     assert f"target days {test.first}..{test.last} (17 days)" in text
     assert "| naive (tomorrow = today) |" in text
     assert "not out-of-sample" not in text  # the test days follow validation
@@ -111,7 +111,7 @@ def test_evaluate_notes_overlap_with_training(trained):
     got = use_model.evaluate_range(cfg, date(2021, 1, 10), date(2021, 1, 20))
     assert got.evaluation.metrics.days == 11
     assert "note: the range overlaps the days the model was trained or early-stopped on (up to 2021-04-13)" \
-        in report.evaluate_text(got)
+        in report_use_model.evaluate_text(got)
 
 
 def test_evaluate_a_read_only_model_skips_the_chart_with_a_warning(trained, tmp_path, caplog):

@@ -1,0 +1,250 @@
+"""The reports of `backtest`: backtest.json, backtest.md, the terminal text and the backtest chart's
+inputs. Statistics come from backtest and metrics (means and spreads over seeds, folds ahead of
+naive); what they mean, from verdicts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import verdicts
+from .backtest import Backtest, FoldResult, tasks_dir
+from .intervals import IntervalMetrics
+from .jsonio import jsonable, level_key
+from .report import (
+    BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, dm_record, interval_notes, interval_record, interval_table,
+    naive_record, over_seeds_record, p_value, verdict,
+)
+from .verdicts import Folds
+
+
+def _window_kind(b: Backtest) -> str:
+    days = b.options.train_days
+    return "expanding (every day before the origin)" if days is None else f"rolling (the last {days} days before the origin)"
+
+
+def backtest_verdict(b: Backtest) -> list[str]:
+    """report.verdict on all out-of-sample days (seed-mean MAE ratios, DM of the first seed), then
+    facts about the folds and seeds, each sentence only where its numbers hold."""
+    cells = b.cells
+    lines = verdict({c: r.spread("mae_ratio_vs_naive").mean for c, r in cells.items()},
+                    {c: b.dm[f"{c}_vs_naive"] for c in cells}, b.dm["gru_vs_lstm"])
+    folds = len(b.folds)
+    for cell in cells:
+        ahead = b.folds_ahead(cell)
+        said = verdicts.folds_ahead(ahead, folds)
+        if said is Folds.NONE:
+            lines.append(f"{_label(cell)} was behind naive in every one of the {folds} folds.")
+        elif said is Folds.ALL:
+            lines.append(f"{_label(cell)} was ahead of naive in every one of the {folds} folds.")
+        else:
+            lines.append(f"{_label(cell)} was ahead of naive in {ahead} of {folds} folds.")
+    if verdicts.seeds_measured(len(b.seeds)):
+        for pair in b.dm:
+            unsettled = verdicts.seed_dependent([t[pair].p_value for t in b.dm_by_seed.values()])
+            if unsettled is not None:
+                low, high = unsettled
+                lines.append(f"The {_pair_name(pair)} test depends on the seed: DM p from {p_value(low)} to "
+                             f"{p_value(high)} over seeds {', '.join(map(str, b.seeds))}; read it as not settled.")
+    return lines
+
+
+def _fold_cell_record(fr: FoldResult, cell: str) -> dict:
+    c = fr.cells[cell]
+    return {
+        **over_seeds_record(c),
+        "beats_naive": fr.beats_naive(cell),
+        "epochs_run": list(c.epochs_run), "best_epoch": list(c.best_epoch), "train_seconds": list(c.train_seconds),
+    }
+
+
+def backtest_record(b: Backtest) -> dict:
+    """backtest.json: settings, engine, every fold and cell, all days together, DM tests, verdict."""
+    o = b.options
+    overall = {"first_date": f"{b.dates[0]:%Y-%m-%d}", "last_date": f"{b.dates[-1]:%Y-%m-%d}", "days": len(b.dates),
+               "naive": naive_record(b.naive)}
+    for cell, r in b.cells.items():
+        overall[cell] = {
+            **over_seeds_record(r),
+            "intervals_first_seed": {level_key(lv): interval_record(i) for lv, i in r.metrics[0].intervals.items()},
+            "folds_beating_naive": r.folds_beating_naive,
+            "folds_beating_naive_by_seed": list(r.folds_beating_naive_by_seed),
+        }
+    return {
+        "command": b.command,
+        "data": jsonable(b.data),
+        "settings": b.settings,
+        "backtest": {"seeds": list(b.seeds), "folds": len(b.folds), "step": o.step,
+                     "first_test": None if o.first_test is None else o.first_test.isoformat(),
+                     "train_days": o.train_days, "training_window": _window_kind(b),
+                     "validation": "the last val_fraction of the training days before each origin: "
+                                   "early stopping and interval calibration"},
+        "engine": {"name": b.engine.name, "workers": b.engine.workers, "address": b.engine.address,
+                   "cpu_count": b.engine.cpu_count, "versions": b.engine.versions},
+        "tasks": {"total": b.tasks, "trained": b.trained, "read_back": b.tasks - b.trained,
+                  "directory": str(tasks_dir(b.out))},
+        "wall_seconds": b.wall_seconds,
+        "train_seconds": float(sum(fr.train_seconds for fr in b.folds)),
+        "overall": overall,
+        "dm_test": {"loss": "squared error; negative statistic: the first forecast is more accurate",
+                    **{pair: dm_record(t) for pair, t in b.dm.items()}, "seed": b.seeds[0]},
+        "dm_test_by_seed": [{"seed": s, **{pair: dm_record(t) for pair, t in tests.items()}}
+                            for s, tests in b.dm_by_seed.items()],
+        "folds": [{
+            "fold": fr.fold.number,
+            **{name: jsonable(getattr(fr.fold, name)) for name in ("train", "val", "test")},
+            "days": fr.fold.test.days,
+            "naive": naive_record(fr.naive),
+            **{cell: _fold_cell_record(fr, cell) for cell in fr.cells},
+            "train_seconds": fr.train_seconds,
+        } for fr in b.folds],
+        "verdict": backtest_verdict(b),
+    }
+
+
+def _coverages(spreads: dict[float, float]) -> str:
+    return " / ".join(f"{100 * v:.1f}%" for v in spreads.values())
+
+
+def _last_fold(b: Backtest) -> str:
+    last = b.folds[-1].fold.test.days
+    return f" (the last {last})" if last != b.options.step else ""
+
+
+def backtest_markdown(b: Backtest) -> str:
+    s, o, seeds = b.settings, b.options, b.seeds
+    levels = list(b.naive.naive_intervals)
+    level_names = " / ".join(_level(lv) for lv in levels)
+    many = verdicts.seeds_measured(len(seeds))
+    pm = " (mean ± std over seeds)" if many else ""
+    first = {cell: r.metrics[0] for cell, r in b.cells.items()}
+    intervals = {"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals, "naive": b.naive.naive_intervals}
+    band = BAND_LEVEL if BAND_LEVEL in levels else levels[0]
+    lines = [
+        "# Rolling-origin backtest: GRU vs LSTM vs naive, next-day BTC close",
+        "",
+        f"Made by `{b.command}`.",
+        "",
+        f"Data: {b.data.source}, {b.data.first_date}..{b.data.last_date} ({b.data.rows} days). "
+        f"{len(b.folds)} folds of {o.step} target days{_last_fold(b)}, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} "
+        f"({len(b.dates)} out-of-sample days). At each fold's origin both cells are refit on the target days "
+        f"before it, {_window_kind(b)}; early stopping and interval calibration use the last "
+        f"{s['val_fraction']:.0%} of those days; each fold day is forecast one step ahead from its own "
+        f"{s['window']} previous closes.",
+        f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
+        f"seeds {', '.join(map(str, seeds))}.",
+        f"Engine: {b.engine.name}, {b.engine.workers} worker{'s' if b.engine.workers != 1 else ''}"
+        + (f" on the cluster at {b.engine.address}" if b.engine.address else "")
+        + f", {b.engine.cpu_count} CPUs here; {b.trained} of {b.tasks} trainings run now, "
+          f"{b.tasks - b.trained} read back; wall time {b.wall_seconds:,.0f} s.",
+        "",
+        f"## All {len(b.dates)} out-of-sample days together{pm}",
+        "",
+        "| forecast | MAE (USD) | RMSE (USD) | MAE / naive | RMSE / naive | folds ahead of naive | "
+        f"interval coverage {level_names} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(f"| {_label(cell)} | {_fmt(r.spread('mae'), 2)} | {_fmt(r.spread('rmse'), 2)} | "
+          f"{_fmt(r.spread('mae_ratio_vs_naive'), 4)} | {_fmt(r.spread('rmse_ratio_vs_naive'), 4)} | "
+          f"{100 * r.folds_beating_naive:.0f}% | "
+          f"{_coverages({lv: r.interval(lv, 'coverage').mean for lv in levels})} |"
+          for cell, r in b.cells.items()),
+        f"| naive (tomorrow = today) | {b.naive.naive.mae:,.2f} | {b.naive.naive.rmse:,.2f} | 1 | 1 | n/a | "
+        f"{_coverages({lv: b.naive.naive_intervals[lv].coverage for lv in levels})} |",
+        "",
+        f"## Diebold-Mariano on all out-of-sample days (squared error, HLN correction, seed {seeds[0]})",
+        "",
+        "| pair | statistic | p-value |" + ("".join(f" p, seed {x} |" for x in seeds[1:]) if many else ""),
+        "|---|---:|---:|" + ("---:|" * (len(seeds) - 1) if many else ""),
+        *(f"| {_pair_name(pair)} | {t.statistic:.3f} | {_p(t)} |"
+          + ("".join(f" {_p(b.dm_by_seed[x][pair])} |" for x in seeds[1:]) if many else "")
+          for pair, t in b.dm.items()),
+        "",
+        "A negative statistic means the first forecast has the smaller loss.",
+        "",
+        f"## Prediction intervals on all out-of-sample days (seed {seeds[0]})",
+        "",
+        "Split conformal, calibrated at each origin on that fold's validation days; naive gets its intervals "
+        "the same way.",
+        "",
+        interval_table(intervals),
+        "",
+        *(f"- {n}" for n in interval_notes(intervals)),
+        "",
+        "## Per fold" + (" (mean ± std over seeds)" if many else ""),
+        "",
+        f"| fold | days | naive MAE (USD) | GRU MAE / naive | LSTM MAE / naive | GRU RMSE / naive | LSTM RMSE / naive "
+        f"| coverage {level_names}: GRU | LSTM | naive | training, all its runs (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(_fold_row(fr, levels) for fr in b.folds),
+        "",
+        f"### {_level(band)} intervals per fold (seed {seeds[0]}): coverage, Kupiec p, mean width (% of the forecast), "
+        "Winkler score (USD)",
+        "",
+        "| fold | GRU | LSTM | naive |",
+        "|---|---:|---:|---:|",
+        *(f"| {fr.fold.number} | {_fold_interval(fr.cells['gru'].metrics[0].intervals[band])} | "
+          f"{_fold_interval(fr.cells['lstm'].metrics[0].intervals[band])} | "
+          f"{_fold_interval(fr.naive.naive_intervals[band])} |" for fr in b.folds),
+        "",
+        "## What this means",
+        "",
+        *(f"- {v}" for v in backtest_verdict(b)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fold_interval(m: IntervalMetrics) -> str:
+    if m.unbounded:
+        return f"{100 * m.coverage:.0f}%, unbounded"
+    return f"{100 * m.coverage:.0f}%, p {p_value(m.kupiec_p_value)}, {m.mean_width_pct:.1f}%, {m.winkler:,.0f}"
+
+
+def _fold_row(fr: FoldResult, levels: list[float]) -> str:
+    f, g, l = fr.fold, fr.cells["gru"], fr.cells["lstm"]
+    return (f"| {f.number} | {f.test.first}..{f.test.last} ({f.test.days}) | {fr.naive.naive.mae:,.0f} | "
+            f"{_fmt(g.spread('mae_ratio_vs_naive'), 3)} | {_fmt(l.spread('mae_ratio_vs_naive'), 3)} | "
+            f"{_fmt(g.spread('rmse_ratio_vs_naive'), 3)} | {_fmt(l.spread('rmse_ratio_vs_naive'), 3)} | "
+            f"{_coverages({lv: g.interval(lv, 'coverage').mean for lv in levels})} | "
+            f"{_coverages({lv: l.interval(lv, 'coverage').mean for lv in levels})} | "
+            f"{_coverages({lv: fr.naive.naive_intervals[lv].coverage for lv in levels})} | "
+            f"{fr.train_seconds:,.0f} |")
+
+
+def backtest_text(b: Backtest) -> str:
+    """The terminal summary."""
+    out = b.out
+    rows = [f"{'':<6}{'MAE / naive':>18}{'RMSE / naive':>18}{'folds ahead of naive':>22}"]
+    for cell, r in b.cells.items():
+        ahead = f"{b.folds_ahead(cell)} of {len(b.folds)}"
+        rows.append(f"{_label(cell):<6}{_fmt(r.spread('mae_ratio_vs_naive'), 4):>18}"
+                    f"{_fmt(r.spread('rmse_ratio_vs_naive'), 4):>18}{ahead:>22}")
+    return "\n".join([
+        f"backtest: {len(b.folds)} folds, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} ({len(b.dates)} days), "
+        f"{len(b.seeds)} seed{'s' if len(b.seeds) > 1 else ''} per cell; naive MAE {b.naive.naive.mae:,.2f} USD",
+        *rows,
+        "",
+        *backtest_verdict(b),
+        "",
+        f"{b.trained} of {b.tasks} trainings run now ({b.engine.name}, {b.engine.workers} "
+        f"worker{'s' if b.engine.workers != 1 else ''}), wall time {b.wall_seconds:,.0f} s",
+        f"written: {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}",
+    ])
+
+
+def backtest_chart_inputs(b: Backtest) -> dict:
+    """plots.backtest_chart: per fold the seed-mean MAE ratio and its seed min..max; over all days
+    each cell's cumulative seed-mean |error| minus naive's; the number of seeds (bars only with several)."""
+    def per_fold(cell: str, pick) -> np.ndarray:
+        return np.array([pick(fr.cells[cell].spread("mae_ratio_vs_naive")) for fr in b.folds])
+
+    return dict(
+        fold_starts=[fr.fold.test.first for fr in b.folds],
+        fold_ends=[fr.fold.test.last for fr in b.folds],
+        ratio={_label(c): per_fold(c, lambda s: s.mean) for c in b.cells},
+        ratio_low={_label(c): per_fold(c, lambda s: min(s.values)) for c in b.cells},
+        ratio_high={_label(c): per_fold(c, lambda s: max(s.values)) for c in b.cells},
+        dates=b.dates,
+        excess={_label(c): r.excess for c, r in b.cells.items()},
+        seeds=len(b.seeds),
+    )

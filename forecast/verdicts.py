@@ -1,0 +1,206 @@
+"""What the numbers say: the rules every report follows, as small pure functions returning typed
+facts, never sentences (the report modules word them). A rule lives here once, so that the text,
+the markdown and the JSON verdict of compare and backtest can never disagree on a threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from .intervals import IntervalMetrics
+from .metrics import DMTest
+
+ALPHA = 0.05       # significance level of every test reported
+SAME_SPEED = 0.1   # GRU/LSTM time ratios within 1 +- this read as "about the same"
+NARROW_GAP = 0.05  # calm third's coverage above the volatile third's by more than this: too narrow when markets move
+
+
+# --- one forecast against naive ------------------------------------------------------------
+
+class Versus(Enum):
+    """An MAE (or RMSE) ratio to the naive forecast's."""
+
+    NO_RATIO = "no ratio"  # naive was exact on every day (flat prices): the ratio is NaN
+    WORSE = "worse"
+    BETTER = "better"
+    SAME = "same"
+
+
+def versus_naive(ratio: float) -> Versus:
+    if math.isnan(ratio):
+        return Versus.NO_RATIO
+    if ratio > 1:
+        return Versus.WORSE
+    if ratio < 1:
+        return Versus.BETTER
+    return Versus.SAME
+
+
+def significant(p: float) -> bool:
+    """p below ALPHA; False for NaN (a DM test on identical losses has no p-value)."""
+    return p < ALPHA
+
+
+def favours_first(test: DMTest) -> bool:
+    """The side a DM test favours: a negative statistic, the first forecast's smaller loss."""
+    return test.statistic < 0
+
+
+class Standing(Enum):
+    """A cell against the naive forecast, from its MAE ratio and the DM test between them."""
+
+    NO_RATIO = "no ratio"              # naive's error is 0: nothing to measure against
+    BEATS = "beats"                    # significantly more accurate than naive
+    WORSE = "worse"                    # significantly less accurate
+    SLIGHTLY_LOWER = "slightly lower"  # a lower MAE, not significant
+    DOES_NOT_BEAT = "does not beat"    # an MAE at least naive's, not significant
+
+
+def standing(ratio: float, test: DMTest) -> Standing:
+    if math.isnan(ratio):
+        return Standing.NO_RATIO
+    if significant(test.p_value):
+        return Standing.BEATS if favours_first(test) else Standing.WORSE
+    return Standing.SLIGHTLY_LOWER if ratio < 1 else Standing.DOES_NOT_BEAT
+
+
+def ahead(first: str, second: str, between: DMTest) -> tuple[str, str] | None:
+    """(more accurate, less accurate) of two cells where the DM test between them (first against
+    second) is significant; None where it is not."""
+    if not significant(between.p_value):
+        return None
+    return (first, second) if favours_first(between) else (second, first)
+
+
+def neither_beats_naive(ratios: Iterable[float]) -> bool:
+    """Every MAE ratio at least 1 (a NaN ratio does not count as one)."""
+    return all(r >= 1 for r in ratios)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What compare and backtest say about their cells: each against naive, the two against each other."""
+
+    standings: dict[str, Standing]          # by cell, in the order of the ratios given
+    ahead: tuple[str, str] | None           # (more accurate, less accurate) cell, if significant
+    neither_beats_naive: bool
+
+
+def verdict(mae_ratio: dict[str, float], vs_naive: dict[str, DMTest], between: DMTest) -> Verdict:
+    """`mae_ratio` and `vs_naive` are keyed by cell; `between` tests the first cell against the second."""
+    first, second = mae_ratio
+    return Verdict(standings={cell: standing(r, vs_naive[cell]) for cell, r in mae_ratio.items()},
+                   ahead=ahead(first, second, between),
+                   neither_beats_naive=neither_beats_naive(mae_ratio.values()))
+
+
+def seeds_measured(seeds: int) -> bool:
+    """Several seeds: how much the numbers move with the seed is measured (the seeds table exists)."""
+    return seeds > 1
+
+
+# --- prediction intervals ---------------------------------------------------------------------
+
+def coverage_off(m: IntervalMetrics, level: float) -> str | None:
+    """"under" or "over" where Kupiec's test rejects the interval's coverage at ALPHA; None where it
+    does not. Under: the days covered are fewer than the level."""
+    if not significant(m.kupiec_p_value):
+        return None
+    return "under" if m.coverage < level / 100 else "over"
+
+
+def too_narrow_when_volatile(m: IntervalMetrics) -> bool:
+    """The calmest third of the days covered by more than NARROW_GAP over the most volatile third."""
+    calm, _, volatile = m.coverage_by_volatility
+    return calm - volatile > NARROW_GAP
+
+
+@dataclass(frozen=True)
+class LevelFindings:
+    """What the intervals of one level call for, each finding naming the forecasts it holds for."""
+
+    level: float
+    unbounded: list[str]                                # too few validation days to calibrate them
+    off: dict[str, dict[str, IntervalMetrics]]          # "under" / "over" -> rejected coverage, by name
+    narrow: dict[str, IntervalMetrics]                  # too narrow when markets move, by name
+
+
+def interval_findings(rows: dict[str, dict[float, IntervalMetrics]]) -> list[LevelFindings]:
+    """Per level (in the order the rows first name them), among the forecasts holding that level
+    (in row order): unbounded intervals, then among the bounded ones rejected coverage and intervals
+    too narrow when markets move."""
+    findings = []
+    for lv in dict.fromkeys(lv for by_level in rows.values() for lv in by_level):
+        found = {name: by_level[lv] for name, by_level in rows.items() if lv in by_level}
+        bounded = {name: m for name, m in found.items() if not m.unbounded}
+        findings.append(LevelFindings(
+            level=lv,
+            unbounded=[name for name, m in found.items() if m.unbounded],
+            off={side: {name: m for name, m in bounded.items() if coverage_off(m, lv) == side}
+                 for side in ("under", "over")},
+            narrow={name: m for name, m in bounded.items() if too_narrow_when_volatile(m)},
+        ))
+    return findings
+
+
+# --- speed ------------------------------------------------------------------------------------
+
+def times(a: float, b: float) -> float:
+    """a as a multiple of b: GRU's time over LSTM's, or a path's time over another's."""
+    return a / b
+
+
+def about_same_speed(ratio: float) -> bool:
+    """A time ratio within SAME_SPEED of 1 (batch 1, training)."""
+    return abs(ratio - 1) < SAME_SPEED
+
+
+class Pace(Enum):
+    """GRU's time per window at full batch against LSTM's."""
+
+    FASTER = "faster"  # below 1 - SAME_SPEED
+    SLOWER = "slower"  # above 1 + SAME_SPEED
+    SAME = "same"
+
+
+def full_batch_pace(ratio: float) -> Pace:
+    if ratio < 1 - SAME_SPEED:
+        return Pace.FASTER
+    if ratio > 1 + SAME_SPEED:
+        return Pace.SLOWER
+    return Pace.SAME
+
+
+def speeds_up(gain: float) -> bool:
+    """A time without something over the time with it (XLA): at least 1 reads as faster."""
+    return gain >= 1
+
+
+# --- backtest ---------------------------------------------------------------------------------
+
+class Folds(Enum):
+    """In how many folds a cell was ahead of naive."""
+
+    NONE = "none"
+    ALL = "all"
+    SOME = "some"
+
+
+def folds_ahead(ahead: int, folds: int) -> Folds:
+    if ahead == 0:
+        return Folds.NONE
+    if ahead == folds:
+        return Folds.ALL
+    return Folds.SOME
+
+
+def seed_dependent(p_values: list[float]) -> tuple[float, float] | None:
+    """(lowest, highest) p-value of one test over the seeds where some seeds find it significant and
+    others do not: the test is not settled. None where all seeds agree."""
+    said = [significant(p) for p in p_values]
+    if any(said) and not all(said):
+        return min(p_values), max(p_values)
+    return None

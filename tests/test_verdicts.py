@@ -1,0 +1,165 @@
+"""The rules that decide what the numbers say, at and around each threshold, with hand-made inputs
+(their wording: test_report*.py)."""
+
+import math
+
+import pytest
+
+from forecast import verdicts
+from forecast.intervals import IntervalMetrics
+from forecast.metrics import DMTest
+from forecast.verdicts import Folds, LevelFindings, Pace, Standing, Verdict, Versus
+
+
+def dm(statistic, p):
+    return DMTest(statistic=statistic, p_value=p, days=100)
+
+
+def interval(coverage, p, by_volatility=(0.8, 0.8, 0.8), unbounded=False, level=80.0):
+    return IntervalMetrics(level, coverage, p, 100.0, 1.0, 150.0, by_volatility, unbounded)
+
+
+def test_the_thresholds():
+    assert (verdicts.ALPHA, verdicts.SAME_SPEED, verdicts.NARROW_GAP) == (0.05, 0.1, 0.05)
+
+
+@pytest.mark.parametrize(("p", "said"), [(0.0, True), (0.049999, True), (0.05, False), (0.050001, False),
+                                         (1.0, False), (math.nan, False)])
+def test_significant_below_alpha_only(p, said):
+    assert verdicts.significant(p) is said
+
+
+@pytest.mark.parametrize(("statistic", "first"), [(-0.001, True), (0.0, False), (0.001, False), (math.nan, False)])
+def test_a_negative_dm_statistic_favours_the_first_forecast(statistic, first):
+    assert verdicts.favours_first(dm(statistic, 0.01)) is first
+
+
+@pytest.mark.parametrize(("ratio", "versus"), [(0.9999, Versus.BETTER), (1.0, Versus.SAME), (1.0001, Versus.WORSE),
+                                               (math.nan, Versus.NO_RATIO)])
+def test_versus_naive(ratio, versus):
+    assert verdicts.versus_naive(ratio) is versus
+
+
+@pytest.mark.parametrize(("ratio", "test", "standing"), [
+    (0.95, dm(-2.0, 0.0499), Standing.BEATS),
+    (0.95, dm(-2.0, 0.05), Standing.SLIGHTLY_LOWER),           # at ALPHA: not significant
+    (1.05, dm(2.0, 0.0499), Standing.WORSE),
+    (1.05, dm(2.0, 0.05), Standing.DOES_NOT_BEAT),
+    (1.05, dm(-2.0, 0.01), Standing.BEATS),                    # the DM test decides, not the ratio
+    (0.95, dm(0.0, 0.01), Standing.WORSE),                     # a statistic of 0 favours neither: not "beats"
+    (0.9999, dm(math.nan, math.nan), Standing.SLIGHTLY_LOWER),  # identical losses: no test
+    (1.0, dm(math.nan, math.nan), Standing.DOES_NOT_BEAT),
+    (math.nan, dm(-2.0, 0.001), Standing.NO_RATIO),
+])
+def test_standing_against_naive(ratio, test, standing):
+    assert verdicts.standing(ratio, test) is standing
+
+
+@pytest.mark.parametrize(("between", "ahead"), [
+    (dm(-1.0, 0.0499), ("gru", "lstm")), (dm(1.0, 0.0499), ("lstm", "gru")), (dm(0.0, 0.01), ("lstm", "gru")),
+    (dm(-1.0, 0.05), None), (dm(math.nan, math.nan), None),
+])
+def test_which_cell_is_ahead(between, ahead):
+    assert verdicts.ahead("gru", "lstm", between) == ahead
+
+
+@pytest.mark.parametrize(("ratios", "said"), [([1.0, 1.0], True), ([1.0, 1.2], True), ([0.9999, 1.2], False),
+                                              ([math.nan, 1.2], False), ([], True)])
+def test_neither_beats_naive_when_every_ratio_is_at_least_one(ratios, said):
+    assert verdicts.neither_beats_naive(ratios) is said
+
+
+def test_verdict_gathers_the_facts_in_cell_order():
+    said = verdicts.verdict({"lstm": 1.0, "gru": 0.98}, {"gru": dm(-2.0, 0.01), "lstm": dm(0.5, 0.6)}, dm(1.5, 0.04))
+    assert said == Verdict(standings={"lstm": Standing.DOES_NOT_BEAT, "gru": Standing.BEATS},
+                           ahead=("gru", "lstm"), neither_beats_naive=False)
+    assert list(said.standings) == ["lstm", "gru"]
+    flat = verdicts.verdict({"gru": 1.0, "lstm": 1.01}, {"gru": dm(0.1, 0.9), "lstm": dm(0.2, 0.8)}, dm(-0.1, 0.05))
+    assert flat == Verdict(standings={"gru": Standing.DOES_NOT_BEAT, "lstm": Standing.DOES_NOT_BEAT},
+                           ahead=None, neither_beats_naive=True)
+
+
+@pytest.mark.parametrize(("seeds", "measured"), [(0, False), (1, False), (2, True), (5, True)])
+def test_the_seed_spread_is_measured_with_two_seeds_or_more(seeds, measured):
+    assert verdicts.seeds_measured(seeds) is measured
+
+
+@pytest.mark.parametrize(("m", "level", "off"), [
+    (interval(0.79, 0.0499), 80.0, "under"),
+    (interval(0.79, 0.05), 80.0, None),        # at ALPHA: Kupiec does not reject
+    (interval(0.81, 0.0499), 80.0, "over"),
+    (interval(0.80, 0.001), 80.0, "over"),     # exactly the level, rejected: reads as over
+    (interval(0.94, 0.01, level=95.0), 95.0, "under"),
+    (interval(0.50, math.nan), 80.0, None),
+])
+def test_coverage_off(m, level, off):
+    assert verdicts.coverage_off(m, level) == off
+
+
+@pytest.mark.parametrize(("by_volatility", "narrow"), [
+    ((0.05, 0.5, 0.0), False),          # calm - volatile exactly NARROW_GAP: not more than it
+    ((0.0500001, 0.5, 0.0), True),
+    ((0.5, 0.5, 0.5), False),
+    ((0.5, 0.5, 0.75), False),          # the volatile third covered more: never too narrow
+    ((1.0, 0.9, 0.5), True),
+])
+def test_too_narrow_when_markets_move(by_volatility, narrow):
+    assert verdicts.too_narrow_when_volatile(interval(0.8, 0.5, by_volatility)) is narrow
+
+
+def test_interval_findings_per_level_naming_every_forecast():
+    gru80 = interval(0.70, 0.01, (0.80, 0.70, 0.60))
+    lstm80 = interval(0.90, 0.01)
+    naive80 = interval(0.88, 0.02)
+    unbounded = interval(1.0, 0.0, (1.0, 1.0, 1.0), unbounded=True, level=95.0)
+    lstm95 = interval(0.95, 0.9, (0.99, 0.95, 0.90), level=95.0)
+    rows = {"GRU": {80.0: gru80, 95.0: unbounded}, "LSTM": {95.0: lstm95, 80.0: lstm80}, "naive": {80.0: naive80}}
+    found = verdicts.interval_findings(rows)
+    assert [f.level for f in found] == [80.0, 95.0]
+    assert found[0] == LevelFindings(80.0, unbounded=[], off={"under": {"GRU": gru80},
+                                                              "over": {"LSTM": lstm80, "naive": naive80}},
+                                     narrow={"GRU": gru80})
+    assert found[1] == LevelFindings(95.0, unbounded=["GRU"], off={"under": {}, "over": {}}, narrow={"LSTM": lstm95})
+    assert list(found[0].off["over"]) == ["LSTM", "naive"]
+    # an unbounded interval is only reported as unbounded, whatever its coverage and Kupiec p
+    lone = verdicts.interval_findings({"GRU": {80.0: interval(0.5, 0.0, (1.0, 0.5, 0.0), unbounded=True)}})
+    assert lone == [LevelFindings(80.0, unbounded=["GRU"], off={"under": {}, "over": {}}, narrow={})]
+    assert verdicts.interval_findings({}) == []
+
+
+def test_times():
+    assert verdicts.times(3.0, 2.0) == 1.5 and verdicts.times(1.0, 4.0) == 0.25
+
+
+@pytest.mark.parametrize(("ratio", "same"), [(1.0, True), (1.0999, True), (1.1001, False), (0.9001, True),
+                                             (0.8999, False), (2.0, False), (0.5, False)])
+def test_about_the_same_speed(ratio, same):
+    assert verdicts.about_same_speed(ratio) is same
+
+
+@pytest.mark.parametrize(("ratio", "pace"), [(0.8999, Pace.FASTER), (0.9, Pace.SAME), (1.0, Pace.SAME),
+                                             (1.1, Pace.SAME), (1.1001, Pace.SLOWER), (0.5, Pace.FASTER)])
+def test_full_batch_pace(ratio, pace):
+    assert verdicts.full_batch_pace(ratio) is pace
+
+
+@pytest.mark.parametrize(("gain", "faster"), [(1.0, True), (0.9999, False), (1.5, True)])
+def test_xla_speeds_up_from_a_gain_of_one(gain, faster):
+    assert verdicts.speeds_up(gain) is faster
+
+
+@pytest.mark.parametrize(("ahead", "folds", "said"), [(0, 4, Folds.NONE), (1, 4, Folds.SOME), (3, 4, Folds.SOME),
+                                                      (4, 4, Folds.ALL), (1, 1, Folds.ALL), (0, 1, Folds.NONE)])
+def test_folds_ahead(ahead, folds, said):
+    assert verdicts.folds_ahead(ahead, folds) is said
+
+
+@pytest.mark.parametrize(("p_values", "unsettled"), [
+    ([0.01, 0.2, 0.04], (0.01, 0.2)),
+    ([0.0499, 0.05], (0.0499, 0.05)),   # one seed just below ALPHA, one at it
+    ([0.01, 0.0499], None),             # every seed significant
+    ([0.05, 0.3], None),                # none
+    ([0.001], None),
+])
+def test_a_test_depends_on_the_seed_where_the_seeds_disagree(p_values, unsettled):
+    assert verdicts.seed_dependent(p_values) == unsettled
