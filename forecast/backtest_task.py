@@ -224,7 +224,10 @@ def _numbers(values, name: str, days: int, unbounded: bool = False) -> np.ndarra
         raise Unusable(f"{name} has {has} values, the fold has {days} days")
     if not all((isinstance(v, (int, float)) and not isinstance(v, bool)) or (unbounded and v is None) for v in values):
         raise Unusable(f"{name} holds a value that is not a number")
-    array = _floats(values)
+    try:
+        array = _floats(values)
+    except OverflowError:  # an int past float's range (JSON allows any number of digits)
+        raise Unusable(f"{name} holds a value that is not a finite number") from None
     if not np.isfinite(array[[v is not None for v in values]]).all():
         raise Unusable(f"{name} holds a value that is not a finite number")
     return array

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import verdicts
-from .backtest import Backtest, FoldResult, tasks_dir
+from .backtest import Backtest, FoldResult
+from .backtest_task import tasks_dir
 from .intervals import IntervalMetrics
 from .jsonio import jsonable, level_key
 from .report import (

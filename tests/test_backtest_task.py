@@ -150,6 +150,7 @@ REAL = {"point", "nan-point", "truncated"}  # trained again for real; the other 
     (shift_dates, True, "its dates are not the fold's days 2021-05-25..2021-05-27"),
     (set_value(["intervals"], lambda iv: {"80": iv["80"]}), True, "interval levels 80 instead of 80, 99"),
     (set_value(["point", 0], lambda v: math.nan), True, "point holds a value that is not a finite number"),
+    (set_value(["point", 1], lambda v: 10**400), True, "point holds a value that is not a finite number"),
     (set_value(["intervals", "80", "model", "lower", 1], lambda v: math.nan), True,
      "the 80% model interval's lower holds a value that is not a finite number"),
     (set_value(["point"], lambda v: v[:2]), True, "point has 2 values, the fold has 3 days"),
@@ -157,7 +158,7 @@ REAL = {"point", "nan-point", "truncated"}  # trained again for real; the other 
     (set_value(["epochs_run"], lambda v: 5), True, "epochs 5 (best 1) outside 1..1"),
     (set_value(["seed"], lambda v: 43), True, "made by another task"),
 ], ids=["point", "upper", "point-resealed", "naive-band-resealed", "levels-not-nested", "dates-shifted",
-        "level-dropped", "nan-point", "nan-lower", "point-shortened", "all-shortened", "epochs", "other-seed"])
+        "level-dropped", "nan-point", "huge-point", "nan-lower", "point-shortened", "all-shortened", "epochs", "other-seed"])
 def test_a_task_file_that_fails_its_check_is_trained_again(small, capsys, monkeypatch, prices_csv, tmp_path, request,
                                                             edit, sealed, reason):
     """One task file edited (its old hash kept, or resealed): that task alone is trained again, one
