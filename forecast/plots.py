@@ -73,11 +73,6 @@ def colour(label: str) -> str:
         raise ValueError(f"no colour for {label!r}: labels start with one of {sorted(COLOURS)}") from None
 
 
-def split_colour(name: str) -> str:
-    """The shading colour of a data split: "train"/"training", "val"/"validation", "test"."""
-    return SPLIT_COLOURS[_SPLIT_NAMES[str(name).strip().lower()]]
-
-
 # --- small drawing helpers -----------------------------------------------------------------------
 
 

@@ -67,30 +67,28 @@ def with_evaluate_chart(out: Path, result: RangeEvaluation) -> RangeEvaluation:
     return replace(result, chart=path)
 
 
-def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> compare.Comparison:
-    """compare (each model it trains saved as train's are), then its three files, replaced together."""
-    result = compare.compare(cfg, seeds, calls, command, save=save_run)
-    out = Path(cfg.out)
-    record, text = report_compare.comparison_record(result), report_compare.comparison_markdown(result)
-    figure = plots_summary.comparison_chart(**report_compare.comparison_chart_inputs(result))
+def _write_three(out: Path, name: str, record: dict, text: str, figure) -> None:
+    """<out>/<name>.json, .md and .png, replaced together: never one of them from another run."""
     write_together([
-        (out / "comparison.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "comparison.md", lambda tmp: tmp.write_text(text)),
-        (out / "comparison.png", _png(figure)),
+        (out / f"{name}.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / f"{name}.md", lambda tmp: tmp.write_text(text)),
+        (out / f"{name}.png", _png(figure)),
     ])
+
+
+def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> compare.Comparison:
+    """compare (each model it trains saved as train's are), then comparison.json, .md and .png."""
+    result = compare.compare(cfg, seeds, calls, command, save=save_run)
+    _write_three(Path(cfg.out), "comparison", report_compare.comparison_record(result),
+                 report_compare.comparison_markdown(result),
+                 plots_summary.comparison_chart(**report_compare.comparison_chart_inputs(result)))
     return result
 
 
 def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest, dict]:
-    """backtest, then <out>/backtest.json, backtest.md and backtest.png, replaced together; returns
-    the result and its JSON record."""
+    """backtest, then backtest.json, .md and .png; returns the result and its JSON record."""
     result = backtest.backtest(cfg, s, command)
-    out = Path(cfg.out)
-    record, text = report_backtest.backtest_record(result), report_backtest.backtest_markdown(result)
-    figure = plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result))
-    write_together([
-        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "backtest.md", lambda tmp: tmp.write_text(text)),
-        (out / "backtest.png", _png(figure)),
-    ])
+    record = report_backtest.backtest_record(result)
+    _write_three(Path(cfg.out), "backtest", record, report_backtest.backtest_markdown(result),
+                 plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result)))
     return result, record

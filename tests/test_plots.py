@@ -37,7 +37,6 @@ def test_one_colour_per_forecast_and_splits_use_others():
     forecast_rgb = {to_rgb(c) for c in plots.COLOURS.values()}
     assert len(forecast_rgb) == len(plots.COLOURS)  # no two forecasts share a colour
     assert not forecast_rgb & {to_rgb(c) for c in plots.SPLIT_COLOURS.values()}
-    assert plots.split_colour("val") == plots.split_colour("validation") == plots.SPLIT_COLOURS["validation"]
     with pytest.raises(ValueError, match="no colour"):
         plots.colour("ARIMA")
 
