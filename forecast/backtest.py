@@ -169,6 +169,11 @@ class Backtest(Aggregate):
     wall_seconds: float
     out: Path
 
+    @property
+    def train_seconds(self) -> float:
+        """Training time of every task, read back ones included (each as its own run measured it)."""
+        return float(sum(fr.train_seconds for fr in self.folds))
+
     def folds_ahead(self, cell: str) -> int:
         """Folds in which the cell's seed-mean MAE is below naive's."""
         return sum(fr.beats_naive(cell) for fr in self.folds)

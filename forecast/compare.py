@@ -52,6 +52,11 @@ class CellResult(OverSeeds):
     def mean(self, metric: str) -> float:
         return self.spread(metric).mean
 
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Seconds per training epoch, averaged over the seeds."""
+        return sum(r.trained.info.seconds_per_epoch for r in self.runs) / len(self.runs)
+
 
 @dataclass(frozen=True)
 class Comparison:

@@ -185,6 +185,14 @@ class Spread:
         values = tuple(float(v) for v in values)
         return cls(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None, values)
 
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
 
 class OverSeeds:
     """One model's numbers on the same days under several seeds, as mean and spread: the one

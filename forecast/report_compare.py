@@ -169,12 +169,6 @@ def comparison_verdict(c: Comparison) -> list[str]:
                    {cell: c.dm[f"{cell}_vs_naive"] for cell in c.cells}, c.dm["gru_vs_lstm"])
 
 
-def _train_s(c: Comparison, cell: str) -> float:
-    """Seconds per training epoch, averaged over the cell's seeds."""
-    runs = c.cells[cell].runs
-    return sum(r.trained.info.seconds_per_epoch for r in runs) / len(runs)
-
-
 def _mean_metrics(c: Comparison, cell: str) -> dict[str, float]:
     return {m: c.cells[cell].mean(m) for m in SCALAR_METRICS}
 
@@ -204,7 +198,7 @@ def comparison_record(c: Comparison) -> dict:
             "latency_ms": jsonable(t.latency_ms), "predict_latency_ms": jsonable(t.predict_latency_ms),
             "throughput_windows_per_s": t.throughput_windows_per_s,
             "us_per_window_full_batch": t.us_per_window_full_batch,
-            "train_seconds_per_epoch": float(_train_s(c, cell)),
+            "train_seconds_per_epoch": float(c.cells[cell].seconds_per_epoch),
             "epochs_run": [r.trained.info.epochs_run for r in result.runs],
             "reused_saved_model": [r.reused for r in result.runs],
             "seeds": metric_spreads(result),
@@ -299,7 +293,7 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         "A negative statistic means the first forecast has the smaller loss.",
         "",
     ]
-    gru_s, lstm_s = _train_s(c, "gru"), _train_s(c, "lstm")
+    gru_s, lstm_s = c.cells["gru"].seconds_per_epoch, c.cells["lstm"].seconds_per_epoch
     parts["speed"] = [
         heading("Speed (this machine)", 1),
         "",
@@ -351,6 +345,6 @@ def comparison_chart_inputs(c: Comparison) -> dict:
         dm_p_vs_naive={_label(cell): c.dm[f"{cell}_vs_naive"].p_value for cell in c.cells},
         dm_p_between=c.dm["gru_vs_lstm"].p_value,
         us_per_window={_label(cell): c.timing.models[cell].us_per_window_full_batch for cell in c.cells},
-        train_s_per_epoch={_label(cell): _train_s(c, cell) for cell in c.cells},
+        train_s_per_epoch={_label(cell): c.cells[cell].seconds_per_epoch for cell in c.cells},
         bands=bands,
     )
