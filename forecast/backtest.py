@@ -24,15 +24,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import engines, metrics
+from . import engines, metrics, regimes
 from .backtest_plan import BacktestSettings, Fold, make_folds
 from .backtest_task import (Task, TaskResult, fold_days, plan, read_finished, run_task, task_cfg, task_result,
                             tasks_dir, write_finished)
 from .config import CELLS, MAX_SEED
 from .engines import Engine
 from .errors import ConfigError
+from .intervals import VOLATILITY_DAYS
 from .metrics import DMTest, Forecast, ForecastMetrics, OverSeeds, dm_tests
 from .model_info import DataInfo
+from .regimes import Breakdown
 from .sources import load_prices
 from .train import data_info
 from .windows import rows_needed, target_days
@@ -168,6 +170,7 @@ class Backtest(Aggregate):
     trained: int                            # tasks trained by this run; the others were read back
     wall_seconds: float
     out: Path
+    breakdown: Breakdown                    # by year and market regime, and the GRU-vs-LSTM test's power
 
     @property
     def train_seconds(self) -> float:
@@ -177,6 +180,15 @@ class Backtest(Aggregate):
     def folds_ahead(self, cell: str) -> int:
         """Folds in which the cell's seed-mean MAE is below naive's."""
         return sum(fr.beats_naive(cell) for fr in self.folds)
+
+
+def breakdown(a: Aggregate, close: pd.Series, volatility: np.ndarray, window: int) -> Breakdown:
+    """The days by year and regime: labels from the closes of the price file (`volatility` (n,), the
+    trailing volatility of each day's window, from them too), never from a task file."""
+    labels = regimes.label_days(close, a.dates, volatility, min(VOLATILITY_DAYS, window - 1))
+    return regimes.breakdown(labels, a.actual, a.previous, {c: r.points for c, r in a.cells.items()},
+                             [fr.fold.test.days for fr in a.folds],
+                             {c: [fr.beats_naive(c) for fr in a.folds] for c in a.cells})
 
 
 # --- the whole run ------------------------------------------------------------------------------
@@ -249,4 +261,5 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
         settings={k: v for k, v in task_cfg(cfg, CELLS[0], cfg.seed).model_settings().items() if k not in ("cell", "seed")},
         options=s, seeds=seeds, engine=engine,
         tasks=len(tasks), trained=len(pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
+        breakdown=breakdown(a, close, np.concatenate([days[f.index].volatility for f in folds]), cfg.window),
     )

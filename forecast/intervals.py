@@ -98,7 +98,10 @@ def terciles(values) -> list[np.ndarray]:
     return np.array_split(order, 3)
 
 
-def trailing_volatility(X: np.ndarray, days: int = 30) -> np.ndarray:
+VOLATILITY_DAYS = 30  # daily returns in the trailing volatility (fewer where the window is shorter)
+
+
+def trailing_volatility(X: np.ndarray, days: int = VOLATILITY_DAYS) -> np.ndarray:
     """Std of the last `days` daily log returns in each window (n, window) -> (n,): what was known
     on the day before each target day, so grouping by it uses nothing from the future."""
     returns = np.diff(np.log(X[:, -(days + 1):]), axis=1)  # (n, days)

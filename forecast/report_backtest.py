@@ -1,20 +1,23 @@
 """The reports of `backtest`: backtest.json, backtest.md, the terminal text and the backtest chart's
-inputs. Statistics come from backtest and metrics (means and spreads over seeds, folds ahead of
-naive); what they mean, from verdicts.
+inputs. Statistics come from backtest, metrics and regimes (means and spreads over seeds, folds ahead
+of naive, the days by year and market regime, the power of the GRU-vs-LSTM test); what they mean, from
+verdicts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import verdicts
+from . import regimes, verdicts
 from .backtest import Backtest, FoldResult
 from .backtest_task import tasks_dir
 from .intervals import IntervalMetrics
 from .jsonio import jsonable, level_key
+from .metrics import DMTest
+from .regimes import Group
 from .report import (
     BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, dm_record, interval_notes, interval_record, interval_table,
-    naive_record, over_seeds_record, p_value, verdict,
+    naive_record, over_seeds_record, p_value, spread_record, verdict,
 )
 from .verdicts import Folds
 
@@ -100,7 +103,122 @@ def backtest_record(b: Backtest) -> dict:
             "train_seconds": fr.train_seconds,
         } for fr in b.folds],
         "verdict": backtest_verdict(b),
+        **regimes_record(b),
     }
+
+
+# --- by year, by market regime, power ------------------------------------------------------------
+
+FOLD_YEAR_RULE = "a fold counts in the year holding most of its days (the earlier year on a tie)"
+TREND_RULE = (f"log(close[t-1] / close[t-{regimes.TREND_DAYS + 1}]), the {regimes.TREND_DAYS}-day log return "
+              f"known the day before: bull above +{regimes.TREND_THRESHOLD:.2f}, bear below "
+              f"-{regimes.TREND_THRESHOLD:.2f}, sideways from -{regimes.TREND_THRESHOLD:.2f} to "
+              f"+{regimes.TREND_THRESHOLD:.2f} (both included); {regimes.UNKNOWN}: fewer than "
+              f"{regimes.TREND_DAYS + 1} closes before the day")
+TREND_NAMES = {"bull": f"bull (above +{regimes.TREND_THRESHOLD:.2f})", "sideways": "sideways",
+               "bear": f"bear (below -{regimes.TREND_THRESHOLD:.2f})",
+               regimes.UNKNOWN: f"{regimes.UNKNOWN} (under {regimes.TREND_DAYS + 1} closes before)"}
+
+
+def _volatility_rule(b: Backtest) -> str:
+    n = b.breakdown.labels.volatility_returns
+    return (f"the std of the last {n} daily log returns in each day's window, known the day before; thirds of "
+            "the backtest's own days by rank (ties by position), as the interval tables' calm / middle / volatile days")
+
+
+def _group_record(g: Group) -> dict:
+    return {
+        "days": g.days,
+        **({"folds": g.folds} if g.folds is not None else {}),
+        "naive": {"mae": g.naive_mae, "rmse": g.naive_rmse},
+        **{cell: {"mae_ratio_vs_naive": spread_record(c.mae_ratio), "rmse_ratio_vs_naive": spread_record(c.rmse_ratio),
+                  **({"folds_ahead_of_naive": c.folds_ahead} if c.folds_ahead is not None else {})}
+           for cell, c in g.cells.items()},
+        "dm_test": None if g.dm is None else {pair: dm_record(t) for pair, t in g.dm.items()},
+    }
+
+
+def regimes_record(b: Backtest) -> dict:
+    """backtest.json's by_year, by_regime and power: per group days, naive's errors, each cell's
+    ratios over seeds, DM of the first seed (null under regimes.MIN_DM_DAYS days)."""
+    r, p = b.breakdown, b.breakdown.power
+    return {
+        "by_year": {"folds": FOLD_YEAR_RULE, "dm_seed": b.seeds[0],
+                    "groups": {g.name: _group_record(g) for g in r.by_year}},
+        "by_regime": {
+            "dm_seed": b.seeds[0],
+            "trend": {"rule": TREND_RULE, "days": regimes.TREND_DAYS, "threshold_log_return": regimes.TREND_THRESHOLD,
+                      "groups": {g.name: _group_record(g) for g in r.by_trend}},
+            "volatility": {"rule": _volatility_rule(b), "returns": r.labels.volatility_returns,
+                           "cuts": {"calm_up_to": r.labels.volatility_cuts[0],
+                                    "middle_up_to": r.labels.volatility_cuts[1]},
+                           "groups": {g.name: _group_record(g) for g in r.by_volatility}},
+        },
+        "power": {"loss_difference": "|GRU error| - |LSTM error| per day, USD", "seed": b.seeds[0], "days": p.days,
+                  "alpha": p.alpha, "power": p.power, "sd_usd": p.sd, "detectable_mae_difference_usd": p.detectable,
+                  "naive_mae_usd": p.naive_mae, "detectable_pct_of_naive_mae": p.pct_of_naive},
+    }
+
+
+def power_sentence(b: Backtest) -> str:
+    p = b.breakdown.power
+    if np.isnan(p.detectable):
+        return f"With {p.days} day{'s' if p.days != 1 else ''}, the power of the GRU vs LSTM test cannot be measured."
+    pct = "n/a" if np.isnan(p.pct_of_naive) else f"{p.pct_of_naive:.1f}%"
+    return (f"With {p.days} days and the measured spread of daily loss differences (std of |GRU error| - "
+            f"|LSTM error| {p.sd:,.2f} USD, seed {b.seeds[0]}), a GRU-LSTM MAE difference below "
+            f"{p.detectable:,.2f} USD "
+            f"({pct} of naive's MAE) could not be told apart from zero at {p.alpha:.0%} (two-sided; the smallest "
+            f"difference this run detects with {p.power:.0%} power).")
+
+
+def _dm_cell(t: DMTest | None) -> str:
+    if t is None:
+        return f"n/a (under {regimes.MIN_DM_DAYS} days)"
+    return "n/a (identical losses)" if np.isnan(t.p_value) else f"{t.statistic:.2f} (p {p_value(t.p_value)})"
+
+
+def _group_row(name: str, g: Group, year: bool) -> str:
+    gru, lstm = g.cells["gru"], g.cells["lstm"]
+    folds = (f" {g.folds} | {gru.folds_ahead} | {lstm.folds_ahead} |") if year else ""
+    return (f"| {name} | {g.days} |{folds} {g.naive_mae:,.0f} | {_fmt(gru.mae_ratio, 3)} | {_fmt(lstm.mae_ratio, 3)} | "
+            f"{_fmt(gru.rmse_ratio, 3)} | {_fmt(lstm.rmse_ratio, 3)} | "
+            + " | ".join(_dm_cell(None if g.dm is None else g.dm[pair]) for pair in ("gru_vs_lstm", "gru_vs_naive",
+                                                                                    "lstm_vs_naive")) + " |")
+
+
+def regimes_markdown(b: Backtest, pm: str) -> list[str]:
+    """The "By year" and "By market regime" sections; `pm` says the ratios are over seeds, if they are."""
+    r, seed = b.breakdown, b.seeds[0]
+    calm, middle = (f"{100 * v:.2f}%" for v in r.labels.volatility_cuts)
+    ratios = ("naive MAE (USD) | GRU MAE / naive | LSTM MAE / naive | GRU RMSE / naive | LSTM RMSE / naive | "
+              f"DM GRU vs LSTM (seed {seed}) | DM GRU vs naive | DM LSTM vs naive |")
+    return [
+        f"## By year{pm}",
+        "",
+        f"Days in their calendar year; {FOLD_YEAR_RULE}, and is ahead of naive when its seed-mean MAE is below "
+        f"naive's. DM: statistic (p), squared error; a negative statistic favours the first forecast; n/a under "
+        f"{regimes.MIN_DM_DAYS} days.",
+        "",
+        f"| year | days | folds | GRU folds ahead of naive | LSTM folds ahead of naive | {ratios}",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(_group_row(g.name, g, year=True) for g in r.by_year),
+        "",
+        f"## By market regime{pm}",
+        "",
+        "Each day is labelled from closes known the day before it, by thresholds fixed before the run:",
+        "",
+        f"- trend: {TREND_RULE}.",
+        f"- volatility: {_volatility_rule(b)}: calm up to {calm}, middle up to {middle}, volatile above.",
+        "",
+        "A regime with no days is left out.",
+        "",
+        f"| regime | days | {ratios}",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(_group_row(f"trend: {TREND_NAMES[g.name]}", g, year=False) for g in r.by_trend),
+        *(_group_row(f"volatility: {g.name} third", g, year=False) for g in r.by_volatility),
+        "",
+    ]
 
 
 def _coverages(spreads: dict[float, float]) -> str:
@@ -162,6 +280,8 @@ def backtest_markdown(b: Backtest) -> str:
         "",
         "A negative statistic means the first forecast has the smaller loss.",
         "",
+        power_sentence(b),
+        "",
         f"## Prediction intervals on all out-of-sample days (seed {seeds[0]})",
         "",
         "Split conformal, calibrated at each origin on that fold's validation days; naive gets its intervals "
@@ -171,6 +291,7 @@ def backtest_markdown(b: Backtest) -> str:
         "",
         *(f"- {n}" for n in interval_notes(intervals)),
         "",
+        *regimes_markdown(b, pm),
         "## Per fold" + (" (mean ± std over seeds)" if many else ""),
         "",
         f"| fold | days | naive MAE (USD) | GRU MAE / naive | LSTM MAE / naive | GRU RMSE / naive | LSTM RMSE / naive "
@@ -226,6 +347,7 @@ def backtest_text(b: Backtest) -> str:
         *rows,
         "",
         *backtest_verdict(b),
+        power_sentence(b),
         "",
         f"{b.trained} of {b.tasks} trainings run now ({b.engine.name}, {b.engine.workers} "
         f"worker{'s' if b.engine.workers != 1 else ''}), wall time {b.wall_seconds:,.0f} s",

@@ -239,6 +239,42 @@ def test_chart_inputs_per_fold(serial, prices_csv):
         assert inputs["excess"][cell.upper()] == pytest.approx(excess, rel=1e-9, abs=1e-6)
 
 
+def test_by_year_by_regime_and_power_through_the_cli(serial, prices_csv):
+    """backtest.json keeps its keys in their order and adds by_year, by_regime and power; every grouping
+    counts each of the 12 out-of-sample days once; the trend labels and the power, by hand from the
+    price file and the task files; the markdown has both tables, the terminal text one power line."""
+    from forecast import report_backtest
+
+    out = serial[0]
+    record = json.loads(stdout_of(out))
+    assert list(record) == ["command", "data", "settings", "backtest", "engine", "tasks", "wall_seconds",
+                            "train_seconds", "overall", "dm_test", "dm_test_by_seed", "folds", "verdict",
+                            "by_year", "by_regime", "power"]
+    days = FOLDS * STEP
+    years = record["by_year"]["groups"]
+    assert sum(g["days"] for g in years.values()) == days and sum(g["folds"] for g in years.values()) == FOLDS
+    trend, volatility = (record["by_regime"][k]["groups"] for k in ("trend", "volatility"))
+    assert sum(g["days"] for g in trend.values()) == days
+    assert {k: g["days"] for k, g in volatility.items()} == {"calm": 4, "middle": 4, "volatile": 4}
+    dates, actual, gru, previous = concatenated(out, "gru", 42, prices_csv)
+    close = load_csv(prices_csv).close
+    at = close.index.get_indexer(pd.DatetimeIndex(dates))
+    returns = np.log(close.to_numpy()[at - 1] / close.to_numpy()[at - 91])
+    by_hand = {"bull": int((returns > 0.1).sum()), "sideways": int((np.abs(returns) <= 0.1).sum()),
+               "bear": int((returns < -0.1).sum())}
+    assert {k: g["days"] for k, g in trend.items()} == {k: n for k, n in by_hand.items() if n}
+    lstm = concatenated(out, "lstm", 42, prices_csv)[2]
+    sd = np.std(np.abs(actual - gru) - np.abs(actual - lstm), ddof=1)
+    assert record["power"]["sd_usd"] == pytest.approx(sd, rel=1e-9)
+    assert record["power"]["detectable_mae_difference_usd"] == pytest.approx(2.8015848 * sd / days ** 0.5, rel=1e-6)
+    markdown = (out / "backtest.md").read_text()
+    assert "## By year (mean ± std over seeds)" in markdown and "## By market regime (mean ± std over seeds)" in markdown
+    result = backtest.backtest(tiny_config(prices_csv, out), BacktestSettings(seeds=SEEDS, folds=FOLDS, step=STEP))
+    assert result.trained == 0
+    power = [line for line in report_backtest.backtest_text(result).splitlines() if "could not be told apart" in line]
+    assert power == [report_backtest.power_sentence(result)] and power[0] in markdown
+
+
 # --- serial == Ray ------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -1,12 +1,14 @@
 """backtest's reports, on a backtest aggregated from task results made by hand."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import backtest, metrics, report, report_backtest
+from forecast import backtest, metrics, regimes, report, report_backtest
+from forecast.jsonio import dumps
 
 
 def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
@@ -70,3 +72,74 @@ def test_backtest_verdict_says_how_many_folds_and_which_tests_depend_on_the_seed
                              "folds_ahead": {"gru": 1, "lstm": 2}.get})
     assert report_backtest.backtest_verdict(one)[3:] == ["GRU was ahead of naive in 1 of 3 folds.",
                                                           "LSTM was ahead of naive in 2 of 3 folds."]
+
+
+def hand_breakdown():
+    """Four days, actual 100, naive 10 USD off: 2024-12-30..2025-01-02 in folds of 3 and 1 days (the
+    second fold counts in 2025); bull, bull, bull, bear; GRU 1, 2, 3 and 6 USD off (seed 42) and 5
+    every day (seed 43), LSTM exact."""
+    actual = np.full(4, 100.0)
+    labels = regimes.DayLabels(
+        year=np.array([2024, 2024, 2025, 2025]), trend_return=np.array([0.2, 0.2, 0.2, -0.2]),
+        trend=np.array(["bull"] * 3 + ["bear"], dtype=object), volatility=np.array([0.01, 0.02, 0.03, 0.04]),
+        volatility_tercile=np.array(["calm", "calm", "middle", "volatile"], dtype=object),
+        volatility_cuts=(0.02, 0.03), volatility_returns=30)
+    points = {"gru": (actual + [-1, 2, -3, 6], actual + 5), "lstm": (actual, actual)}
+    return regimes.breakdown(labels, actual, actual - 10, points, [3, 1], {"gru": [True, False], "lstm": [True, True]})
+
+
+def test_by_year_and_regime_tables_and_the_power_sentence():
+    """2025's two days: GRU 3 and 6 USD off (MAE ratio 0.45, RMSE sqrt(22.5) / 10 = 0.474) and 5 (0.5), no
+    DM test; one fold, GRU behind naive in it, LSTM ahead. The bear day: GRU 6 and 5 USD off (0.6 and 0.5).
+    Power: d = 1, 2, 3, 6, sd sqrt(14 / 3) = 2.16 USD, detectable 2.8016 * 2.16 / 2 = 3.03 USD, 30.3%
+    of naive's 10."""
+    b = SimpleNamespace(breakdown=hand_breakdown(), seeds=(42, 43))
+    assert report_backtest.power_sentence(b) == (
+        "With 4 days and the measured spread of daily loss differences (std of |GRU error| - |LSTM error| 2.16 USD, "
+        "seed 42), a GRU-LSTM MAE difference below 3.03 USD (30.3% of naive's MAE) could not be told apart from zero "
+        "at 5% (two-sided; the smallest difference this run detects with 80% power).")
+    lines = report_backtest.regimes_markdown(b, " (mean ± std over seeds)")
+    assert lines[0] == "## By year (mean ± std over seeds)"
+    na = "n/a (under 3 days)"
+    assert (f"| 2025 | 2 | 1 | 0 | 1 | 10 | 0.475 ± 0.035 | 0.000 ± 0.000 | 0.487 ± 0.018 | 0.000 ± 0.000 | "
+            f"{na} | {na} | {na} |") in lines
+    assert ("- trend: log(close[t-1] / close[t-91]), the 90-day log return known the day before: bull above +0.10, "
+            "bear below -0.10, sideways from -0.10 to +0.10 (both included); unknown: fewer than 91 closes before "
+            "the day.") in lines
+    assert any(line.startswith("- volatility: the std of the last 30 daily log returns") and
+               line.endswith(": calm up to 2.00%, middle up to 3.00%, volatile above.") for line in lines)
+    bear = next(line for line in lines if line.startswith("| trend: bear"))
+    assert bear == (f"| trend: bear (below -0.10) | 1 | 10 | 0.550 ± 0.071 | 0.000 ± 0.000 | 0.550 ± 0.071 | "
+                    f"0.000 ± 0.000 | {na} | {na} | {na} |")
+    assert [line.split(" |")[0] for line in lines if line.startswith("| trend") or line.startswith("| volatility")] == [
+        "| trend: bull (above +0.10)", "| trend: bear (below -0.10)", "| volatility: calm third",
+        "| volatility: middle third", "| volatility: volatile third"]
+
+
+def test_by_year_by_regime_and_power_in_json():
+    b = SimpleNamespace(breakdown=hand_breakdown(), seeds=(42, 43))
+    record = json.loads(dumps(report_backtest.regimes_record(b)))
+    assert list(record) == ["by_year", "by_regime", "power"]
+    years = record["by_year"]["groups"]
+    assert list(years) == ["2024", "2025"] and [y["days"] for y in years.values()] == [2, 2]
+    assert [y["folds"] for y in years.values()] == [1, 1]
+    ahead = [(y["gru"]["folds_ahead_of_naive"], y["lstm"]["folds_ahead_of_naive"]) for y in years.values()]
+    assert ahead == [(1, 1), (0, 1)]
+    assert years["2025"]["dm_test"] is None  # 2 days: no DM test (null), said n/a in backtest.md
+    trend = record["by_regime"]["trend"]
+    assert (trend["days"], trend["threshold_log_return"], list(trend["groups"])) == (90, 0.1, ["bull", "bear"])
+    bull = trend["groups"]["bull"]
+    assert bull["gru"]["mae_ratio_vs_naive"]["values"] == pytest.approx([0.2, 0.5])
+    assert "folds_ahead_of_naive" not in bull["gru"] and "folds" not in bull
+    actual = np.full(3, 100.0)
+    expected = metrics.dm_tests(actual, {"gru": actual + [-1, 2, -3], "lstm": actual, "naive": actual - 10})
+    assert bull["dm_test"] == json.loads(dumps({pair: report.dm_record(t) for pair, t in expected.items()}))
+    assert bull["dm_test"]["lstm_vs_naive"]["p_value"] is None  # a constant loss difference: no DM p-value
+    volatility = record["by_regime"]["volatility"]
+    assert volatility["cuts"] == {"calm_up_to": 0.02, "middle_up_to": 0.03} and volatility["returns"] == 30
+    assert [g["days"] for g in volatility["groups"].values()] == [2, 1, 1]
+    power = record["power"]
+    assert [power[k] for k in ("seed", "days", "alpha", "power", "naive_mae_usd")] == [42, 4, 0.05, 0.8, 10]
+    assert power["sd_usd"] == pytest.approx((14 / 3) ** 0.5)
+    assert power["detectable_mae_difference_usd"] == pytest.approx(3.0260, abs=1e-4)
+    assert power["detectable_pct_of_naive_mae"] == pytest.approx(30.260, abs=1e-3)
