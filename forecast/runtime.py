@@ -15,11 +15,6 @@ import sys
 import tempfile
 
 import curl_cffi  # noqa: F401  (must be loaded before TensorFlow, see above)
-import numpy
-import pandas
-import sklearn
-
-from . import __version__
 
 from .files import interrupts_deferred
 
@@ -59,9 +54,15 @@ def quiet_tensorflow() -> None:
 
 def versions() -> dict[str, str]:
     """What a saved result was made with."""
-    # Loaded by now wherever this is called (a model was trained); at the top they would load for `data` too.
+    # Not at the top: __main__ imports this module before quiet_tensorflow(), and a Ctrl-C there must
+    # not land in a C extension's import; by the time a result is saved, all of these are loaded.
     import keras
+    import numpy
+    import pandas
+    import sklearn
     import tensorflow
+
+    from . import __version__
 
     return {
         "forecast": __version__,
