@@ -16,6 +16,7 @@ import tempfile
 
 import curl_cffi  # noqa: F401  (must be loaded before TensorFlow, see above)
 
+from . import __version__
 from .files import interrupts_deferred
 
 
@@ -61,8 +62,6 @@ def versions() -> dict[str, str]:
     import pandas
     import sklearn
     import tensorflow
-
-    from . import __version__
 
     return {
         "forecast": __version__,
