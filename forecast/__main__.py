@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import shlex
 import sys
 import warnings
@@ -91,6 +92,22 @@ def fold_days(text: str) -> int:
     return value
 
 
+COIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also a folder name: <out>/backtest/tasks/<name>/
+
+
+def coin_file(text: str) -> tuple[str, Path]:
+    """--csv of a backtest: PATH (named by the file's name without its extension) or NAME=PATH."""
+    name, eq, path = text.partition("=")
+    if not (eq and COIN_NAME.fullmatch(name)):
+        name, path = Path(text).stem, text
+    if not path:
+        raise argparse.ArgumentTypeError(f"no file after the name in {text!r}; expected PATH or NAME=PATH")
+    if not COIN_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"cannot name a coin by {text!r}; name it: NAME=PATH, NAME of letters, "
+                                         "digits, '.', '_' and '-'")
+    return name, Path(path)
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -100,16 +117,22 @@ def iso_date(text: str) -> date:
 
 # --- parser -----------------------------------------------------------------------------
 
-def _source(p: argparse.ArgumentParser, saved_model: bool = False) -> None:
-    """The price options; with `saved_model` (predict, evaluate) the default is the model's own source."""
+def _source(p: argparse.ArgumentParser, saved_model: bool = False, many: bool = False) -> None:
+    """The price options; with `saved_model` (predict, evaluate) the default is the model's own source;
+    with `many` (backtest) --csv may be repeated, one file per coin."""
     g = p.add_argument_group("prices (the saved model's own source by default, or Yahoo Finance, or a CSV file)"
                              if saved_model else "prices (Yahoo Finance by default, or a CSV file)")
     src = g.add_mutually_exclusive_group()
     # None when not given, so that predict and evaluate can tell; Config holds the default symbol.
     src.add_argument("--ticker", default=None, help="Yahoo Finance symbol (default: " + (
         "the CSV or symbol the model was trained on, from its model.json)" if saved_model else f"{DEFAULTS.ticker})"))
-    src.add_argument("--csv", type=Path, metavar="PATH",
-                     help="price file instead of Yahoo: Yahoo/yfinance layouts or a unix-seconds Timestamp file")
+    if many:
+        src.add_argument("--csv", type=coin_file, action="append", metavar="[NAME=]PATH",
+                         help="price file instead of Yahoo: Yahoo/yfinance layouts or a unix-seconds Timestamp file; "
+                              "repeat it to backtest several coins in one run, each named NAME or by its file name")
+    else:
+        src.add_argument("--csv", type=Path, metavar="PATH",
+                         help="price file instead of Yahoo: Yahoo/yfinance layouts or a unix-seconds Timestamp file")
     g.add_argument("--start", type=iso_date, metavar="DATE", help="first day of prices to use")
     g.add_argument("--end", type=iso_date, metavar="DATE", help="last day of prices to use")
     g.add_argument("--cache-dir", type=Path, default=DEFAULTS.cache_dir, metavar="DIR",
@@ -214,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="rolling-origin backtest: refit both cells at each fold's origin, "
                                         "forecast the fold's days, judge all folds together")
-    _source(p)
+    _source(p, many=True)
     _training(p, test_start=False)
     g = p.add_argument_group("folds")
     g.add_argument("--seeds", type=positive_int, default=3, help="seeds per cell and fold, from --seed on (default: %(default)s)")
@@ -257,6 +280,12 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     if seeds is not None and args.seed + seeds - 1 >= MAX_SEED:
         parser.error(f"--seed {args.seed} with --seeds {seeds} needs seeds up to {args.seed + seeds - 1}; "
                      f"the largest is {MAX_SEED - 1}")
+    if isinstance(args.csv, list):  # backtest: one --csv per coin
+        args.sources = dict(args.csv)
+        if len(args.sources) < len(args.csv):
+            twice = next(n for n in args.sources if [c for c, _ in args.csv].count(n) > 1)
+            parser.error(f"coin name {twice!r} is given twice; name each file: --csv NAME=PATH")
+        args.csv = args.csv[0][1] if len(args.csv) == 1 else None
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
@@ -356,9 +385,12 @@ def cmd_compare(cfg: Config, args) -> int:
 
 def cmd_backtest(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report_backtest
-    from .publish import run_backtest
+    from . import report_backtest, report_coins
+    from .publish import run_backtest, run_backtest_coins
 
+    if len(getattr(args, "sources", None) or ()) > 1:
+        result, record, charts = run_backtest_coins(cfg, args.backtest, args.sources, command=args.command_line)
+        return _result(args, lambda: report_coins.coins_text(result, list(map(str, charts))), lambda: record)
     result, record = run_backtest(cfg, args.backtest, command=args.command_line)
     return _result(args, lambda: report_backtest.backtest_text(result), lambda: record)
 

@@ -170,6 +170,7 @@ class Backtest(Aggregate):
     trained: int                            # tasks trained by this run; the others were read back
     wall_seconds: float
     out: Path
+    directory: Path                         # its task files
     breakdown: Breakdown                    # by year and market regime, and the GRU-vs-LSTM test's power
 
     @property
@@ -206,13 +207,29 @@ def _progress_line(done: int, total: int, task: str, epochs: int, seconds: float
             f"elapsed {elapsed}, about {remaining} left")
 
 
-def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
-             progress: Callable[[str], None] | None = None) -> Backtest:
-    """Runs (or resumes) the backtest: every task not yet in <out>/backtest/tasks/ is trained and its
-    result written there as it finishes; then all are aggregated in fixed order."""
-    started = time.perf_counter()
-    progress = progress or log.info
-    cfg = cfg.replace(test_start=None, all_data=False)
+@dataclass(frozen=True)
+class CoinPlan:
+    """One price series' share of a run: its folds and tasks, and which are finished already."""
+
+    name: str | None                        # the coin's name in a multi-coin run; None for a single series
+    cfg: object                             # the Config its tasks train with (its own price file)
+    close: pd.Series
+    data: DataInfo
+    folds: tuple[Fold, ...]
+    seeds: tuple[int, ...]
+    tasks: tuple[Task, ...]
+    directory: Path                         # its task files
+    days: dict[int, object]                 # fold index -> FoldDays, from the price file
+    records: dict[str, dict]                # task name -> result record: read back, then filled as tasks finish
+    pending: tuple[Task, ...]               # trained by this run
+
+    def label(self, task: Task) -> str:
+        return task.describe() if self.name is None else f"{self.name}: {task.describe()}"
+
+
+def prepare(cfg, s: BacktestSettings, directory: Path, progress: Callable[[str], None],
+            name: str | None = None) -> CoinPlan:
+    """Loads one series, plans its folds and tasks, and reads back the task files already in `directory`."""
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     close = prices.close
     dates = target_days(close.index, cfg.window)
@@ -221,45 +238,146 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
     folds = make_folds(dates, s, cfg.val_fraction)
     seeds = tuple(cfg.seed + k for k in range(s.seeds))
     tasks = plan(cfg, folds, seeds, close)
-    directory = tasks_dir(cfg.out)
     days = {fold.index: fold_days(close, fold, cfg.window) for fold in folds}  # from the price file, never a task file
     records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
-    pending = [t for t in tasks if t.name not in records]
     if records:
-        progress(f"resuming: {len(records)} of {len(tasks)} tasks already finished in {directory}")
-    data = data_info(prices)
+        progress(f"resuming{'' if name is None else ' ' + name}: {len(records)} of {len(tasks)} tasks already "
+                 f"finished in {directory}")
+    return CoinPlan(name, cfg, close, data_info(prices), folds, seeds, tasks, directory, days, records,
+                    tuple(t for t in tasks if t.name not in records))
+
+
+def run_pending(plans: list[CoinPlan], s: BacktestSettings, out: Path, started: float,
+                progress: Callable[[str], None]) -> Engine:
+    """Trains every plan's pending tasks, one series after another on one engine (one Ray start for
+    all), each task file written as its task finishes; returns the engine that ran them."""
     engine = Engine(s.engine, s.workers, s.address, os.cpu_count() or 1, {})
+    pending = sum(len(p.pending) for p in plans)
+    total = sum(len(p.tasks) for p in plans)
+    finished = total - pending
     ray = None
     if pending and s.engine == "ray":
         ray = engines.import_ray()
-        workers, address = engines.start_ray(ray, s.workers, s.address, cfg.out)
+        workers, address = engines.start_ray(ray, s.workers, s.address, out)
         engine = dataclasses.replace(engine, workers=workers, address=address)
-        progress(f"Ray: {'cluster at ' + address if address else 'local'}, {workers} CPUs for "
-                 f"{len(pending)} tasks")
+        progress(f"Ray: {'cluster at ' + address if address else 'local'}, {workers} CPUs for {pending} tasks")
+    done = 0
     try:
-        shared = (cfg, close, data)  # run_task(cfg, close, data, task)
-        runs = (engines.run_ray(ray, engine.workers, run_task, shared, pending, Task.describe) if ray is not None
-                else engines.run_serial(run_task, shared, pending, Task.describe))
-        with contextlib.closing(runs):
-            for done, (task, record) in enumerate(runs, start=1):
-                write_finished(directory, task, record)
-                records[task.name] = record
-                elapsed = time.perf_counter() - started
-                progress(_progress_line(
-                    len(records), len(tasks), task.describe(), record["epochs_run"], record["train_seconds"],
-                    _duration(elapsed), _duration(elapsed / done * (len(pending) - done))))
+        for p in plans:
+            shared = (p.cfg, p.close, p.data)  # run_task(cfg, close, data, task)
+            runs = (engines.run_ray(ray, engine.workers, run_task, shared, p.pending, p.label) if ray is not None
+                    else engines.run_serial(run_task, shared, p.pending, p.label))
+            with contextlib.closing(runs):
+                for task, record in runs:
+                    write_finished(p.directory, task, record)
+                    p.records[task.name] = record
+                    done += 1
+                    elapsed = time.perf_counter() - started
+                    progress(_progress_line(
+                        finished + done, total, p.label(task), record["epochs_run"], record["train_seconds"],
+                        _duration(elapsed), _duration(elapsed / done * (pending - done))))
     finally:
         if ray is not None:
             engines.shutdown(ray)
     versions = runtime.versions() | ({"ray": ray.__version__} if ray is not None else {})
-    engine = dataclasses.replace(engine, versions=versions)
-    results = {(t.fold.index, t.cell, t.seed): task_result(records[t.name], days[t.fold.index]) for t in tasks}
-    a = aggregate(folds, seeds, results)
+    return dataclasses.replace(engine, versions=versions)
+
+
+def finish(p: CoinPlan, s: BacktestSettings, command: str, engine: Engine, started: float) -> Backtest:
+    """One series' Backtest from its task records, aggregated in fixed order."""
+    cfg, days = p.cfg, p.days
+    results = {(t.fold.index, t.cell, t.seed): task_result(p.records[t.name], days[t.fold.index]) for t in p.tasks}
+    a = aggregate(p.folds, p.seeds, results)
     return Backtest(
         **{f.name: getattr(a, f.name) for f in dataclasses.fields(a)},
-        command=command, data=data,
+        command=command, data=p.data,
         settings={k: v for k, v in task_cfg(cfg, CELLS[0], cfg.seed).model_settings().items() if k not in ("cell", "seed")},
-        options=s, seeds=seeds, engine=engine,
-        tasks=len(tasks), trained=len(pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
-        breakdown=breakdown(a, close, np.concatenate([days[f.index].volatility for f in folds]), cfg.window),
+        options=s, seeds=p.seeds, engine=engine,
+        tasks=len(p.tasks), trained=len(p.pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
+        directory=p.directory,
+        breakdown=breakdown(a, p.close, np.concatenate([days[f.index].volatility for f in p.folds]), cfg.window),
     )
+
+
+def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
+             progress: Callable[[str], None] | None = None) -> Backtest:
+    """Runs (or resumes) the backtest: every task not yet in <out>/backtest/tasks/ is trained and its
+    result written there as it finishes; then all are aggregated in fixed order."""
+    started = time.perf_counter()
+    progress = progress or log.info
+    cfg = cfg.replace(test_start=None, all_data=False)
+    p = prepare(cfg, s, tasks_dir(cfg.out), progress)
+    engine = run_pending([p], s, cfg.out, started, progress)
+    return finish(p, s, command, engine, started)
+
+
+# --- several coins --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoinsSummary:
+    """Across coins, each counted by its seed-mean MAE over all its out-of-sample days and its DM
+    tests of the first seed."""
+
+    coins: int
+    gru_below_lstm: int                     # coins where GRU's MAE is below LSTM's
+    below_naive: dict[str, int]             # cell -> coins where its MAE is below naive's
+    dm_significant: dict[str, int]          # metrics.PAIRS -> coins where that DM test has p < DM_ALPHA
+
+
+DM_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class CoinsBacktest:
+    """One backtest per coin, run together (one engine, the same settings), and the summary across them."""
+
+    coins: dict[str, Backtest]              # name -> its backtest, in the order given
+    summary: CoinsSummary
+    command: str
+    engine: Engine
+    wall_seconds: float
+    out: Path
+
+    @property
+    def tasks(self) -> int:
+        return sum(b.tasks for b in self.coins.values())
+
+    @property
+    def trained(self) -> int:
+        return sum(b.trained for b in self.coins.values())
+
+
+def coins_summary(coins: dict[str, Backtest]) -> CoinsSummary:
+    def mae(b: Backtest, cell: str) -> float:
+        return b.cells[cell].spread("mae").mean
+
+    first = next(iter(coins.values()))
+    return CoinsSummary(
+        coins=len(coins),
+        gru_below_lstm=sum(mae(b, "gru") < mae(b, "lstm") for b in coins.values()),
+        below_naive={c: sum(b.cells[c].spread("mae_ratio_vs_naive").mean < 1 for b in coins.values())
+                     for c in CELLS},
+        dm_significant={pair: sum(b.dm[pair].p_value < DM_ALPHA for b in coins.values()) for pair in first.dm},
+    )
+
+
+def coins_dir(out: Path, name: str) -> Path:
+    """A coin's task files, apart from every other coin's: two names for one file never share a task file."""
+    return tasks_dir(out) / name
+
+
+def backtest_coins(cfg, s: BacktestSettings, sources: dict[str, Path], command: str = "backtest()",
+                   progress: Callable[[str], None] | None = None) -> CoinsBacktest:
+    """The backtest of each named price file (name -> CSV path) with the same settings and folds
+    rule, trained on one engine; each coin's task files in <out>/backtest/tasks/<name>/."""
+    if len(sources) < 2:
+        raise ConfigError(f"a multi-coin backtest needs at least 2 price files, got {len(sources)}")
+    started = time.perf_counter()
+    progress = progress or log.info
+    cfg = cfg.replace(test_start=None, all_data=False)
+    plans = [prepare(cfg.replace(csv=Path(path)), s, coins_dir(cfg.out, name), progress, name)
+             for name, path in sources.items()]
+    engine = run_pending(plans, s, cfg.out, started, progress)
+    coins = {p.name: finish(p, s, command, engine, started) for p in plans}
+    return CoinsBacktest(coins=coins, summary=coins_summary(coins), command=command, engine=engine,
+                         wall_seconds=time.perf_counter() - started, out=Path(cfg.out))

@@ -209,3 +209,43 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
     figure_title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {sizes}, "
                  f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
     return fig
+
+
+# --- several coins --------------------------------------------------------------------------------
+
+
+def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict[str, list[float]],
+                ratio_high: dict[str, list[float]], *, seeds: int | None = None, ax=None) -> Figure:
+    """A multi-coin backtest at a glance: per coin, each cell's MAE over all out-of-sample days relative
+    to naive's (mean over `seeds` seeds, the seed min..max as error bars), side by side around the
+    line at 1 = naive. Points, not bars: the gaps are ~1%."""
+    for name in ratio:
+        colour(name)
+        for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
+            if len(table[name]) != len(coins):
+                raise ValueError(f"{what}[{name!r}] has {len(table[name])} values for {len(coins)} coins")
+    fig, (ax,) = panels(ax, 1, (max(6.0, 1.6 * len(coins) + 2), 4.5))
+    offsets = np.linspace(-0.15, 0.15, len(ratio)) if len(ratio) > 1 else [0.0]
+    reach = [0.01]
+    for offset, name in zip(offsets, ratio):
+        mean = np.asarray(ratio[name], dtype=float)                 # (coins,)
+        low, high = np.asarray(ratio_low[name], dtype=float), np.asarray(ratio_high[name], dtype=float)
+        x = np.arange(len(coins)) + offset
+        ax.errorbar(x, mean, yerr=[np.maximum(mean - low, 0), np.maximum(high - mean, 0)], fmt="o", ms=8,
+                    capsize=5, color=colour(name), label=name, zorder=3)
+        for xi, m in zip(x, mean):
+            if np.isfinite(m):
+                ax.annotate(f"{m:.3f}", (xi, m), xytext=(7, 0), textcoords="offset points", va="center",
+                            fontsize=7, color=colour(name))
+        reach += [abs(v - 1) for v in (*low, *high) if np.isfinite(v)]
+    ax.axhline(1.0, color=colour("naive"), lw=1.5, zorder=1, label="naive (tomorrow = today)")
+    spread = max(reach)
+    ax.set_ylim(1 - 1.5 * spread, 1 + 1.5 * spread)
+    ax.set_xlim(-0.6, len(coins) - 0.4)
+    ax.set_xticks(range(len(coins)), coins)
+    ax.set_ylabel("MAE / naive MAE, all out-of-sample days")
+    bars = f"mean over {seeds} seeds, bars: seed min..max" if seeds and seeds > 1 else "one seed"
+    ax.set_title(f"MAE relative to naive per coin (below 1 beats naive)\n{bars}", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    legend(ax)
+    return fig

@@ -10,8 +10,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_compare, report_use_model,
-               saved_model)
+from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_coins, report_compare,
+               report_use_model, saved_model)
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -92,3 +92,26 @@ def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest
     _write_three(Path(cfg.out), "backtest", record, report_backtest.backtest_markdown(result),
                  plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result)))
     return result, record
+
+
+def coin_chart_name(name: str) -> str:
+    return f"backtest-{name}.png"
+
+
+def run_backtest_coins(cfg, s, sources: dict[str, Path],
+                       command: str = "backtest()") -> tuple[backtest.CoinsBacktest, dict, list[Path]]:
+    """The multi-coin backtest, then backtest.json and .md (the summary, then every coin), backtest.png
+    (the summary chart) and backtest-<coin>.png (each coin's backtest chart), replaced together;
+    returns the result, its JSON record and the charts' paths."""
+    result = backtest.backtest_coins(cfg, s, sources, command)
+    record = report_coins.coins_record(result)
+    out = Path(cfg.out)
+    charts = [(out / "backtest.png", plots_summary.coins_chart(**report_coins.coins_chart_inputs(result)))]
+    charts += [(out / coin_chart_name(name), plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b)))
+               for name, b in result.coins.items()]
+    write_together([
+        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / "backtest.md", lambda tmp: tmp.write_text(report_coins.coins_markdown(result))),
+        *((path, _png(fig)) for path, fig in charts),
+    ])
+    return result, record, [path for path, _ in charts]

@@ -74,6 +74,19 @@ def versus_naive(ratio: float) -> str:
     return VERSUS_NAIVE[verdicts.versus_naive(ratio)]
 
 
+def decimals(value: float, least: int) -> int:
+    """Decimals that show an amount with at least 3 significant digits and never fewer than `least`:
+    a BTC error of 1,234.5 USD keeps `least`, an XRP error of 0.0345 USD gets 4."""
+    if not math.isfinite(value) or value == 0:
+        return least
+    return max(least, 2 - math.floor(math.log10(abs(value))))
+
+
+def amount(value: float, least: int = 2) -> str:
+    """A price or an error in the series' own currency, readable for any price range."""
+    return f"{value:,.{decimals(value, least)}f}"
+
+
 def _fmt(spread: Spread, digits: int, scale: float = 1) -> str:
     """"1.0200 ± 0.0265": a mean over seeds and its std (the mean alone for one seed)."""
     if math.isnan(spread.mean):
@@ -167,17 +180,17 @@ def metrics_table(rows: dict[str, ForecastMetrics], naive: ErrorMetrics) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in rows.items():
         lines.append(
-            f"| {name} | {m.mae:,.2f} | {m.rmse:,.2f} | {m.mape:.3f}% | "
+            f"| {name} | {amount(m.mae)} | {amount(m.rmse)} | {m.mape:.3f}% | "
             f"{100 * m.directional_accuracy:.1f}% | {fmt_ratio(m.mae_ratio_vs_naive)} | "
             f"{fmt_ratio(m.rmse_ratio_vs_naive)} | {100 * m.beats_naive_share:.1f}% of days |"
         )
-    lines.append(f"| naive (tomorrow = today) | {naive.mae:,.2f} | {naive.rmse:,.2f} | "
+    lines.append(f"| naive (tomorrow = today) | {amount(naive.mae)} | {amount(naive.rmse)} | "
                  f"{naive.mape:.3f}% | n/a | 1 | 1 | n/a |")
     return "\n".join(lines)
 
 
 def _width(m: IntervalMetrics, unit: str = "") -> str:
-    return "unbounded" if m.unbounded else f"{m.mean_width:,.0f}{unit} ({m.mean_width_pct:.2f}%)"
+    return "unbounded" if m.unbounded else f"{amount(m.mean_width, 0)}{unit} ({m.mean_width_pct:.2f}%)"
 
 
 def interval_table(rows: dict[str, dict[float, IntervalMetrics]]) -> str:
@@ -188,7 +201,7 @@ def interval_table(rows: dict[str, dict[float, IntervalMetrics]]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, by_level in rows.items():
         for lv, m in by_level.items():
-            winkler = "unbounded" if m.unbounded else f"{m.winkler:,.0f}"
+            winkler = "unbounded" if m.unbounded else amount(m.winkler, 0)
             lines.append(
                 f"| {name} | {_level(lv)} | {100 * m.coverage:.1f}% | {p_value(m.kupiec_p_value)} | {_width(m)} | "
                 f"{winkler} | {' / '.join(f'{100 * c:.1f}%' for c in m.coverage_by_volatility)} |")

@@ -10,13 +10,12 @@ import numpy as np
 
 from . import regimes, verdicts
 from .backtest import Backtest, FoldResult
-from .backtest_task import tasks_dir
 from .intervals import IntervalMetrics
 from .jsonio import jsonable, level_key
 from .metrics import DMTest
 from .regimes import Group
 from .report import (
-    BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, dm_record, interval_notes, interval_record, interval_table,
+    BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, amount, decimals, dm_record, interval_notes, interval_record, interval_table,
     naive_record, over_seeds_record, p_value, spread_record, verdict,
 )
 from .verdicts import Folds
@@ -86,7 +85,7 @@ def backtest_record(b: Backtest) -> dict:
         "engine": {"name": b.engine.name, "workers": b.engine.workers, "address": b.engine.address,
                    "cpu_count": b.engine.cpu_count, "versions": b.engine.versions},
         "tasks": {"total": b.tasks, "trained": b.trained, "read_back": b.tasks - b.trained,
-                  "directory": str(tasks_dir(b.out))},
+                  "directory": str(b.directory)},
         "wall_seconds": b.wall_seconds,
         "train_seconds": b.train_seconds,
         "overall": overall,
@@ -166,8 +165,8 @@ def power_sentence(b: Backtest) -> str:
         return f"With {p.days} day{'s' if p.days != 1 else ''}, the power of the GRU vs LSTM test cannot be measured."
     pct = "n/a" if np.isnan(p.pct_of_naive) else f"{p.pct_of_naive:.1f}%"
     return (f"With {p.days} days and the measured spread of daily loss differences (std of |GRU error| - "
-            f"|LSTM error| {p.sd:,.2f} USD, seed {b.seeds[0]}), a GRU-LSTM MAE difference below "
-            f"{p.detectable:,.2f} USD "
+            f"|LSTM error| {amount(p.sd)} USD, seed {b.seeds[0]}), a GRU-LSTM MAE difference below "
+            f"{amount(p.detectable)} USD "
             f"({pct} of naive's MAE) could not be told apart from zero at {p.alpha:.0%} (two-sided; the smallest "
             f"difference this run detects with {p.power:.0%} power).")
 
@@ -181,7 +180,7 @@ def _dm_cell(t: DMTest | None) -> str:
 def _group_row(name: str, g: Group, year: bool) -> str:
     gru, lstm = g.cells["gru"], g.cells["lstm"]
     folds = (f" {g.folds} | {gru.folds_ahead} | {lstm.folds_ahead} |") if year else ""
-    return (f"| {name} | {g.days} |{folds} {g.naive_mae:,.0f} | {_fmt(gru.mae_ratio, 3)} | {_fmt(lstm.mae_ratio, 3)} | "
+    return (f"| {name} | {g.days} |{folds} {amount(g.naive_mae, 0)} | {_fmt(gru.mae_ratio, 3)} | {_fmt(lstm.mae_ratio, 3)} | "
             f"{_fmt(gru.rmse_ratio, 3)} | {_fmt(lstm.rmse_ratio, 3)} | "
             + " | ".join(_dm_cell(None if g.dm is None else g.dm[pair]) for pair in ("gru_vs_lstm", "gru_vs_naive",
                                                                                     "lstm_vs_naive")) + " |")
@@ -230,7 +229,18 @@ def _last_fold(b: Backtest) -> str:
     return f" (the last {last})" if last != b.options.step else ""
 
 
-def backtest_markdown(b: Backtest) -> str:
+def backtest_markdown(b: Backtest, coin: str | None = None) -> str:
+    """backtest.md; with `coin`, that coin's section of a multi-coin report: its name as the title,
+    every heading one level down, the command left to the report's head."""
+    text = _backtest_markdown(b)
+    if coin is None:
+        return text
+    lines = text.split("\n")
+    lines[:4] = [f"# {coin}", ""]  # the title, blank, "Made by", blank
+    return "\n".join("#" + line if line.startswith("#") else line for line in lines)
+
+
+def _backtest_markdown(b: Backtest) -> str:
     s, o, seeds = b.settings, b.options, b.seeds
     levels = list(b.naive.naive_intervals)
     level_names = " / ".join(_level(lv) for lv in levels)
@@ -262,12 +272,13 @@ def backtest_markdown(b: Backtest) -> str:
         "| forecast | MAE (USD) | RMSE (USD) | MAE / naive | RMSE / naive | folds ahead of naive | "
         f"interval coverage {level_names} |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        *(f"| {_label(cell)} | {_fmt(r.spread('mae'), 2)} | {_fmt(r.spread('rmse'), 2)} | "
+        *(f"| {_label(cell)} | {_fmt(r.spread('mae'), decimals(r.spread('mae').mean, 2))} | "
+          f"{_fmt(r.spread('rmse'), decimals(r.spread('rmse').mean, 2))} | "
           f"{_fmt(r.spread('mae_ratio_vs_naive'), 4)} | {_fmt(r.spread('rmse_ratio_vs_naive'), 4)} | "
           f"{100 * r.folds_beating_naive:.0f}% | "
           f"{_coverages({lv: r.interval(lv, 'coverage').mean for lv in levels})} |"
           for cell, r in b.cells.items()),
-        f"| naive (tomorrow = today) | {b.naive.naive.mae:,.2f} | {b.naive.naive.rmse:,.2f} | 1 | 1 | n/a | "
+        f"| naive (tomorrow = today) | {amount(b.naive.naive.mae)} | {amount(b.naive.naive.rmse)} | 1 | 1 | n/a | "
         f"{_coverages({lv: b.naive.naive_intervals[lv].coverage for lv in levels})} |",
         "",
         f"## Diebold-Mariano on all out-of-sample days (squared error, HLN correction, seed {seeds[0]})",
@@ -319,12 +330,12 @@ def backtest_markdown(b: Backtest) -> str:
 def _fold_interval(m: IntervalMetrics) -> str:
     if m.unbounded:
         return f"{100 * m.coverage:.0f}%, unbounded"
-    return f"{100 * m.coverage:.0f}%, p {p_value(m.kupiec_p_value)}, {m.mean_width_pct:.1f}%, {m.winkler:,.0f}"
+    return f"{100 * m.coverage:.0f}%, p {p_value(m.kupiec_p_value)}, {m.mean_width_pct:.1f}%, {amount(m.winkler, 0)}"
 
 
 def _fold_row(fr: FoldResult, levels: list[float]) -> str:
     f, g, l = fr.fold, fr.cells["gru"], fr.cells["lstm"]
-    return (f"| {f.number} | {f.test.first}..{f.test.last} ({f.test.days}) | {fr.naive.naive.mae:,.0f} | "
+    return (f"| {f.number} | {f.test.first}..{f.test.last} ({f.test.days}) | {amount(fr.naive.naive.mae, 0)} | "
             f"{_fmt(g.spread('mae_ratio_vs_naive'), 3)} | {_fmt(l.spread('mae_ratio_vs_naive'), 3)} | "
             f"{_fmt(g.spread('rmse_ratio_vs_naive'), 3)} | {_fmt(l.spread('rmse_ratio_vs_naive'), 3)} | "
             f"{_coverages({lv: g.interval(lv, 'coverage').mean for lv in levels})} | "
@@ -343,7 +354,7 @@ def backtest_text(b: Backtest) -> str:
                     f"{_fmt(r.spread('rmse_ratio_vs_naive'), 4):>18}{ahead:>22}")
     return "\n".join([
         f"backtest: {len(b.folds)} folds, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} ({len(b.dates)} days), "
-        f"{len(b.seeds)} seed{'s' if len(b.seeds) > 1 else ''} per cell; naive MAE {b.naive.naive.mae:,.2f} USD",
+        f"{len(b.seeds)} seed{'s' if len(b.seeds) > 1 else ''} per cell; naive MAE {amount(b.naive.naive.mae)} USD",
         *rows,
         "",
         *backtest_verdict(b),

@@ -189,3 +189,26 @@ def test_backtest_legend_mentions_seed_bars_only_with_several_seeds(seeds):
 
 def test_no_pyplot():
     assert "pyplot" not in Path(plots_summary.__file__).read_text()
+
+
+def test_coins_chart_puts_each_cell_beside_naive_per_coin():
+    fig = plots_summary.coins_chart(
+        ["BTC-USD", "ETH-USD", "XRP-USD"],
+        ratio={"GRU": [1.01, 0.99, 1.02], "LSTM": [1.02, 1.0, 1.03]},
+        ratio_low={"GRU": [1.0, 0.98, 1.01], "LSTM": [1.01, 0.99, 1.02]},
+        ratio_high={"GRU": [1.02, 1.0, 1.04], "LSTM": [1.03, 1.01, 1.05]}, seeds=3)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert [c.get_label() for c in bars] == ["GRU", "LSTM"]
+    gru_y = bars[0].lines[0].get_ydata()
+    assert list(gru_y) == [1.01, 0.99, 1.02]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["BTC-USD", "ETH-USD", "XRP-USD"]
+    assert ax.get_ylim()[0] < 0.98 and ax.get_ylim()[1] > 1.05   # every seed's ratio is inside
+    assert "mean over 3 seeds, bars: seed min..max" in ax.get_title()
+
+
+def test_coins_chart_refuses_a_ratio_list_of_the_wrong_length():
+    with pytest.raises(ValueError, match=r"^ratio_high\['LSTM'\] has 1 values for 2 coins$"):
+        plots_summary.coins_chart(["A", "B"], ratio={"GRU": [1, 1], "LSTM": [1, 1]},
+                                  ratio_low={"GRU": [1, 1], "LSTM": [1, 1]},
+                                  ratio_high={"GRU": [1, 1], "LSTM": [1]})

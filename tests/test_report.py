@@ -128,3 +128,16 @@ def test_interval_notes_say_each_finding_once_naming_every_forecast():
         "The 80% intervals of GRU and LSTM are unbounded: too few validation days to calibrate them."]
     notes = report.interval_notes(wide)
     assert len(notes) == len(set(notes))
+
+
+@pytest.mark.parametrize("value, least, text", [
+    (1234.5678, 2, "1,234.57"),     # BTC: `least` decimals, as before
+    (250.4, 0, "250"),              # three significant digits already
+    (45.678, 0, "45.7"),
+    (0.034567, 2, "0.0346"),        # XRP: never "0.03"
+    (0.00073219, 2, "0.000732"),
+    (0.0, 2, "0.00"),
+    (-0.5, 0, "-0.500"),
+])
+def test_amounts_keep_three_significant_digits_at_any_price(value, least, text):
+    assert report.amount(value, least) == text
