@@ -29,12 +29,44 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, num2date
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .metrics import aligned, cumulative_excess_error, period_mae_ratio, rolling_mae_ratio
+from .report import amount, decimals
 
-USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
-SIGNED_USD = FuncFormatter(lambda v, _: "$0" if round(v) == 0 else f"{'+' if v > 0 else '−'}${abs(v):,.0f}")
+
+
+def signed_amount(value: float, least: int = 0) -> str:
+    """"+1,234" or "-0.0345": an amount with its sign, readable for any price range."""
+    return f"{value:+,.{decimals(value, least)}f}"
+
+
+class Money(Formatter):
+    """Tick labels in dollars with as few decimals as show every tick exactly: "$90,000" steps on a BTC
+    axis, "$0.05" steps on an XRP one (never a column of "$0"). `signed`: "+$5" / "−$5" / "$0"."""
+
+    def __init__(self, signed: bool = False):
+        self.signed = signed
+        self.ticks: list[float] = []
+
+    def set_locs(self, locs) -> None:
+        """The axis hands over its tick positions before it asks for their labels."""
+        self.ticks = [float(x) for x in locs if np.isfinite(x)]
+
+    def decimals(self) -> int:
+        locs = self.ticks
+        for d in range(9):
+            if all(abs(round(x, d) - x) <= 1e-9 * max(1.0, abs(x)) for x in locs):
+                return d
+        return 9
+
+    def __call__(self, value, pos=None) -> str:
+        d = self.decimals()
+        if not self.signed:
+            return f"${value:,.{d}f}"
+        if round(value, d) == 0:
+            return "$0"
+        return f"{'+' if value > 0 else '−'}${abs(value):,.{d}f}"
 
 #: One colour per forecast, used by every chart: the models, the naive forecast and the actual close.
 COLOURS = {"actual": "black", "naive": "tab:gray", "gru": "tab:blue", "lstm": "tab:orange"}
@@ -206,7 +238,7 @@ def _price_zoom(ax, dates, actual, forecasts, naive, bands, band_level, k, note=
         ax.plot(d, values[tail], color=colour(name), ls="none", zorder=3, label=f"{name} forecast",
                 **next(styles, {"marker": "o", "ms": 4.5}))
     ax.plot(d, actual[tail], color=colour("actual"), lw=1.3, zorder=4, label="actual close")
-    ax.yaxis.set_major_formatter(USD)
+    ax.yaxis.set_major_formatter(Money())
     ax.set_ylabel("close (USD)")
     what = f"last {k} of {len(dates)} days" if k < len(dates) else f"all {k} days"
     ax.set_title(f"{what}: next-day forecasts{note}", fontsize=10)
@@ -228,7 +260,7 @@ def _price_full(ax, dates, actual, spans, k) -> None:
         ax.set_ylabel("close (USD, log scale)")
     else:
         ax.set_ylabel("close (USD)")
-    ax.yaxis.set_major_formatter(USD)
+    ax.yaxis.set_major_formatter(Money())
     _shade_spans(ax, spans, dates[0], dates[-1], label=True)
     _mark_zoom(ax, dates, k, f"last {k} days (next panel)")
     ax.set_title(f"actual close, all {len(dates)} days ({years:.1f} years); the forecasts lie on it at this "
@@ -244,11 +276,12 @@ def _excess_panel(ax, dates, actual, forecasts, naive, spans, k, zoom_label) -> 
         excess = cumulative_excess_error(actual, values, naive)
         mae = np.mean(np.abs(actual - values))
         ax.plot(dates, excess, color=colour(name), lw=1.4,
-                label=f"{name}: {excess[-1]:+,.0f} USD in total\n(MAE {mae:,.0f} vs naive {naive_mae:,.0f} USD)")
+                label=f"{name}: {signed_amount(excess[-1])} USD in total\n"
+                      f"(MAE {amount(mae, 0)} vs naive {amount(naive_mae, 0)} USD)")
     ax.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
     _shade_spans(ax, spans, dates[0], dates[-1], label=False)
     _mark_zoom(ax, dates, k, zoom_label)
-    ax.yaxis.set_major_formatter(SIGNED_USD)
+    ax.yaxis.set_major_formatter(Money(signed=True))
     ax.set_ylabel("USD, summed over days")
     ax.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} days: "
                  f"below 0 = model ahead of naive", fontsize=10)
@@ -470,7 +503,7 @@ def price_chart(close: pd.Series, split_dates: dict | None = None, ax=None) -> F
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_major_formatter(USD)
+    ax.yaxis.set_major_formatter(Money())
     first, last = close.index[0], close.index[-1]
     _shade_spans(ax, split_dates, pd.Timestamp(first), pd.Timestamp(last), label=True)
     legend(ax)
@@ -486,7 +519,7 @@ def window_chart(dates, window_usd, target_usd, window_scaled, target_scaled, ax
     dates = pd.DatetimeIndex(dates)  # window days + the target day
     usd.plot(dates[:-1], window_usd, marker=".", lw=1, color=COLOURS["actual"], label="window (daily closes)")
     usd.plot(dates[-1:], [target_usd], "o", color=TARGET_COLOUR, label="target (next day's close)")
-    usd.yaxis.set_major_formatter(USD)
+    usd.yaxis.set_major_formatter(Money())
     usd.set_title("in USD")
     dates_axis(usd, dates[0], dates[-1])
     scaled.plot(np.arange(-len(window_scaled) + 1, 1), np.ravel(window_scaled), marker=".", lw=1,

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from .metrics import aligned
 from .plots import (
-    SIGNED_USD,
+    Money,
     colour,
     dates_axis,
     figure_title,
@@ -191,7 +191,7 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
         values = np.asarray(values, dtype="float64")
         bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
     bottom.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
-    bottom.yaxis.set_major_formatter(SIGNED_USD)
+    bottom.yaxis.set_major_formatter(Money(signed=True))
     bottom.set_ylabel("USD, summed over days")
     bottom.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
                      f"below 0 = model ahead of naive", fontsize=10)

@@ -379,3 +379,15 @@ def test_history_chart_integer_epochs_and_linear_loss_axes_from_zero():
         low, high = ax.get_ylim()
         minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if low <= t.get_position()[1] <= high]
         assert [x for x in minor if x] and all(x.lstrip("0.")[0] in "235" for x in minor if x), minor
+
+
+@pytest.mark.parametrize("ticks, signed, labels", [
+    ([80_000, 90_000, 100_000], False, ["$80,000", "$90,000", "$100,000"]),      # BTC: as before
+    ([0.5, 0.55, 0.6], False, ["$0.50", "$0.55", "$0.60"]),                      # XRP: never "$1" three times
+    ([-0.02, 0.0, 0.02], True, ["−$0.02", "$0", "+$0.02"]),
+    ([-2000, 0, 2000], True, ["−$2,000", "$0", "+$2,000"]),
+])
+def test_money_ticks_show_every_tick_apart_at_any_price(ticks, signed, labels):
+    money = plots.Money(signed=signed)
+    money.set_locs(ticks)
+    assert [money(t) for t in ticks] == labels
