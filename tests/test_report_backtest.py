@@ -32,12 +32,17 @@ def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
                     naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})
                 results[f.index, cell, seed] = backtest.TaskResult(cell, seed, np.full(3, actual), forecast, 1, 1, 0.0)
     a = backtest.aggregate(folds, seeds, results)
-    inputs = report_backtest.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds))
+    days = backtest.breakdown(a, pd.Series(a.actual, index=a.dates), np.zeros(6), 30)
+    inputs = report_backtest.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds, breakdown=days))
     assert inputs["ratio"]["GRU"] == pytest.approx([1.02, 1.0])
     assert inputs["ratio_low"]["GRU"] == pytest.approx([1.0, 0.5]) and inputs["ratio_high"]["GRU"] == pytest.approx([1.05, 2.0])
     assert inputs["seeds"] == 3
     # seed-mean |error| − naive's per day: fold 1 (10 + 10.1 + 10.5) / 3 − 10 = 0.2, fold 2 (5 + 5 + 20) / 3 − 10 = 0
     assert inputs["excess"]["GRU"] == pytest.approx([0.2, 0.4, 0.6, 0.6, 0.6, 0.6])
+    # one calendar year, all six days: the seed ratios 0.75, 0.755, 1.525 (below); LSTM 10 USD off like naive
+    assert inputs["years"] == [2024] and list(inputs["close"]) == [100.0] * 3 + [200.0] * 3
+    assert inputs["year_ratio"]["GRU"] == pytest.approx([1.01]) and inputs["year_ratio"]["LSTM"] == pytest.approx([1.0])
+    assert inputs["year_low"]["GRU"] == pytest.approx([0.75]) and inputs["year_high"]["GRU"] == pytest.approx([1.525])
     overall = report.over_seeds_record(a.cells["gru"])["mae_ratio_vs_naive"]
     assert overall["values"] == pytest.approx([0.75, 0.755, 1.525]) and overall["mean"] == pytest.approx(1.01)
     assert overall["std"] == pytest.approx(((0.26 ** 2 + 0.255 ** 2 + 0.515 ** 2) / 2) ** 0.5)
@@ -86,6 +91,20 @@ def hand_breakdown():
         volatility_cuts=(0.02, 0.03), volatility_returns=30)
     points = {"gru": (actual + [-1, 2, -3, 6], actual + 5), "lstm": (actual, actual)}
     return regimes.breakdown(labels, actual, actual - 10, points, [3, 1], {"gru": [True, False], "lstm": [True, True]})
+
+
+def test_chart_inputs_per_year_come_from_the_by_year_groups():
+    """hand_breakdown's years: GRU in 2024 1 and 2 USD off (seed 42: ratio 0.15) and 5 (0.5), in 2025
+    3 and 6 (0.45) and 5 (0.5); LSTM exact (0)."""
+    b = SimpleNamespace(folds=(), cells={c: SimpleNamespace(excess=np.zeros(4)) for c in ("gru", "lstm")},
+                        dates=pd.date_range("2024-12-30", periods=4), actual=np.full(4, 100.0),
+                        breakdown=hand_breakdown(), seeds=(42, 43))
+    inputs = report_backtest.backtest_chart_inputs(b)
+    assert inputs["years"] == [2024, 2025]
+    assert inputs["year_ratio"]["GRU"] == pytest.approx([0.325, 0.475])
+    assert inputs["year_low"]["GRU"] == pytest.approx([0.15, 0.45])
+    assert inputs["year_high"]["GRU"] == pytest.approx([0.5, 0.5])
+    assert list(inputs["year_ratio"]["LSTM"]) == [0.0, 0.0]
 
 
 def test_by_year_and_regime_tables_and_the_power_sentence():
