@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 
 from .metrics import aligned
 from .plots import (
     Money,
+    _LOG_SCALE_DAYS,
     colour,
     dates_axis,
     figure_title,
@@ -21,6 +23,7 @@ from .plots import (
     forecast_panels,
     legend,
     panels,
+    signed_amount,
 )
 
 
@@ -130,24 +133,16 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
 # --- backtest -------------------------------------------------------------------------------------
 
 
-def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
-                   ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *,
-                   seeds: int | None = None, ax=None) -> Figure:
-    """Walk-forward backtest: when and where each cell gains or loses against naive.
+# Up to this many folds the ratio panel shows one ratio per fold; beyond, with more than one calendar
+# year, one per year: 98 monthly folds of eight years drew a comb nobody could read.
+_FOLDS_SHOWN = 24
+_YEAR_LINE = {"color": "0.45", "lw": 0.9, "zorder": 0}  # the year boundaries, on every backtest panel
+_BACKDROP = "0.82"  # the log-price backdrop: light enough to sit behind every line
 
-    Top: MAE / naive MAE per fold, drawn as a step across each fold's days, `fold_starts` to
-    `fold_ends` (first and last day, consecutive folds; a last fold may be shorter), mean over
-    `seeds` seeds: step line and a marker mid-fold; with more than one seed, the seed spread
-    ratio_low..ratio_high as error bars (and in the legend); line at 1 = naive. Bottom: cumulative
-    ``|model error| - |naive error|`` over all out-of-sample `dates` (`excess` is already
-    cumulated, one array per cell), fold boundaries marked. Shared dates axis; `ax`, if given,
-    is a pair of axes. `seeds` None: more than one where some fold's low and high differ.
-    """
-    starts = pd.DatetimeIndex(fold_starts)
-    ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
+
+def _backtest_validated(starts, ends, dates, ratio, ratio_low, ratio_high, excess, close, years, yearly):
     if len(ends) != len(starts) or not (ends > starts).all() or (starts[1:] != ends[:-1]).any():
         raise ValueError("fold_starts and fold_ends must give consecutive folds, each ending on or after its start")
-    dates = pd.DatetimeIndex(dates)
     for name in ratio:
         colour(name)
         for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
@@ -157,56 +152,206 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
         colour(name)
         if len(values) != len(dates):
             raise ValueError(f"excess[{name!r}] has {len(values)} values for {len(dates)} dates")
-    fig, (top, bottom) = panels(ax, 2, (12, 7.5), [1.0, 1.0])
-    edges = starts.append(ends[-1:])
-    days = (ends - starts).days
+    if close is not None:
+        close = np.asarray(close, dtype="float64")
+        if len(close) != len(dates):
+            raise ValueError(f"close has {len(close)} values for {len(dates)} dates")
+        if not (np.isfinite(close) & (close > 0)).all():
+            raise ValueError("close must be positive and finite")
+    if years is None:
+        if any(t is not None for t in yearly.values()):
+            raise ValueError("year_ratio, year_low and year_high need years")
+        return close
+    expected = sorted({int(y) for y in dates.year})
+    if list(years) != expected:
+        raise ValueError(f"years must be the calendar years of the dates in order, {expected}; got {list(years)}")
+    for what, table in yearly.items():
+        if table is None or set(table) != set(ratio):
+            raise ValueError(f"{what} must hold one array per cell of ratio ({', '.join(ratio)})")
+        for name, values in table.items():
+            if len(values) != len(years):
+                raise ValueError(f"{what}[{name!r}] has {len(values)} values for {len(years)} years")
+    return close
 
-    def stepped(values):  # one value per fold, repeated at the fold's end for a step plot
-        values = np.asarray(values, dtype="float64")
-        return np.append(values, values[-1])
 
-    count = "" if seeds is None else f"{seeds} "
-    if seeds is None:
-        seeds = 2 if any(np.any(np.asarray(ratio_low[n]) != np.asarray(ratio_high[n])) for n in ratio) else 1
-    many = seeds > 1
+def _year_spans(dates: pd.DatetimeIndex, years) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Each year's first day and the day after its last, within `dates`."""
+    first = pd.DatetimeIndex([dates[dates.year == y][0] for y in years])
+    return first, pd.DatetimeIndex([dates[dates.year == y][-1] for y in years]) + pd.Timedelta(days=1)
+
+
+def _years_axis(ax, dates: pd.DatetimeIndex) -> None:
+    """Years axis: a major tick (and a line) on each 1 January inside the days, the year's name in the
+    middle of its days, the first and last day exactly at the axis' ends (half a day of padding)."""
+    years = sorted(set(dates.year))
+    first, after = _year_spans(dates, years)
+    ax.set_xticks([d for d in first if d != dates[0]])
+    ax.set_xticklabels([])
+    ax.set_xticks(first + (after - first) / 2, [str(y) for y in years], minor=True)
+    ax.tick_params(axis="x", which="minor", length=0)
+    half = pd.Timedelta(hours=12)
+    ax.set_xlim(dates[0] - half, dates[-1] + half)
+
+
+def _backdrop(ax, dates, close) -> list:
+    """The closes on a right axis behind the panel's data, on a log scale over more than
+    _LOG_SCALE_DAYS; returns the legend handle."""
+    twin = ax.twinx()
+    log = (dates[-1] - dates[0]).days > _LOG_SCALE_DAYS  # as the forecast chart's price panel
+    (handle,) = twin.plot(dates, close, color=_BACKDROP, lw=1.0,
+                          label=f"close (right axis{', log scale' if log else ''})")
+    floor = close.min() / 1.5 if log else close.min() - 0.3 * np.ptp(close)
+    twin.fill_between(dates, close, floor, color=_BACKDROP, alpha=0.25, lw=0)
+    if log:
+        twin.set_yscale("log")
+        twin.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        twin.yaxis.set_minor_formatter(NullFormatter())
+    twin.set_ylim(floor, close.max() * 1.15 if log else close.max() + 0.1 * np.ptp(close))
+    twin.yaxis.set_major_formatter(Money())
+    twin.tick_params(axis="y", labelsize=7, colors="0.5")
+    ax.set_zorder(twin.get_zorder() + 1)  # the panel's lines over the backdrop
+    ax.patch.set_visible(False)
+    return [handle]
+
+
+def _fold_ratios(top, starts, ends, ratio, ratio_low, ratio_high, seeds, count) -> None:
+    """One ratio per fold: a step across its days, a marker (with the seed spread) mid-fold."""
+    edges, days = starts.append(ends[-1:]), (ends - starts).days
     # Each cell's error bars sit a little off the fold's middle, so two cells' bars do not overlap.
     offsets = (np.arange(len(ratio)) - (len(ratio) - 1) / 2) * days.min() / 6
     for name, offset in zip(ratio, offsets):
         c, mean = colour(name), np.asarray(ratio[name], dtype="float64")
         low, high = np.asarray(ratio_low[name], dtype="float64"), np.asarray(ratio_high[name], dtype="float64")
-        top.step(edges, stepped(mean), where="post", color=c, lw=1.3)
+        top.step(edges, np.append(mean, mean[-1]), where="post", color=c, lw=1.3)
         finite = mean[np.isfinite(mean)]
         median = f"median fold {_fmt_ratio(np.median(finite) if len(finite) else np.nan, 3)}"
-        if many:
+        if seeds > 1:
             top.errorbar(starts + (ends - starts) / 2 + pd.Timedelta(days=offset), mean,
                          yerr=[mean - low, high - mean], fmt="o", ms=5, capsize=3, elinewidth=1.2, color=c,
                          label=f"{name}: mean over {count}seeds, bars seed min..max\n({median})")
         else:
             top.plot(starts + (ends - starts) / 2, mean, "o", ms=5, color=c, label=f"{name}: one seed ({median})")
-    top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
     top.set_ylabel("fold MAE / naive MAE")
     sizes = f"{days[0]}-day fold" if (days == days[0]).all() else "fold"
     top.set_title(f"MAE relative to naive per {sizes}: below 1 = model ahead of naive", fontsize=10)
+
+
+def _year_ratios(top, dates, years, yearly, seeds, count) -> None:
+    """One ratio per calendar year: a marker (with the seed spread and its value) in the middle of the
+    year's days, the cells side by side."""
+    mean_of, low_of, high_of = yearly.values()
+    first, after = _year_spans(dates, years)
+    # The cells' markers a quarter of each year's days apart (a partial year's closer together).
+    offsets = (np.arange(len(mean_of)) - (len(mean_of) - 1) / 2) / 4 / max(len(mean_of) - 1, 1)
+    for k, (name, offset) in enumerate(zip(mean_of, offsets)):
+        c, mean = colour(name), np.asarray(mean_of[name], dtype="float64")
+        low, high = np.asarray(low_of[name], dtype="float64"), np.asarray(high_of[name], dtype="float64")
+        x = first + (after - first) * (0.5 + offset)
+        spread = "bars seed min..max" if seeds > 1 else "one seed"
+        top.errorbar(x, mean, yerr=[mean - low, high - mean] if seeds > 1 else None, fmt="o", ms=6, capsize=4,
+                     elinewidth=1.4, color=c, label=f"{name}: year's MAE ratio, mean over {count}seeds, {spread}")
+        # The value beside its marker, on the outer side: the first cell's to the left, the others' to
+        # the right (above the bars they ran into each other when two cells were close).
+        left = k == 0 and len(mean_of) > 1
+        for xi, m in zip(x, mean):
+            top.annotate(f"{m:.3f}", (xi, m), xytext=(-8 if left else 8, 0), textcoords="offset points",
+                         ha="right" if left else "left", va="center", fontsize=7, color=c)
+    top.margins(y=0.15)
+    top.set_ylabel("year's MAE / naive MAE")
+    top.set_title("MAE relative to naive per calendar year (all the year's out-of-sample days): "
+                  "below 1 = model ahead of naive", fontsize=10)
+
+
+def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_low: dict[str, np.ndarray],
+                   ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *, close=None,
+                   years=None, year_ratio: dict[str, np.ndarray] | None = None,
+                   year_low: dict[str, np.ndarray] | None = None, year_high: dict[str, np.ndarray] | None = None,
+                   seeds: int | None = None, ax=None) -> Figure:
+    """Walk-forward backtest: where, over the whole span, each cell gains or loses against naive and
+    against the other cell.
+
+    Top, the MAE / naive MAE (mean over `seeds` seeds; with more than one seed the seed spread
+    low..high as error bars; line at 1 = naive), at one of two grains:
+
+    - per calendar year when `years` (the dates' calendar years, in order) are given with
+      `year_ratio`, `year_low` and `year_high` (one value per year and cell), they span more than
+      one year and there are more than _FOLDS_SHOWN (24) folds: a marker with its value mid-year
+      (98 monthly folds drawn one by one are unreadable).
+    - otherwise per fold (a year of monthly folds, a few folds): `ratio`, `ratio_low`,
+      `ratio_high` per fold, a step across each fold's days, `fold_starts` to `fold_ends` (first
+      and last day, consecutive folds; a last fold may be shorter), a marker mid-fold.
+
+    Middle: cumulative ``|model error| - |naive error|`` over all out-of-sample `dates` (`excess`
+    is already cumulated, one array per cell). Bottom, with two cells or more: the first minus
+    the second of them, cumulative ``|first error| - |second error|``, shaded in the colour of the
+    cell ahead so far. Behind every panel, with `close` (the closes on `dates`): the closes (right
+    axis; log scale over more than 1.5 years). Year boundaries are lines; fold boundaries are
+    dotted when folds are drawn. Over more than one calendar year the dates axis names the years
+    (in the middle of each); otherwise it is a concise dates axis. `ax`, if given, is a sequence
+    of as many axes as panels (2 or 3). `seeds` None: more than one where some fold's low and high
+    differ.
+    """
+    starts = pd.DatetimeIndex(fold_starts)
+    ends = pd.DatetimeIndex(fold_ends) + pd.Timedelta(days=1)  # exclusive: a fold covers its last day
+    dates = pd.DatetimeIndex(dates)
+    yearly = {"year_ratio": year_ratio, "year_low": year_low, "year_high": year_high}
+    close = _backtest_validated(starts, ends, dates, ratio, ratio_low, ratio_high, excess, close, years, yearly)
+    pair = list(excess)[:2] if len(excess) >= 2 else None
+    fig, axes = panels(ax, 3 if pair else 2, (12.5, 11 if pair else 7.5), [1.1, 1.0, 0.8] if pair else [1.0, 1.0])
+    top, middle = axes[:2]
+    count = "" if seeds is None else f"{seeds} "
+    if seeds is None:
+        seeds = 2 if any(np.any(np.asarray(ratio_low[n]) != np.asarray(ratio_high[n])) for n in ratio) else 1
+    by_year = years is not None and len(years) > 1 and len(starts) > _FOLDS_SHOWN
+    if by_year:
+        _year_ratios(top, dates, years, yearly, seeds, count)
+    else:
+        _fold_ratios(top, starts, ends, ratio, ratio_low, ratio_high, seeds, count)
+    top.axhline(1, color=colour("naive"), lw=1.5, label="naive (= 1)")
     for name, values in excess.items():
         values = np.asarray(values, dtype="float64")
-        bottom.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {values[-1]:+,.0f} USD in total")
-    bottom.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
-    bottom.yaxis.set_major_formatter(Money(signed=True))
-    bottom.set_ylabel("USD, summed over days")
-    bottom.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
+        middle.plot(dates, values, color=colour(name), lw=1.4, label=f"{name}: {signed_amount(values[-1])} USD in total")
+    middle.axhline(0, color=colour("naive"), lw=1.5, label="naive (= 0)")
+    middle.set_title(f"cumulative |model error| − |naive error| over the {len(dates)} out-of-sample days: "
                      f"below 0 = model ahead of naive", fontsize=10)
-    for a in (top, bottom):
-        for edge in edges:
-            a.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
-        a.grid(axis="y", alpha=0.3)
-        dates_axis(a, edges[0], edges[-1] - pd.Timedelta(days=1))  # the folds' first to last day
-        legend(a)
-    if ax is None:
-        bottom.sharex(top)
+    if pair:
+        a, b = pair
+        gap = np.asarray(excess[a], dtype="float64") - np.asarray(excess[b], dtype="float64")  # (n,)
+        bottom = axes[2]
+        bottom.fill_between(dates, gap, 0, where=gap <= 0, color=colour(a), alpha=0.35, lw=0,
+                            label=f"{a} ahead of {b} so far")
+        bottom.fill_between(dates, gap, 0, where=gap >= 0, color=colour(b), alpha=0.35, lw=0,
+                            label=f"{b} ahead of {a} so far")
+        bottom.plot(dates, gap, color="0.15", lw=1.1, label=f"difference: {signed_amount(gap[-1])} USD in total")
+        bottom.axhline(0, color="0.15", lw=0.8)
+        bottom.set_title(f"cumulative |{a} error| − |{b} error| (seed means): below 0 = {a} ahead of {b}",
+                         fontsize=10)
+    years_shown = len(set(dates.year)) > 1
+    edges = starts.append(ends[-1:])
+    for i, x in enumerate(axes):
+        handles = _backdrop(x, dates, close) if close is not None else []
+        if i > 0:
+            x.yaxis.set_major_formatter(Money(signed=True))
+            x.set_ylabel("USD, summed over days")
+        if not by_year:
+            for edge in edges:
+                x.axvline(edge, color="0.6", lw=0.6, ls=":", zorder=0)
+        for first in (_year_spans(dates, sorted(set(dates.year)))[0][1:] if years_shown else []):
+            x.axvline(first, **_YEAR_LINE)
+        x.grid(axis="y", alpha=0.3)
+        if years_shown:
+            _years_axis(x, dates)
+        else:
+            dates_axis(x, edges[0], edges[-1] - pd.Timedelta(days=1))  # the folds' first to last day
+        own = x.get_legend_handles_labels()[0]
+        legend(x, handles=own + handles, **({"bbox_to_anchor": (1.07, 1.0)} if handles else {}))
+        if ax is None and i > 0:
+            x.sharex(top)
+    days = (ends - starts).days
     sizes = (f"{days[0]} days" if (days[:-1] == days[0]).all() else f"{days.min()}-{days.max()} days")
     if days[-1] != days[0] and (days[:-1] == days[0]).all():
         sizes += f" (the last {days[-1]})"
-    figure_title(fig, [top, bottom], f"walk-forward backtest: {len(starts)} folds of {sizes}, "
+    figure_title(fig, axes, f"walk-forward backtest: {len(starts)} folds of {sizes}, "
                  f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
     return fig
 

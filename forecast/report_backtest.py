@@ -367,10 +367,14 @@ def backtest_text(b: Backtest) -> str:
 
 
 def backtest_chart_inputs(b: Backtest) -> dict:
-    """plots.backtest_chart: per fold the seed-mean MAE ratio and its seed min..max; over all days
-    each cell's cumulative seed-mean |error| minus naive's; the number of seeds (bars only with several)."""
+    """plots_summary.backtest_chart: per fold and per calendar year (regimes' by-year groups) the
+    seed-mean MAE ratio and its seed min..max; over all days each cell's cumulative seed-mean |error|
+    minus naive's and the closes; the number of seeds (bars only with several)."""
     def per_fold(cell: str, pick) -> np.ndarray:
         return np.array([pick(fr.cells[cell].spread("mae_ratio_vs_naive")) for fr in b.folds])
+
+    def per_year(cell: str, pick) -> np.ndarray:
+        return np.array([pick(g.cells[cell].mae_ratio) for g in b.breakdown.by_year])
 
     return dict(
         fold_starts=[fr.fold.test.first for fr in b.folds],
@@ -380,5 +384,10 @@ def backtest_chart_inputs(b: Backtest) -> dict:
         ratio_high={_label(c): per_fold(c, lambda s: s.high) for c in b.cells},
         dates=b.dates,
         excess={_label(c): r.excess for c, r in b.cells.items()},
+        close=b.actual,
+        years=[int(g.name) for g in b.breakdown.by_year],
+        year_ratio={_label(c): per_year(c, lambda s: s.mean) for c in b.cells},
+        year_low={_label(c): per_year(c, lambda s: s.low) for c in b.cells},
+        year_high={_label(c): per_year(c, lambda s: s.high) for c in b.cells},
         seeds=len(b.seeds),
     )

@@ -2,6 +2,8 @@
 MAE ratios with error bars and p-values, speed panels), the ratio chart and the backtest's folds."""
 
 import math
+import re
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +115,7 @@ def test_backtest_chart_folds_spread_and_cumulative_line():
     high = {k: v + np.array([0.02, 0.01, 0.03, 0.01]) for k, v in ratio.items()}
     excess = {k: metrics.cumulative_excess_error(actual, v, naive) for k, v in forecasts.items()}
     fig = plots_summary.backtest_chart(starts, ends, ratio, low, high, dates, excess)
-    top, bottom = fig.axes
+    top, bottom, gap = fig.axes
     for container, name in zip([c for c in top.containers if isinstance(c, ErrorbarContainer)], ratio):
         data_line, _, (segments,) = container.lines
         assert data_line.get_ydata() == pytest.approx(ratio[name])
@@ -125,11 +127,21 @@ def test_backtest_chart_folds_spread_and_cumulative_line():
         assert line(bottom, name).get_ydata()[-1] == pytest.approx(values[-1])
     boundaries = [x for x in bottom.get_lines() if x.get_linestyle() == ":"]
     assert len(boundaries) == 5  # 4 folds: 5 edges
-    assert top.get_shared_x_axes().joined(top, bottom)
+    assert top.get_shared_x_axes().joined(top, bottom) and top.get_shared_x_axes().joined(top, gap)
+    # GRU − LSTM: the difference of the two cumulative excess errors (naive's error cancels)
+    difference = line(gap, "difference")
+    assert difference.get_ydata() == pytest.approx(excess["GRU"] - excess["LSTM"])
+    assert difference.get_label() == f"difference: {excess['GRU'][-1] - excess['LSTM'][-1]:+,.0f} USD in total"
+    assert gap.get_title() == "cumulative |GRU error| − |LSTM error| (seed means): below 0 = GRU ahead of LSTM"
+    assert [c.get_label() for c in gap.collections] == ["GRU ahead of LSTM so far", "LSTM ahead of GRU so far"]
+    assert same_colour(gap.collections[0].get_facecolor()[0][:3], plots.COLOURS["gru"])
+    assert same_colour(gap.collections[1].get_facecolor()[0][:3], plots.COLOURS["lstm"])
     assert labelled_lines_use_their_colour(fig) >= 4
     legends_off_the_data(fig)
-    pair = Figure().subplots(2, 1)
-    assert plots_summary.backtest_chart(starts, ends, ratio, low, high, dates, excess, ax=pair) is pair[0].figure
+    three = Figure().subplots(3, 1)
+    assert plots_summary.backtest_chart(starts, ends, ratio, low, high, dates, excess, ax=three) is three[0].figure
+    with pytest.raises(ValueError, match=r"^this chart draws 3 panel\(s\); got 2 axes$"):
+        plots_summary.backtest_chart(starts, ends, ratio, low, high, dates, excess, ax=Figure().subplots(2, 1))
     with pytest.raises(ValueError, match="4 folds"):
         plots_summary.backtest_chart(starts, ends, {"GRU": ratio["GRU"][:3]}, low, high, dates, excess)
     with pytest.raises(ValueError, match="consecutive folds"):
@@ -189,6 +201,103 @@ def test_backtest_legend_mentions_seed_bars_only_with_several_seeds(seeds):
 
 def test_no_pyplot():
     assert "pyplot" not in Path(plots_summary.__file__).read_text()
+
+
+def yearly_inputs(folds: int, first: str = "2023-06-01"):
+    """`folds` consecutive 30-day folds from `first`, two cells, and per calendar year made-up ratios."""
+    dates, actual, naive, forecasts = series(30 * folds, start=str(pd.Timestamp(first) - pd.Timedelta(days=1)))
+    starts = dates[::30]
+    ends = starts + pd.Timedelta(days=29)
+    ratio = {"GRU": np.full(folds, 1.01), "LSTM": np.full(folds, 0.99)}
+    years = sorted(set(dates.year))
+    year_ratio = {"GRU": np.linspace(1.02, 0.99, len(years)), "LSTM": np.linspace(0.98, 1.01, len(years))}
+    return dict(fold_starts=starts, fold_ends=ends, ratio=ratio, ratio_low=ratio, ratio_high=ratio, dates=dates,
+                excess={k: metrics.cumulative_excess_error(actual, v, naive) for k, v in forecasts.items()},
+                close=actual, years=years, year_ratio=year_ratio,
+                year_low={k: v - 0.01 for k, v in year_ratio.items()},
+                year_high={k: v + 0.02 for k, v in year_ratio.items()}, seeds=2)
+
+
+def test_backtest_chart_over_many_folds_shows_one_ratio_per_year():
+    """34 folds, 2022-03-01..2024-12-14 (1020 days): one marker per year and cell with its seed bars
+    and value, no fold steps or fold lines; year lines and year names on every panel; the closes
+    behind every panel on a log scale."""
+    inputs = yearly_inputs(34, "2022-03-01")
+    assert inputs["years"] == [2022, 2023, 2024]
+    fig = drawn(plots_summary.backtest_chart(**inputs))
+    top, middle, gap, *twins = fig.axes
+    assert len(twins) == 3
+    assert top.get_title() == ("MAE relative to naive per calendar year (all the year's out-of-sample days): "
+                               "below 1 = model ahead of naive")
+    assert top.get_ylabel() == "year's MAE / naive MAE"
+    assert middle.get_ylabel() == gap.get_ylabel() == "USD, summed over days"
+    bars = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 2
+    for container, name in zip(bars, ["GRU", "LSTM"]):
+        data_line, _, (segments,) = container.lines
+        assert data_line.get_ydata() == pytest.approx(inputs["year_ratio"][name])  # 3 years: 3 points
+        assert container.get_label() == f"{name}: year's MAE ratio, mean over 2 seeds, bars seed min..max"
+        assert [s[0][1] for s in segments.get_segments()] == pytest.approx(inputs["year_low"][name])
+        assert [s[1][1] for s in segments.get_segments()] == pytest.approx(inputs["year_high"][name])
+    gru_x, lstm_x = (date2num(c.lines[0].get_xdata()) for c in bars)
+    assert (gru_x < lstm_x).all()
+    assert gru_x[0] > date2num(pd.Timestamp("2022-03-01")) and lstm_x[-1] < date2num(pd.Timestamp("2025-01-01"))
+    assert [t.get_text() for t in top.texts] == ["1.020", "1.005", "0.990", "0.980", "0.995", "1.010"]
+    for ax in (top, middle, gap):
+        assert not [x for x in ax.get_lines() if x.get_drawstyle() == "steps-post" or x.get_linestyle() == ":"]
+        year_lines = [x for x in ax.get_lines() if x.get_color() == "0.45"]
+        assert [pd.Timestamp(x.get_xdata()[0]).date() for x in year_lines] == [date(2023, 1, 1), date(2024, 1, 1)]
+        assert [t.get_text() for t in ax.get_xticklabels(minor=True)] == ["2022", "2023", "2024"]
+        assert not [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "close (right axis, log scale)"
+    for twin in twins:
+        assert twin.get_yscale() == "log"
+        (backdrop,) = twin.get_lines()
+        assert backdrop.get_ydata() == pytest.approx(inputs["close"])
+    legends_off_the_data(fig)
+
+
+@pytest.mark.parametrize(("folds", "by_year"), [(24, False), (25, True)])
+def test_backtest_chart_shows_folds_up_to_24_and_years_beyond(folds, by_year):
+    inputs = yearly_inputs(folds)
+    top = plots_summary.backtest_chart(**inputs).axes[0]
+    steps = [x for x in top.get_lines() if x.get_drawstyle() == "steps-post"]
+    assert len(steps) == (0 if by_year else 2)
+    assert top.get_ylabel() == ("year's MAE / naive MAE" if by_year else "fold MAE / naive MAE")
+    points = [len(c.lines[0].get_xdata()) for c in top.containers if isinstance(c, ErrorbarContainer)]
+    assert points == [3, 3] if by_year else points == [folds, folds]
+
+
+def test_backtest_chart_within_one_year_shows_folds_on_a_linear_backdrop():
+    inputs = yearly_inputs(12, "2025-01-01")
+    assert inputs["years"] == [2025]
+    fig = drawn(plots_summary.backtest_chart(**inputs))
+    top, middle, gap, *twins = fig.axes
+    assert top.get_ylabel() == "fold MAE / naive MAE"
+    assert len([x for x in top.get_lines() if x.get_linestyle() == ":"]) == 13  # 12 folds: 13 edges
+    assert not [x for x in top.get_lines() if x.get_color() == "0.45"]  # no year boundary inside
+    assert [t.get_yscale() for t in twins] == ["linear"] * 3
+    assert twins[0].get_lines()[0].get_label() == "close (right axis)"
+    labels, shown = tick_texts(top)
+    assert shown == "2025" and "Feb" in labels
+
+
+def test_backtest_chart_refuses_inputs_it_cannot_draw():
+    inputs = yearly_inputs(34, "2022-03-01")
+
+    def refused(message, **changed):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            plots_summary.backtest_chart(**{**inputs, **changed})
+
+    refused("close has 3 values for 1020 dates", close=inputs["close"][:3])
+    refused("close must be positive and finite", close=np.where(np.arange(1020) == 5, 0.0, inputs["close"]))
+    refused("years must be the calendar years of the dates in order, [2022, 2023, 2024]; got [2022, 2024]",
+            years=[2022, 2024])
+    refused("year_ratio must hold one array per cell of ratio (GRU, LSTM)",
+            year_ratio={"GRU": inputs["year_ratio"]["GRU"]})
+    refused("year_low['LSTM'] has 2 values for 3 years", year_low={**inputs["year_low"], "LSTM": np.ones(2)})
+    refused("year_ratio, year_low and year_high need years", years=None)
+    refused("excess['GRU'] has 3 values for 1020 dates", excess={**inputs["excess"], "GRU": np.zeros(3)})
 
 
 def test_coins_chart_puts_each_cell_beside_naive_per_coin():

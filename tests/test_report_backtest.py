@@ -32,12 +32,17 @@ def test_backtest_over_three_seeds_reports_the_mean_not_the_median():
                     naive_bands={80.0: (np.full(3, previous - 1), np.full(3, previous + 1))})
                 results[f.index, cell, seed] = backtest.TaskResult(cell, seed, np.full(3, actual), forecast, 1, 1, 0.0)
     a = backtest.aggregate(folds, seeds, results)
-    inputs = report_backtest.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds))
+    days = backtest.breakdown(a, pd.Series(a.actual, index=a.dates), np.zeros(6), 30)
+    inputs = report_backtest.backtest_chart_inputs(SimpleNamespace(**vars(a), seeds=seeds, breakdown=days))
     assert inputs["ratio"]["GRU"] == pytest.approx([1.02, 1.0])
     assert inputs["ratio_low"]["GRU"] == pytest.approx([1.0, 0.5]) and inputs["ratio_high"]["GRU"] == pytest.approx([1.05, 2.0])
     assert inputs["seeds"] == 3
     # seed-mean |error| − naive's per day: fold 1 (10 + 10.1 + 10.5) / 3 − 10 = 0.2, fold 2 (5 + 5 + 20) / 3 − 10 = 0
     assert inputs["excess"]["GRU"] == pytest.approx([0.2, 0.4, 0.6, 0.6, 0.6, 0.6])
+    # one calendar year, all six days: the seed ratios 0.75, 0.755, 1.525 (below); LSTM 10 USD off like naive
+    assert inputs["years"] == [2024] and list(inputs["close"]) == [100.0] * 3 + [200.0] * 3
+    assert inputs["year_ratio"]["GRU"] == pytest.approx([1.01]) and inputs["year_ratio"]["LSTM"] == pytest.approx([1.0])
+    assert inputs["year_low"]["GRU"] == pytest.approx([0.75]) and inputs["year_high"]["GRU"] == pytest.approx([1.525])
     overall = report.over_seeds_record(a.cells["gru"])["mae_ratio_vs_naive"]
     assert overall["values"] == pytest.approx([0.75, 0.755, 1.525]) and overall["mean"] == pytest.approx(1.01)
     assert overall["std"] == pytest.approx(((0.26 ** 2 + 0.255 ** 2 + 0.515 ** 2) / 2) ** 0.5)
@@ -88,6 +93,20 @@ def hand_breakdown():
     return regimes.breakdown(labels, actual, actual - 10, points, [3, 1], {"gru": [True, False], "lstm": [True, True]})
 
 
+def test_chart_inputs_per_year_come_from_the_by_year_groups():
+    """hand_breakdown's years: GRU in 2024 1 and 2 USD off (seed 42: ratio 0.15) and 5 (0.5), in 2025
+    3 and 6 (0.45) and 5 (0.5); LSTM exact (0)."""
+    b = SimpleNamespace(folds=(), cells={c: SimpleNamespace(excess=np.zeros(4)) for c in ("gru", "lstm")},
+                        dates=pd.date_range("2024-12-30", periods=4), actual=np.full(4, 100.0),
+                        breakdown=hand_breakdown(), seeds=(42, 43))
+    inputs = report_backtest.backtest_chart_inputs(b)
+    assert inputs["years"] == [2024, 2025]
+    assert inputs["year_ratio"]["GRU"] == pytest.approx([0.325, 0.475])
+    assert inputs["year_low"]["GRU"] == pytest.approx([0.15, 0.45])
+    assert inputs["year_high"]["GRU"] == pytest.approx([0.5, 0.5])
+    assert list(inputs["year_ratio"]["LSTM"]) == [0.0, 0.0]
+
+
 def test_by_year_and_regime_tables_and_the_power_sentence():
     """2025's two days: GRU 3 and 6 USD off (MAE ratio 0.45, RMSE sqrt(22.5) / 10 = 0.474) and 5 (0.5), no
     DM test; one fold, GRU behind naive in it, LSTM ahead. The bear day: GRU 6 and 5 USD off (0.6 and 0.5).
@@ -101,7 +120,7 @@ def test_by_year_and_regime_tables_and_the_power_sentence():
     lines = report_backtest.regimes_markdown(b, " (mean ± std over seeds)")
     assert lines[0] == "## By year (mean ± std over seeds)"
     na = "n/a (under 3 days)"
-    assert (f"| 2025 | 2 | 1 | 0 | 1 | 10 | 0.475 ± 0.035 | 0.000 ± 0.000 | 0.487 ± 0.018 | 0.000 ± 0.000 | "
+    assert (f"| 2025 | 2 | 1 | 0 | 1 | 10.0 | 0.475 ± 0.035 | 0.000 ± 0.000 | 0.487 ± 0.018 | 0.000 ± 0.000 | "
             f"{na} | {na} | {na} |") in lines
     assert ("- trend: log(close[t-1] / close[t-91]), the 90-day log return known the day before: bull above +0.10, "
             "bear below -0.10, sideways from -0.10 to +0.10 (both included); unknown: fewer than 91 closes before "
@@ -109,7 +128,7 @@ def test_by_year_and_regime_tables_and_the_power_sentence():
     assert any(line.startswith("- volatility: the std of the last 30 daily log returns") and
                line.endswith(": calm up to 2.00%, middle up to 3.00%, volatile above.") for line in lines)
     bear = next(line for line in lines if line.startswith("| trend: bear"))
-    assert bear == (f"| trend: bear (below -0.10) | 1 | 10 | 0.550 ± 0.071 | 0.000 ± 0.000 | 0.550 ± 0.071 | "
+    assert bear == (f"| trend: bear (below -0.10) | 1 | 10.0 | 0.550 ± 0.071 | 0.000 ± 0.000 | 0.550 ± 0.071 | "
                     f"0.000 ± 0.000 | {na} | {na} | {na} |")
     assert [line.split(" |")[0] for line in lines if line.startswith("| trend") or line.startswith("| volatility")] == [
         "| trend: bull (above +0.10)", "| trend: bear (below -0.10)", "| volatility: calm third",
