@@ -277,8 +277,11 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 
 def _timed_out(error: BaseException) -> bool:
-    """Whether a local ray.init failed by running out of time to start."""
-    return any(isinstance(x, TimeoutError) or "timed out during startup" in str(x) for x in _chain(error))
+    """Whether a local ray.init failed by running out of time to start: its raylet did not register
+    ("timed out during startup"), or its GCS did not write its port file (Ray 2.60 raises a RuntimeError
+    "Timed out waiting for file .../gcs_server_port_...", not a TimeoutError)."""
+    return any(isinstance(x, TimeoutError) or "timed out during startup" in str(x)
+               or "Timed out waiting for file" in str(x) for x in _chain(error))
 
 
 def _init_reason(error: BaseException, held: str) -> str:

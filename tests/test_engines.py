@@ -143,12 +143,19 @@ def test_local_ray_that_cannot_start(capsys, monkeypatch, prices_csv, tmp_path):
     assert capsys.readouterr().err == "error: cannot start a local Ray with 2 workers: no room for the object store\n"
 
 
-def test_local_ray_that_does_not_start_in_time_names_the_timeout(capsys, monkeypatch, prices_csv, tmp_path):
+@pytest.mark.parametrize("error", [
+    # what Ray 2.60 raises when its raylet has not registered in time (ray/_private/node.py)
+    Exception("The current node timed out during startup. This could happen because some of the raylet failed "
+              "to startup or the GCS has become overloaded."),
+    # ... and when its GCS has not written its port file in time (ray._raylet.wait_for_persisted_port)
+    RuntimeError("Timed out waiting for file /tmp/ray/session_2026-12-03_12-46-07_427809_7055/gcs_server_port_ab"),
+    TimeoutError("timed out"),
+], ids=["raylet", "gcs", "timeout-error"])
+def test_local_ray_that_does_not_start_in_time_names_the_timeout(capsys, monkeypatch, prices_csv, tmp_path, error):
     import ray
 
-    def slow(**kwargs):  # what Ray 2.60 raises when its raylet has not registered in time
-        raise Exception("The current node timed out during startup. This could happen because some of the "
-                        "raylet failed to startup or the GCS has become overloaded.")
+    def slow(**kwargs):
+        raise error
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(ray, "init", slow)
@@ -200,6 +207,21 @@ def test_a_local_ray_gets_120_s_to_start(monkeypatch, tmp_path, preset):
     with engines.patient_start(0.3), pytest.raises(RuntimeError, match="^no$"):
         services.get_node("127.0.0.1:1", "n1")
     assert 0.3 <= time.monotonic() - started < 5 and len(lookups) >= 2
+
+
+def test_the_installed_ray_waits_where_patient_start_reaches():
+    """The test above fakes Ray's side; this one reads the installed Ray's Node: patient_start works only
+    while Node polls for its raylet through the module attribute ray._private.services.get_node (a name
+    imported at load would keep Ray's own function) and reads the GCS wait from GCS_WAIT_VARIABLE. A Ray
+    that changed either would silently give a busy machine its fixed 30 s again."""
+    import inspect
+
+    from ray._private import node
+
+    source = inspect.getsource(node.Node)
+    assert "ray._private.services.get_node(" in source and "raylet_start_wait_time_s = 30" in source
+    assert f'os.environ.get("{engines.GCS_WAIT_VARIABLE}", default_wait)' in source
+    assert "get_node" not in vars(node)  # not imported by name into node.py
 
 
 def test_failed_task_is_one_line_and_finished_results_stay(capsys, monkeypatch, prices_csv, tmp_path):

@@ -1,0 +1,86 @@
+"""The cluster path on a real two-node Ray cluster on this machine (ray.cluster_utils.Cluster: a head
+node and a second node, one CPU each, started in this process as `ray start` would on two machines):
+a tiny backtest through --address gives exactly the serial numbers, and its tasks ran on both nodes."""
+
+import json
+
+import pytest
+
+from forecast import backtest_task, engines
+
+from .backtest_helpers import TINY, metrics_only, run_cli, stdout_of, task_records, write_prices
+
+ONE_FOLD = [*TINY, "--folds", "1", "--seeds", "1"]  # a GRU and an LSTM task, both in flight at once on 2 CPUs
+TASKS = 2
+
+
+@pytest.fixture(scope="module")
+def prices_csv(tmp_path_factory):
+    return write_prices(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node and a second node of 1 CPU each; shut down whatever happens."""
+    from ray.cluster_utils import Cluster  # Ray only where a test needs it: collecting tests never loads it
+
+    two_nodes = Cluster()  # the nodes are added inside try: a node that fails to start is shut down too
+    try:
+        two_nodes.add_node(num_cpus=1, include_dashboard=False, include_log_monitor=False)  # the head: the address
+        two_nodes.add_node(num_cpus=1)
+        two_nodes.wait_for_nodes()
+        yield two_nodes
+    finally:
+        two_nodes.shutdown()
+
+
+def run_task_on_node(cfg, close, data, task):
+    """backtest_task.run_task in a Ray worker, and the id of the node it ran on."""
+    import ray  # in a Ray worker, where Ray is loaded already
+
+    return backtest_task.run_task(cfg, close, data, task), ray.get_runtime_context().get_node_id()
+
+
+@pytest.fixture
+def nodes_of_tasks(monkeypatch):
+    """engines.run_ray over run_task_on_node instead of run_task: the backtest gets the same records,
+    the test the node of each task (task name -> node id)."""
+    nodes, run_ray = {}, engines.run_ray
+
+    def run_ray_noting_nodes(ray, workers, fn, shared, items, describe):
+        assert fn is backtest_task.run_task
+        for task, (record, node) in run_ray(ray, workers, run_task_on_node, shared, items, describe):
+            nodes[task.name] = node
+            yield task, record
+
+    monkeypatch.setattr(engines, "run_ray", run_ray_noting_nodes)
+    return nodes
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_gives_exactly_the_serial_numbers(cluster, nodes_of_tasks, monkeypatch, prices_csv,
+                                                             tmp_path):
+    """The same tiny backtest serially and through --address on the cluster: every metric and every
+    task's forecast identical, each task run on a node of that cluster and both nodes used (Ray spills
+    the second task to the second node while the head's one CPU is busy with the first)."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    serial = tmp_path / "serial"
+    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *ONE_FOLD, "--out", str(serial)])
+    assert code == 0, stderr
+    out = tmp_path / "cluster"
+    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *ONE_FOLD, "--out", str(out),
+                               "--address", cluster.address])
+    assert code == 0, stderr
+    lines = stderr.splitlines()
+    assert lines[0] == f"INFO: Ray: cluster at {cluster.address}, 2 CPUs for {TASKS} tasks"
+    assert len(lines) == 1 + TASKS and all(line.startswith("INFO: [") for line in lines[1:])  # nothing from Ray
+    record = json.loads(stdout_of(out))
+    assert record["engine"]["name"] == "ray" and record["engine"]["address"] == cluster.address
+    assert record["engine"]["workers"] == 2
+    assert metrics_only(record) == metrics_only(json.loads(stdout_of(serial)))
+    timing = ("train_seconds", "content_sha256")  # the hash seals the training time too
+    strip = lambda r: {k: v for k, v in r.items() if k not in timing}  # noqa: E731
+    assert {k: strip(r) for k, r in task_records(out).items()} == \
+           {k: strip(r) for k, r in task_records(serial).items()}
+    node_ids = {node.node_id for node in cluster.list_all_nodes()}
+    assert len(nodes_of_tasks) == TASKS and set(nodes_of_tasks.values()) == node_ids and len(node_ids) == 2
