@@ -1,5 +1,6 @@
 """A multi-coin backtest (repeated --csv): per-coin task files, resume and serial == Ray per coin,
-the summary across coins, prices of any size, and the CLI's naming rules.
+the summary across coins, prices of any size, and the CLI's naming rules. (Serial == Ray per coin:
+test_cluster, on a two-node cluster.)
 
 Coin "small" is coin "big" times 2**-15 (about 0.9 instead of 30,000, an XRP beside a BTC): with
 window scaling the model sees log ratios, and multiplying by a power of two is exact in floating
@@ -105,21 +106,6 @@ def test_resume_is_per_coin(coins_run, coin_files, tmp_path):
     assert again["tasks"] == {"total": 8, "trained": 1, "read_back": 7}
     for name in ("BIG", "small-usd"):
         assert metrics_only(again["by_coin"][name]) == metrics_only(record["by_coin"][name])
-
-
-@pytest.mark.slow
-def test_ray_gives_each_coin_exactly_the_serial_numbers(coins_run, coin_files, monkeypatch, tmp_path):
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    out = tmp_path / "out"
-    big, small = coin_files
-    code, stdout, stderr = run_cli(["backtest", "--csv", f"BIG={big}", "--csv", str(small), *ONE_SEED,
-                                    "--out", str(out), "--json", "--workers", "2"])
-    assert code == 0, stderr
-    assert stderr.splitlines()[0] == "INFO: Ray: local, 2 CPUs for 8 tasks"  # one Ray for both coins
-    ray = json.loads(stdout)
-    assert ray["engine"]["name"] == "ray"
-    for name in ("BIG", "small-usd"):
-        assert metrics_only(ray["by_coin"][name]) == metrics_only(coins_run[1]["by_coin"][name])
 
 
 # --- the summary ---------------------------------------------------------------------------------

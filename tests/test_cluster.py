@@ -1,6 +1,7 @@
 """The cluster path on a real two-node Ray cluster on this machine (ray.cluster_utils.Cluster: a head
 node and a second node, one CPU each, started in this process as `ray start` would on two machines):
-a tiny backtest through --address gives exactly the serial numbers, and its tasks ran on both nodes."""
+a tiny two-coin backtest through --address gives exactly the serial numbers per coin, and its tasks
+ran on both nodes."""
 
 import json
 
@@ -8,15 +9,31 @@ import pytest
 
 from forecast import backtest_task, engines
 
-from .backtest_helpers import TINY, metrics_only, run_cli, stdout_of, task_records, write_prices
+from .backtest_helpers import TINY, metrics_only, run_cli, stdout_of
+from .conftest import random_walk, write_yahoo_csv
 
-ONE_FOLD = [*TINY, "--folds", "1", "--seeds", "1"]  # a GRU and an LSTM task, both in flight at once on 2 CPUs
-TASKS = 2
+ONE_FOLD = [*TINY, "--folds", "1", "--seeds", "1"]  # per coin a GRU and an LSTM task
+COINS = ("BIG", "SMALL")
+TASKS = 2 * len(COINS)
 
 
 @pytest.fixture(scope="module")
-def prices_csv(tmp_path_factory):
-    return write_prices(tmp_path_factory)
+def coins(tmp_path_factory):
+    """Two price files, the second the first times 2**-15 (an XRP beside a BTC), as --csv NAME=PATH."""
+    folder = tmp_path_factory.mktemp("prices")
+    close = random_walk(150, seed=7)
+    files = (write_yahoo_csv(folder / "big.csv", close), write_yahoo_csv(folder / "small.csv", close * 2.0 ** -15))
+    return [arg for name, path in zip(COINS, files) for arg in ("--csv", f"{name}={path}")]
+
+
+def task_records(out) -> dict:
+    """(coin, fold origin, cell, seed) -> the task's result file."""
+    records = {}
+    for name in COINS:
+        for path in (out / "backtest" / "tasks" / name).glob("*.json"):
+            r = json.loads(path.read_text())
+            records[name, r["dates"][0], r["cell"], r["seed"]] = r
+    return records
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +75,17 @@ def nodes_of_tasks(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_two_node_cluster_gives_exactly_the_serial_numbers(cluster, nodes_of_tasks, monkeypatch, prices_csv,
-                                                             tmp_path):
-    """The same tiny backtest serially and through --address on the cluster: every metric and every
-    task's forecast identical, each task run on a node of that cluster and both nodes used (Ray spills
-    the second task to the second node while the head's one CPU is busy with the first)."""
+def test_a_two_node_cluster_gives_exactly_the_serial_numbers(cluster, nodes_of_tasks, monkeypatch, coins, tmp_path):
+    """The same tiny two-coin backtest serially and through --address on the cluster (one Ray
+    connection for both coins): every coin's metrics and every task's forecast identical, each task
+    run on a node of that cluster and both nodes used (Ray spills a task to the second node while the
+    head's one CPU is busy)."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     serial = tmp_path / "serial"
-    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *ONE_FOLD, "--out", str(serial)])
+    code, _, stderr = run_cli(["backtest", *coins, *ONE_FOLD, "--out", str(serial)])
     assert code == 0, stderr
     out = tmp_path / "cluster"
-    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *ONE_FOLD, "--out", str(out),
+    code, _, stderr = run_cli(["backtest", *coins, *ONE_FOLD, "--out", str(out),
                                "--address", cluster.address])
     assert code == 0, stderr
     lines = stderr.splitlines()
@@ -77,9 +94,11 @@ def test_a_two_node_cluster_gives_exactly_the_serial_numbers(cluster, nodes_of_t
     record = json.loads(stdout_of(out))
     assert record["engine"]["name"] == "ray" and record["engine"]["address"] == cluster.address
     assert record["engine"]["workers"] == 2
-    assert metrics_only(record) == metrics_only(json.loads(stdout_of(serial)))
+    for name in COINS:
+        assert metrics_only(record["by_coin"][name]) == metrics_only(json.loads(stdout_of(serial))["by_coin"][name])
     timing = ("train_seconds", "content_sha256")  # the hash seals the training time too
     strip = lambda r: {k: v for k, v in r.items() if k not in timing}  # noqa: E731
+    assert len(task_records(out)) == TASKS
     assert {k: strip(r) for k, r in task_records(out).items()} == \
            {k: strip(r) for k, r in task_records(serial).items()}
     node_ids = {node.node_id for node in cluster.list_all_nodes()}
