@@ -26,8 +26,8 @@ import pandas as pd
 
 from . import engines, metrics, regimes
 from .backtest_plan import BacktestSettings, Fold, make_folds
-from .backtest_task import (Task, TaskResult, fold_days, plan, read_finished, run_task, task_cfg, task_result,
-                            tasks_dir, write_finished)
+from .backtest_task import (Link, Task, TaskResult, finished, fold_days, following, plan, read_finished, resume_warm,
+                            run_link, run_task, task_cfg, task_result, tasks_dir, write_finished)
 from .config import CELLS, MAX_SEED
 from .engines import Engine
 from .errors import ConfigError
@@ -220,10 +220,16 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
         raise ConfigError(f"seeds {cfg.seed}..{cfg.seed + s.seeds - 1} go past {MAX_SEED - 1}")
     folds = make_folds(dates, s, cfg.val_fraction)
     seeds = tuple(cfg.seed + k for k in range(s.seeds))
-    tasks = plan(cfg, folds, seeds, close)
+    tasks = plan(cfg, folds, seeds, close, s.refit)
     directory = tasks_dir(cfg.out)
     days = {fold.index: fold_days(close, fold, cfg.window) for fold in folds}  # from the price file, never a task file
-    records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
+    if s.refit == "warm":  # a chain per cell and seed: each item one task, which queues its chain's next fold
+        records, items = resume_warm(directory, tasks, days)
+        fn, after, describe = run_link, following(tasks), Link.describe
+    else:
+        records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
+        items = [t for t in tasks if t.name not in records]
+        fn, after, describe = run_task, None, Task.describe
     pending = [t for t in tasks if t.name not in records]
     if records:
         progress(f"resuming: {len(records)} of {len(tasks)} tasks already finished in {directory}")
@@ -237,12 +243,13 @@ def backtest(cfg, s: BacktestSettings, command: str = "backtest()",
         progress(f"Ray: {'cluster at ' + address if address else 'local'}, {workers} CPUs for "
                  f"{len(pending)} tasks")
     try:
-        shared = (cfg, close, data)  # run_task(cfg, close, data, task)
-        runs = (engines.run_ray(ray, engine.workers, run_task, shared, pending, Task.describe) if ray is not None
-                else engines.run_serial(run_task, shared, pending, Task.describe))
+        shared = (cfg, close, data)  # run_task(cfg, close, data, task), run_link(cfg, close, data, link)
+        runs = (engines.run_ray(ray, engine.workers, fn, shared, items, describe, after) if ray is not None
+                else engines.run_serial(fn, shared, items, describe, after))
         with contextlib.closing(runs):
-            for done, (task, record) in enumerate(runs, start=1):
-                write_finished(directory, task, record)
+            for done, (item, result) in enumerate(runs, start=1):
+                task, record, weights = finished(item, result)
+                write_finished(directory, task, record, weights)
                 records[task.name] = record
                 elapsed = time.perf_counter() - started
                 progress(_progress_line(
