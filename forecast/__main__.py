@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--step", type=fold_days, default=30, help="out-of-sample days per fold (default: %(default)s)")
     g.add_argument("--train-days", type=positive_int, metavar="N",
                    help="train on the last N target days before each origin (rolling); default: all of them (expanding)")
+    g.add_argument("--refit", choices=("cold", "warm"), default="cold",
+                   help="each fold's models from fresh weights (cold), or from the same cell and seed's on the "
+                        "fold before (warm, early-stopped on its own validation days) (default: %(default)s)")
     g = p.add_argument_group("parallel runs (Ray)")
     g.add_argument("--workers", type=positive_int, default=1,
                    help="trainings at once; 1 runs in this process without Ray, more start a local Ray (default: %(default)s)")
@@ -301,7 +304,7 @@ def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.Argum
     try:
         return BacktestSettings(
             seeds=args.seeds, folds=args.folds, first_test=args.first_test, step=args.step,
-            train_days=args.train_days, workers=args.workers,
+            train_days=args.train_days, workers=args.workers, refit=args.refit,
             address=args.address or os.environ.get("RAY_ADDRESS") or None,
         )
     except ConfigError as e:

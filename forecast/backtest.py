@@ -26,8 +26,8 @@ import pandas as pd
 
 from . import engines, metrics, regimes
 from .backtest_plan import BacktestSettings, Fold, make_folds
-from .backtest_task import (Task, TaskResult, fold_days, plan, read_finished, run_task, task_cfg, task_result,
-                            tasks_dir, write_finished)
+from .backtest_task import (Task, TaskResult, finished, fold_days, following, plan, read_finished, resume_warm,
+                            run_link, run_task, task_cfg, task_result, tasks_dir, write_finished)
 from .config import CELLS, MAX_SEED
 from .engines import Engine
 from .errors import ConfigError
@@ -222,9 +222,11 @@ class CoinPlan:
     days: dict[int, object]                 # fold index -> FoldDays, from the price file
     records: dict[str, dict]                # task name -> result record: read back, then filled as tasks finish
     pending: tuple[Task, ...]               # trained by this run
+    items: tuple                            # the engine's first items: pending tasks, or (warm) each chain's first pending Link
 
-    def label(self, task: Task) -> str:
-        return task.describe() if self.name is None else f"{self.name}: {task.describe()}"
+    def label(self, item) -> str:
+        """A task or Link in progress lines and errors, with its coin's name in a multi-coin run."""
+        return item.describe() if self.name is None else f"{self.name}: {item.describe()}"
 
 
 def prepare(cfg, s: BacktestSettings, directory: Path, progress: Callable[[str], None],
@@ -237,14 +239,18 @@ def prepare(cfg, s: BacktestSettings, directory: Path, progress: Callable[[str],
         raise ConfigError(f"seeds {cfg.seed}..{cfg.seed + s.seeds - 1} go past {MAX_SEED - 1}")
     folds = make_folds(dates, s, cfg.val_fraction)
     seeds = tuple(cfg.seed + k for k in range(s.seeds))
-    tasks = plan(cfg, folds, seeds, close)
+    tasks = plan(cfg, folds, seeds, close, s.refit)
     days = {fold.index: fold_days(close, fold, cfg.window) for fold in folds}  # from the price file, never a task file
-    records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
+    if s.refit == "warm":  # a chain per cell and seed: each item one task, which queues its chain's next fold
+        records, items = resume_warm(directory, tasks, days)
+    else:
+        records = {t.name: r for t in tasks if (r := read_finished(directory, t, days[t.fold.index])) is not None}
+        items = [t for t in tasks if t.name not in records]
     if records:
         progress(f"resuming{'' if name is None else ' ' + name}: {len(records)} of {len(tasks)} tasks already "
                  f"finished in {directory}")
     return CoinPlan(name, cfg, close, data_info(prices), folds, seeds, tasks, directory, days, records,
-                    tuple(t for t in tasks if t.name not in records))
+                    tuple(t for t in tasks if t.name not in records), tuple(items))
 
 
 def run_pending(plans: list[CoinPlan], s: BacktestSettings, out: Path, started: float,
@@ -254,7 +260,7 @@ def run_pending(plans: list[CoinPlan], s: BacktestSettings, out: Path, started: 
     engine = Engine(s.engine, s.workers, s.address, os.cpu_count() or 1, {})
     pending = sum(len(p.pending) for p in plans)
     total = sum(len(p.tasks) for p in plans)
-    finished = total - pending
+    finished_before = total - pending
     ray = None
     if pending and s.engine == "ray":
         ray = engines.import_ray()
@@ -264,17 +270,19 @@ def run_pending(plans: list[CoinPlan], s: BacktestSettings, out: Path, started: 
     done = 0
     try:
         for p in plans:
-            shared = (p.cfg, p.close, p.data)  # run_task(cfg, close, data, task)
-            runs = (engines.run_ray(ray, engine.workers, run_task, shared, p.pending, p.label) if ray is not None
-                    else engines.run_serial(run_task, shared, p.pending, p.label))
+            shared = (p.cfg, p.close, p.data)  # run_task(cfg, close, data, task), run_link(cfg, close, data, link)
+            fn, after = (run_link, following(p.tasks)) if s.refit == "warm" else (run_task, None)
+            runs = (engines.run_ray(ray, engine.workers, fn, shared, p.items, p.label, after) if ray is not None
+                    else engines.run_serial(fn, shared, p.items, p.label, after))
             with contextlib.closing(runs):
-                for task, record in runs:
-                    write_finished(p.directory, task, record)
+                for item, result in runs:
+                    task, record, weights = finished(item, result)
+                    write_finished(p.directory, task, record, weights)
                     p.records[task.name] = record
                     done += 1
                     elapsed = time.perf_counter() - started
                     progress(_progress_line(
-                        finished + done, total, p.label(task), record["epochs_run"], record["train_seconds"],
+                        finished_before + done, total, p.label(task), record["epochs_run"], record["train_seconds"],
                         _duration(elapsed), _duration(elapsed / done * (pending - done))))
     finally:
         if ray is not None:

@@ -22,6 +22,7 @@ from .windows import Dataset, Split, get_scaling
 DEFAULT_FOLDS = 12
 MIN_FOLD_DAYS = 3        # days per fold, at least: --step below is refused, a shorter last partial fold dropped
 MIN_SPLIT_DAYS = 3       # training and validation days before an origin, at least (as windows.split_targets)
+REFITS = ("cold", "warm")  # how fold k's models start: fresh weights, or fold k-1's trained ones (same cell and seed)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class BacktestSettings:
     train_days: int | None = None     # keep only the last N target days before each origin (rolling); None: all (expanding)
     workers: int = 1                  # 1: in this process, without Ray; more: a local Ray with this many workers
     address: str | None = None        # an existing Ray cluster ("host:6379"); then Ray places the tasks
+    refit: str = "cold"               # one of REFITS: each fold from fresh weights, or from the previous fold's
 
     def __post_init__(self):
         if self.folds is None and self.first_test is None:
@@ -62,6 +64,7 @@ def _problems(s: BacktestSettings):
         whole("workers", 1),
         s.address is not None and not (isinstance(s.address, str) and s.address.strip())
         and f"address must name a Ray cluster (host:port), got {s.address!r}",
+        s.refit not in REFITS and f"refit must be one of {', '.join(REFITS)}, got {s.refit!r}",
     ) if p]
 
 

@@ -6,6 +6,11 @@ task file is named by a hash of those: an interrupted backtest resumes where it 
 setting never reuses a stale result. A task file is sealed with the sha256 of its content and checked
 before it is read back (check_record); one that fails is trained again, and the closes it is judged on
 always come from the price file, never from a task file.
+
+With warm refits (--refit warm) fold k of a (cell, seed) starts from fold k-1's trained weights: the
+tasks of one (cell, seed) form a chain, each task's key names the task before it, and each task file
+has its weights beside it (<name>.weights.npz, its sha256 in the task file), so a resumed chain starts
+again at its first task without a usable file, from the weights of the one before.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from __future__ import annotations
 from . import runtime  # noqa: F401, I001  (before anything loads TensorFlow, here or in a Ray worker)
 
 import hashlib
+import io
 import json
 import logging
 import math
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +34,7 @@ import pandas as pd
 from . import jsonio
 from .backtest_plan import Fold, fold_dataset
 from .config import CELLS
-from .files import write_atomic
+from .files import write_together
 from .intervals import trailing_volatility
 from .jsonio import dumps, jsonable, level_key
 from .metrics import Forecast
@@ -52,6 +60,16 @@ class Task:
     def describe(self) -> str:
         return f"fold {self.fold.number} ({self.fold.test.first}..{self.fold.test.last}), {self.cell.upper()}, seed {self.seed}"
 
+    @property
+    def chain(self) -> tuple:
+        """What a warm task continues from the fold before: the same cell and seed (a tuple, so that
+        more can join it)."""
+        return (self.cell, self.seed)
+
+    @property
+    def warm(self) -> bool:
+        return self.key.get("refit") == "warm"
+
 
 def task_cfg(cfg, cell: str, seed: int):
     """The Config a task trains with: quiet (Keras' per-epoch lines would interleave), no all-data
@@ -65,22 +83,46 @@ def read_slice(close: pd.Series, fold: Fold, window: int) -> pd.Series:
     return close.iloc[fold.split.train.start:fold.split.test.stop + window]
 
 
-def make_task(cfg, fold: Fold, cell: str, seed: int, close: pd.Series) -> Task:
+def make_task(cfg, fold: Fold, cell: str, seed: int, close: pd.Series, refit: str = "cold",
+              after: str | None = None) -> Task:
     """A task and its name. The hash covers the model settings (cell and seed included), the fold's
-    bounds and the sha256 of the closes it reads; not where results go, nor --quiet."""
+    bounds and the sha256 of the closes it reads; not where results go, nor --quiet. A warm task's
+    also covers the name of the task it starts from (`after`, None on the first fold), so that a
+    changed earlier fold changes every later one; a cold task's key is what it always was."""
     key = {
         "schema": TASK_SCHEMA,
         "settings": task_cfg(cfg, cell, seed).model_settings(),
         "fold": fold.bounds(),
         "data_sha256": Prices(close=read_slice(close, fold, cfg.window), source="").sha256(),
     }
+    if refit == "warm":
+        key |= {"refit": refit, "after": after}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return Task(fold, cell, seed, f"{fold.test.first}_{cell}_seed{seed}_{digest[:16]}", key)
 
 
-def plan(cfg, folds: tuple[Fold, ...], seeds: tuple[int, ...], close: pd.Series) -> tuple[Task, ...]:
-    """Every task in the fixed order results are aggregated in: fold, cell, seed."""
-    return tuple(make_task(cfg, fold, cell, seed, close) for fold in folds for cell in CELLS for seed in seeds)
+def plan(cfg, folds: tuple[Fold, ...], seeds: tuple[int, ...], close: pd.Series,
+         refit: str = "cold") -> tuple[Task, ...]:
+    """Every task in the fixed order results are aggregated in: fold, cell, seed; warm ones each
+    after the same cell and seed's task on the fold before."""
+    if refit != "warm":
+        return tuple(make_task(cfg, fold, cell, seed, close) for fold in folds for cell in CELLS for seed in seeds)
+    tasks, before = [], {}
+    for fold in folds:
+        for cell in CELLS:
+            for seed in seeds:
+                task = make_task(cfg, fold, cell, seed, close, refit, before.get((cell, seed)))
+                tasks.append(task)
+                before[task.chain] = task.name
+    return tuple(tasks)
+
+
+def chains(tasks: tuple[Task, ...]) -> dict[tuple, list[Task]]:
+    """The tasks of each chain in fold order."""
+    found: dict[tuple, list[Task]] = {}
+    for task in sorted(tasks, key=lambda t: t.fold.index):
+        found.setdefault(task.chain, []).append(task)
+    return found
 
 
 @dataclass(frozen=True)
@@ -123,19 +165,88 @@ def run_task(cfg, close: pd.Series, data: DataInfo, task: Task) -> dict:
     """Trains one task's model on its fold and returns its result file's content. Pure: the same
     settings, fold and closes give the same numbers, in this process or a Ray worker. The arguments
     every task shares come first, the task last: the engines call it fn(*shared, item)."""
-    # Each task starts from a fresh Keras state, wherever it runs and whatever ran before it.
-    keras.backend.clear_session(free_memory=True)
-    X, y, dates = windowed(close, cfg.window)  # (n, window), (n,), (n,)
-    dataset = fold_dataset(X, y, dates, task.fold, cfg.scaling)
-    trained = train_dataset(task_cfg(cfg, task.cell, task.seed), dataset, data)
+    trained = _train(cfg, close, data, task, None)
     ev, info = trained.test, trained.info
     return task_record(task, ev.actual, ev.forecast, info.epochs_run, info.best_epoch, info.train_seconds)
 
 
-def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: int, train_seconds: float) -> dict:
+def _train(cfg, close: pd.Series, data: DataInfo, task: Task, initial: list[np.ndarray] | None):
+    # Each task starts from a fresh Keras state, wherever it runs and whatever ran before it.
+    keras.backend.clear_session(free_memory=True)
+    X, y, dates = windowed(close, cfg.window)  # (n, window), (n,), (n,)
+    dataset = fold_dataset(X, y, dates, task.fold, cfg.scaling)
+    return train_dataset(task_cfg(cfg, task.cell, task.seed), dataset, data, initial)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A warm task as an engine item: the task and the weights it starts from (weights_bytes of the
+    chain's task on the fold before; None on the first fold: fresh weights, as a cold task)."""
+
+    task: Task
+    start: bytes | None
+
+    def describe(self) -> str:
+        return self.task.describe()
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A warm task's result: its result file's content and its trained weights (weights_bytes)."""
+
+    record: dict
+    weights: bytes
+
+
+def run_link(cfg, close: pd.Series, data: DataInfo, link: Link) -> Trained:
+    """run_task for a warm task: from the weights the link carries, and with its trained weights
+    returned (their sha256 in the result) for the next fold of its chain and for its task file."""
+    trained = _train(cfg, close, data, link.task, None if link.start is None else weights_from(link.start))
+    ev, info = trained.test, trained.info
+    weights = weights_bytes(trained.model.get_weights())
+    return Trained(task_record(link.task, ev.actual, ev.forecast, info.epochs_run, info.best_epoch,
+                               info.train_seconds, hashlib.sha256(weights).hexdigest()), weights)
+
+
+def following(tasks: tuple[Task, ...]) -> Callable[[Link, Trained], list[Link]]:
+    """The engines' `after` for warm tasks: a finished task's next fold in its chain, starting from
+    the weights it trained (none after a chain's last fold)."""
+    after = {a.name: b for chain in chains(tasks).values() for a, b in zip(chain, chain[1:])}
+
+    def next_links(link: Link, trained: Trained) -> list[Link]:
+        task = after.get(link.task.name)
+        return [] if task is None else [Link(task, trained.weights)]
+
+    return next_links
+
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # every member's timestamp: np.savez stamps the current time, so its bytes vary
+
+
+def weights_bytes(weights: list[np.ndarray]) -> bytes:
+    """model.get_weights() as an .npz (np.load reads it: arr_0, arr_1, ...) holding the exact floats,
+    byte for byte the same for the same weights, so that its sha256 can seal them."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
+        for k, w in enumerate(weights):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(w), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(f"arr_{k}.npy", date_time=ZIP_TIME), member.getvalue())
+    return buffer.getvalue()
+
+
+def weights_from(data: bytes) -> list[np.ndarray]:
+    """weights_bytes back as the list model.set_weights takes."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return [npz[f"arr_{k}"] for k in range(len(npz.files))]
+
+
+def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: int, train_seconds: float,
+                weights_sha256: str | None = None) -> dict:
     """A task's result file: plain JSON (an unbounded interval's upper end is null), sealed with the
     sha256 of its content, task name and key included. `actual` and `previous` are there for people
-    reading the file; the backtest takes both from the price file."""
+    reading the file; the backtest takes both from the price file. A warm task's also holds the
+    sha256 of its weights file (a cold task's has no such field)."""
     record = jsonable({
         "name": task.name, "key": task.key,
         "cell": task.cell, "seed": task.seed,
@@ -144,7 +255,7 @@ def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: in
         "intervals": {level_key(lv): {"model": _bounds(f.bands[lv]), "naive": _bounds(f.naive_bands[lv])}
                       for lv in f.bands},
         "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": train_seconds,
-    })
+    } | ({} if weights_sha256 is None else {"weights_sha256": weights_sha256}))
     return record | {"content_sha256": content_sha256(record)}
 
 
@@ -208,6 +319,12 @@ def check_record(record, task: Task, days: FoldDays) -> None:
     seconds = record.get("train_seconds")
     if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < math.inf):
         raise Unusable(f"train_seconds {seconds!r} is not a duration")
+    if task.warm and not _is_sha256(record.get("weights_sha256")):
+        raise Unusable("no sha256 of its weights")
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _level_order(key: str) -> tuple:
@@ -293,6 +410,58 @@ def read_finished(directory: Path, task: Task, days: FoldDays) -> dict | None:
     return record
 
 
-def write_finished(directory: Path, task: Task, record: dict) -> None:
-    """A finished task's file, written whole or not at all: what read_finished reads back."""
-    write_atomic(directory / f"{task.name}.json", lambda tmp: tmp.write_text(dumps(record)))
+def weights_path(directory: Path, task: Task) -> Path:
+    return directory / f"{task.name}.weights.npz"
+
+
+def read_weights(directory: Path, task: Task, record: dict) -> bytes | None:
+    """A warm task's weights file, if it holds what its checked task file says (its sha256) and reads
+    as weights; one that does not is named in one warning line, and its task is trained again."""
+    path = weights_path(directory, task)
+    try:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise Unusable("missing") from None
+        except OSError as e:
+            raise Unusable(f"cannot be read: {e.strerror or e}") from None
+        if hashlib.sha256(data).hexdigest() != record["weights_sha256"]:
+            raise Unusable("sha256 mismatch")
+    except Unusable as e:
+        log.warning("weights file %s failed its check (%s); training its task and the later ones of its chain again",
+                    path, e)
+        return None
+    return data
+
+
+def resume_warm(directory: Path, tasks: tuple[Task, ...], days: dict[int, FoldDays]) -> tuple[dict, list[Link]]:
+    """What a warm backtest finds done: the checked task files (by name) of each chain's tasks up to
+    its first one without a usable task file or weights file, and a Link for each chain with tasks
+    left, starting there from the weights of the task before. The tasks after it are trained again
+    whatever files they have: they start from what it trains."""
+    records, links = {}, []
+    for chain in chains(tasks).values():
+        start = None
+        for task in chain:
+            record = read_finished(directory, task, days[task.fold.index])
+            weights = None if record is None else read_weights(directory, task, record)
+            if weights is None:
+                links.append(Link(task, start))
+                break
+            records[task.name], start = record, weights
+    return records, links
+
+
+def finished(item, result) -> tuple[Task, dict, bytes | None]:
+    """An engine's (item, result): cold (Task, record) or warm (Link, Trained), as (task, record,
+    weights or None)."""
+    if isinstance(item, Link):
+        return item.task, result.record, result.weights
+    return item, result, None
+
+
+def write_finished(directory: Path, task: Task, record: dict, weights: bytes | None = None) -> None:
+    """A finished task's file, and a warm task's weights beside it, written whole or not at all (the
+    weights first): what read_finished and read_weights read back."""
+    files = [] if weights is None else [(weights_path(directory, task), lambda tmp: tmp.write_bytes(weights))]
+    write_together(files + [(directory / f"{task.name}.json", lambda tmp: tmp.write_text(dumps(record)))])

@@ -5,10 +5,11 @@ The interface knows nothing of folds, tasks, settings or prices: `fn` is a modul
 (picklable by reference, so that a Ray worker imports it from the shipped package) called as
 fn(*shared, item); `shared` holds what every call reads (sent to Ray's object store once), `items`
 what differs per call (picklable), and describe(item) names an item in the one-line error that a
-failing call becomes (BacktestError). Results come in completion order: a caller that needs a fixed
-order keys them by item. Any new kind of work, multi-coin tasks or a chain of warm refits (one item
-per chain, the chain run inside fn), runs on these engines unchanged: write a module-level function
-over its items and pass it here.
+failing call becomes (BacktestError), and an optional after(item, result) gives the items that
+may run only once that one has finished (work that depends on earlier work: a chain of warm refits,
+each starting from the one before); they join the end of the queue. Results come in completion
+order: a caller that needs a fixed order keys them by item. Any new kind of work, multi-coin tasks
+say, runs on these engines unchanged: write a module-level function over its items and pass it here.
 
 Ray is imported only in this module, inside the functions that need it: train/predict and serial
 backtests never load it (start_ray and run_ray take the module from import_ray).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from . import runtime  # noqa: I001  (before anything loads TensorFlow, here or in a Ray worker)
 
+import collections
 import contextlib
 import logging
 import os
@@ -56,32 +58,39 @@ def failed(what: str, error: BaseException) -> BacktestError:
     return BacktestError(f"task {what} failed: {reason}")
 
 
-def run_serial(fn: Callable, shared: tuple, items: Iterable,
-               describe: Callable[[Any], str]) -> Iterator[tuple[Any, Any]]:
-    """fn(*shared, item) for each item in turn, in this process."""
-    for item in items:
+After = Callable[[Any, Any], Iterable]   # after(item, result): the items that wait for this one
+
+
+def run_serial(fn: Callable, shared: tuple, items: Iterable, describe: Callable[[Any], str],
+               after: After | None = None) -> Iterator[tuple[Any, Any]]:
+    """fn(*shared, item) for each item in turn, in this process; after(item, result)'s items last."""
+    queue = collections.deque(items)
+    while queue:
+        item = queue.popleft()
         try:
             result = fn(*shared, item)
         except Exception as e:  # a KeyboardInterrupt goes through: main ends with exit 130
             raise failed(describe(item), e) from e
+        if after is not None:
+            queue.extend(after(item, result))
         yield item, result
 
 
-def run_ray(ray, workers: int, fn: Callable, shared: tuple, items: Iterable,
-            describe: Callable[[Any], str]) -> Iterator[tuple[Any, Any]]:
+def run_ray(ray, workers: int, fn: Callable, shared: tuple, items: Iterable, describe: Callable[[Any], str],
+            after: After | None = None) -> Iterator[tuple[Any, Any]]:
     """fn(*shared, item) as Ray remote calls, at most IN_FLIGHT_PER_CPU x workers submitted at once;
-    results are collected with ray.wait as they finish. `shared` goes to the object store once; fn and
-    the item travel pickled, so that a worker imports their modules only after _ray_call has quieted
-    TensorFlow (Ray unpickles a call's arguments before it runs the call)."""
+    results are collected with ray.wait as they finish, and after(item, result)'s items queued then.
+    `shared` goes to the object store once; fn and the item travel pickled, so that a worker imports
+    their modules only after _ray_call has quieted TensorFlow (Ray unpickles a call's arguments before
+    it runs the call)."""
     remote = ray.remote(num_cpus=1, max_calls=MAX_CALLS)(_ray_call)
     refs = tuple(ray.put(value) for value in shared)
-    queue, in_flight = iter(items), {}
+    queue, in_flight = collections.deque(items), {}
 
     def submit() -> None:
-        for item in queue:
+        while queue and len(in_flight) < IN_FLIGHT_PER_CPU * workers:
+            item = queue.popleft()
             in_flight[remote.remote(pickle.dumps((fn, item)), *refs)] = item
-            if len(in_flight) >= IN_FLIGHT_PER_CPU * workers:
-                return
 
     submit()
     while in_flight:
@@ -93,6 +102,8 @@ def run_ray(ray, workers: int, fn: Callable, shared: tuple, items: Iterable,
             raise failed(describe(item), e.cause if e.cause is not None else e) from None
         except ray.exceptions.RayError as e:  # a worker died (out of memory, killed), the cluster went away
             raise failed(describe(item), e) from None
+        if after is not None:
+            queue.extend(after(item, result))
         yield item, result
         submit()
 

@@ -26,6 +26,12 @@ def _window_kind(b: Backtest) -> str:
     return "expanding (every day before the origin)" if days is None else f"rolling (the last {days} days before the origin)"
 
 
+def _refit_kind(b: Backtest) -> str:
+    """Said only of warm refits: a cold backtest's report stays as it was."""
+    return (", each from the same cell and seed's weights trained on the fold before (warm; the first fold "
+            "from fresh weights)") if b.options.refit == "warm" else ""
+
+
 def backtest_verdict(b: Backtest) -> list[str]:
     """report.verdict on all out-of-sample days (seed-mean MAE ratios, DM of the first seed), then
     facts about the folds and seeds, each sentence only where its numbers hold."""
@@ -80,6 +86,7 @@ def backtest_record(b: Backtest) -> dict:
         "backtest": {"seeds": list(b.seeds), "folds": len(b.folds), "step": o.step,
                      "first_test": None if o.first_test is None else o.first_test.isoformat(),
                      "train_days": o.train_days, "training_window": _window_kind(b),
+                     **({"refit": o.refit} if o.refit != "cold" else {}),  # only where not today's default
                      "validation": "the last val_fraction of the training days before each origin: "
                                    "early stopping and interval calibration"},
         "engine": {"name": b.engine.name, "workers": b.engine.workers, "address": b.engine.address,
@@ -257,7 +264,7 @@ def _backtest_markdown(b: Backtest) -> str:
         f"Data: {b.data.source}, {b.data.first_date}..{b.data.last_date} ({b.data.rows} days). "
         f"{len(b.folds)} folds of {o.step} target days{_last_fold(b)}, {b.dates[0]:%Y-%m-%d}..{b.dates[-1]:%Y-%m-%d} "
         f"({len(b.dates)} out-of-sample days). At each fold's origin both cells are refit on the target days "
-        f"before it, {_window_kind(b)}; early stopping and interval calibration use the last "
+        f"before it, {_window_kind(b)}{_refit_kind(b)}; early stopping and interval calibration use the last "
         f"{s['val_fraction']:.0%} of those days; each fold day is forecast one step ahead from its own "
         f"{s['window']} previous closes.",
         f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "

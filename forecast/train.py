@@ -35,11 +35,16 @@ def verbosity(quiet: bool) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def fit(cfg, train_xy, val_xy=None, epochs: int | None = None) -> tuple[keras.Model, dict, float]:
+def fit(cfg, train_xy, val_xy=None, epochs: int | None = None,
+        initial: list[np.ndarray] | None = None) -> tuple[keras.Model, dict, float]:
     """A fresh model of cfg's cell fitted on (inputs (n, window, 1), targets (n,)). With `val_xy`,
-    early stopping watches its loss and restores the best weights; without, it runs `epochs`."""
+    early stopping watches its loss and restores the best weights; without, it runs `epochs`. With
+    `initial` (model.get_weights() of a model of the same settings) it starts from those weights
+    instead of its seed's; the seed still draws the shuffling, as for a fresh model."""
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.cell, cfg.window, 1, cfg.units, cfg.learning_rate, cfg.loss, cfg.jit_compile)
+    if initial is not None:  # after the build, so that the seed's draws are those of a fresh model
+        model.set_weights(initial)
     callbacks = [] if val_xy is None else [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
     ]
@@ -63,11 +68,12 @@ def train(cfg, prices: Prices) -> TrainedModel:
     return train_dataset(cfg, build_dataset(prices.close, cfg), data_info(prices, cfg))
 
 
-def train_dataset(cfg, dataset: Dataset, data: DataInfo) -> TrainedModel:
+def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarray] | None = None) -> TrainedModel:
     """`train` on a dataset already split and scaled (a backtest fold builds its own): the same
     fitting, calibration on its validation days and evaluation on its test days. `data` describes
-    the prices the dataset was built from."""
-    model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"))
+    the prices the dataset was built from; `initial`, weights to start from (a warm backtest fold:
+    the previous fold's), as fit takes them."""
+    model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"), initial=initial)
     X_val, y_val, _ = dataset.part("val")
     val_point = predict_usd(model, dataset.scaling, X_val)  # (n_val,)
     _finite(val_point)
