@@ -15,16 +15,26 @@ Then what a task pays outside run_task, each measured here in the same run:
     new or replaced Ray worker pays; Ray replaces a worker after engines.MAX_CALLS trainings),
     beside a bare Python start and a bare `import ray`;
 (b) a local Ray's start and shutdown (engines.start_ray with 2 workers, engines.shutdown), the first
-    call on its fresh workers and a call on a warm one (engines.run_ray of a trivial package
-    function, so the worker imports what a task imports);
+    call on its fresh workers, warm calls, and the first call on the workers Ray starts when the
+    first ones have made MAX_CALLS calls (engines.run_ray of a trivial package function,
+    backtest_task.task_cfg, so that a worker imports what a task imports);
 (c) writing a finished task's file and reading it back with its checks (write_finished,
     read_finished), and the planning a resumed run does per task (make_task, fold_days).
 Printed: per phase the mean seconds per task and its share of the task's wall time, and an estimate
 of the non-training overhead per task on Ray. Shares and ratios, never absolute speeds: they are
 measured side by side in one run.
 
-The numbers in the README were made on a busy 2-core machine (a long backtest ran beside it), so
-absolute seconds there are slow and noisy; the shares are what to read.
+Measured on a BUSY 2-core machine (a long backtest, other agents' tests and Ray clusters beside it,
+load average 11 to 22; absolute seconds are slow and noisy, the shares are what to read), defaults,
+data/snapshot/btc-usd.csv, 4 tasks of 11-55 epochs: training epochs 91% of run_task's wall time, of
+which epoch 1 took 16.6x a later epoch: tracing + XLA compilation is ~36% of a task. Predict's XLA
+compilation (once per input shape: validation days, then test days) ~6%; clear_session 1%; windows,
+fold datasets, records, task files and hashes below 0.1% each. On Ray, per task: a replaced worker's
+imports (forecast + TensorFlow + Keras, and ray; every engines.MAX_CALLS = 8 tasks) ~4.6%, Ray's start
+(20-31 s here), first calls and shutdown over the default 72 tasks ~3%. A first non-XLA predict (a plain
+tf.function) was 4-17x faster than the compiling one but not bit-identical (up to 1.6e-7 in
+the model's output), so it would change task files; TensorFlow's persistent XLA cache
+(TF_XLA_FLAGS=--tf_xla_persistent_cache_directory) never hit across tasks (a new key per model).
 
 Run from the project root:  python benchmarks/backtest_time.py [--csv PATH] [--folds 2] [--repeats 2] [--no-ray]
 (PYTHONPATH=$PWD first where the installed forecast package is another checkout's.)
@@ -221,8 +231,12 @@ def ray_costs(cfg, out: Path) -> dict[str, float]:
                 pass
             return time.perf_counter() - started
 
+        warm = 2 * engines.MAX_CALLS - 2  # then each worker has made MAX_CALLS calls: Ray replaces both
         costs["2 first calls, 2 fresh workers"] = calls([42, 43])
-        costs["warm call (mean of 4, 2 at once)"] = calls([44, 45, 46, 47]) / 2
+        costs[f"warm call (mean of {warm}, 2 at once)"] = calls(range(44, 44 + warm)) / (warm / 2)
+        # Ray may have started spare workers meanwhile: then these find one warm, and a replacement's
+        # imports cost CPU beside the trainings instead of a wait (counted from (a) in the estimate).
+        costs["2 calls after 2 x MAX_CALLS (replaced workers)"] = calls([100, 101])
     finally:
         started = time.perf_counter()
         engines.shutdown(ray)
@@ -320,7 +334,12 @@ def main(argv=None):
     for k, v in procs.items():
         print(f"{k:52} {v:7.2f} {v / engines.MAX_CALLS / wall:6.1%}   (per task: / MAX_CALLS {engines.MAX_CALLS})")
 
-    per_task = {"read_finished / write_finished": files["write_finished"] + files["read_finished (read + check_record)"]}
+    per_task = {
+        "read_finished / write_finished": files["write_finished"] + files["read_finished (read + check_record)"],
+        f"a replaced worker's imports, (a) / MAX_CALLS {engines.MAX_CALLS}":
+            (procs["import forecast.backtest_task + TF + Keras"] + procs["import ray"] - 2 * procs["bare Python start"])
+            / engines.MAX_CALLS,
+    }
     if not args.no_ray:
         started = time.perf_counter()
         try:
@@ -334,16 +353,14 @@ def main(argv=None):
         for k, v in ray.items():
             print(f"{k:52} {v:7.2f}")
         default_tasks = default.folds * 2 * default.seeds
-        worker_start = ray["2 first calls, 2 fresh workers"] - ray["warm call (mean of 4, 2 at once)"]
+        warm = next(v for k, v in ray.items() if k.startswith("warm call"))
         per_task |= {
-            f"Ray start + shutdown / {default_tasks} tasks (default backtest)":
-                (ray["start_ray (2 workers)"] + ray["shutdown"]) / default_tasks,
-            f"fresh worker's first call over a warm one / MAX_CALLS {engines.MAX_CALLS}": worker_start / engines.MAX_CALLS,
-            "a warm Ray call (scheduling, pickling)": ray["warm call (mean of 4, 2 at once)"],
+            # Once per run: the start, the first workers (the runtime_env set up, the imports), the shutdown.
+            f"Ray start, first calls, shutdown / {default_tasks} tasks":
+                (ray["start_ray (2 workers)"] + ray["2 first calls, 2 fresh workers"] - warm + ray["shutdown"])
+                / default_tasks,
+            "a warm Ray call (scheduling, pickling)": warm,
         }
-    else:
-        per_task[f"import in a fresh worker / MAX_CALLS {engines.MAX_CALLS}"] = (
-            procs["import forecast.backtest_task + TF + Keras"] - procs["bare Python start"]) / engines.MAX_CALLS
     per_task |= {
         "XLA compile: epoch 1 over a later epoch": compile_excess,
         "predict compile: both predicts over warm calls": predict_compile,
