@@ -283,7 +283,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     if seeds is not None and args.seed + seeds - 1 >= MAX_SEED:
         parser.error(f"--seed {args.seed} with --seeds {seeds} needs seeds up to {args.seed + seeds - 1}; "
                      f"the largest is {MAX_SEED - 1}")
-    if isinstance(args.csv, list):  # backtest: one --csv per coin
+    if isinstance(getattr(args, "csv", None), list):  # backtest: one --csv per coin
         args.sources = dict(args.csv)
         if len(args.sources) < len(args.csv):
             twice = next(n for n in args.sources if [c for c, _ in args.csv].count(n) > 1)

@@ -247,9 +247,9 @@ def _year_ratios(top, dates, years, yearly, seeds, count) -> None:
         c, mean = colour(name), np.asarray(mean_of[name], dtype="float64")
         low, high = np.asarray(low_of[name], dtype="float64"), np.asarray(high_of[name], dtype="float64")
         x = first + (after - first) * (0.5 + offset)
-        spread = "bars seed min..max" if seeds > 1 else "one seed"
+        over = f"mean over {count}seeds, bars seed min..max" if seeds > 1 else "one seed"
         top.errorbar(x, mean, yerr=[mean - low, high - mean] if seeds > 1 else None, fmt="o", ms=6, capsize=4,
-                     elinewidth=1.4, color=c, label=f"{name}: year's MAE ratio, mean over {count}seeds, {spread}")
+                     elinewidth=1.4, color=c, label=f"{name}: year's MAE ratio, {over}")
         # The value beside its marker, on the outer side: the first cell's to the left, the others' to
         # the right (above the bars they ran into each other when two cells were close).
         left = k == 0 and len(mean_of) > 1
@@ -266,8 +266,8 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
                    ratio_high: dict[str, np.ndarray], dates, excess: dict[str, np.ndarray], *, close=None,
                    years=None, year_ratio: dict[str, np.ndarray] | None = None,
                    year_low: dict[str, np.ndarray] | None = None, year_high: dict[str, np.ndarray] | None = None,
-                   seeds: int | None = None, ax=None) -> Figure:
-    """Walk-forward backtest: where, over the whole span, each cell gains or loses against naive and
+                   seeds: int | None = None, coin: str | None = None, ax=None) -> Figure:
+    """Walk-forward backtest (of `coin`, if named): where, over the whole span, each cell gains or loses against naive and
     against the other cell.
 
     Top, the MAE / naive MAE (mean over `seeds` seeds; with more than one seed the seed spread
@@ -351,7 +351,7 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
     sizes = (f"{days[0]} days" if (days[:-1] == days[0]).all() else f"{days.min()}-{days.max()} days")
     if days[-1] != days[0] and (days[:-1] == days[0]).all():
         sizes += f" (the last {days[-1]})"
-    figure_title(fig, axes, f"walk-forward backtest: {len(starts)} folds of {sizes}, "
+    figure_title(fig, axes, f"walk-forward backtest{'' if coin is None else ' of ' + coin}: {len(starts)} folds of {sizes}, "
                  f"{edges[0]:%Y-%m-%d}..{edges[-1] - pd.Timedelta(days=1):%Y-%m-%d}", ax is None)
     return fig
 

@@ -107,7 +107,7 @@ def run_backtest_coins(cfg, s, sources: dict[str, Path],
     record = report_coins.coins_record(result)
     out = Path(cfg.out)
     charts = [(out / "backtest.png", plots_summary.coins_chart(**report_coins.coins_chart_inputs(result)))]
-    charts += [(out / coin_chart_name(name), plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b)))
+    charts += [(out / coin_chart_name(name), plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b, name)))
                for name, b in result.coins.items()]
     write_together([
         (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),

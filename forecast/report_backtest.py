@@ -373,7 +373,7 @@ def backtest_text(b: Backtest) -> str:
     ])
 
 
-def backtest_chart_inputs(b: Backtest) -> dict:
+def backtest_chart_inputs(b: Backtest, coin: str | None = None) -> dict:
     """plots_summary.backtest_chart: per fold and per calendar year (regimes' by-year groups) the
     seed-mean MAE ratio and its seed min..max; over all days each cell's cumulative seed-mean |error|
     minus naive's and the closes; the number of seeds (bars only with several)."""
@@ -397,4 +397,5 @@ def backtest_chart_inputs(b: Backtest) -> dict:
         year_low={_label(c): per_year(c, lambda s: s.low) for c in b.cells},
         year_high={_label(c): per_year(c, lambda s: s.high) for c in b.cells},
         seeds=len(b.seeds),
+        coin=coin,
     )

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from forecast import backtest, report_coins
+from forecast import backtest, plots_summary, report_backtest, report_coins
 from forecast.__main__ import main
 from forecast.backtest import CoinsSummary, coins_summary
 from forecast.backtest_plan import BacktestSettings
@@ -195,3 +195,5 @@ def test_chart_inputs_are_per_coin_in_order(coins_run, coin_files, tmp_path):
     for cell in ("gru", "lstm"):
         expected = [record["by_coin"][c]["overall"][cell]["mae_ratio_vs_naive"]["mean"] for c in ("BIG", "small-usd")]
         assert inputs["ratio"][cell.upper()] == expected
+    fig = plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result.coins["BIG"], "BIG"))
+    assert fig._suptitle.get_text().startswith("walk-forward backtest of BIG: 2 folds of 6 days")
