@@ -1,5 +1,5 @@
 """backtest: the whole run through the CLI (its files, progress lines, usage errors), resume after a
-killed run, serial == Ray, and the aggregated numbers against hand computation from the task results
+killed run, and the aggregated numbers against hand computation from the task results
 and the raw series."""
 
 import json
@@ -276,27 +276,8 @@ def test_by_year_by_regime_and_power_through_the_cli(serial, prices_csv):
 
 
 # --- serial == Ray ------------------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_ray_gives_exactly_the_serial_numbers(serial, monkeypatch, prices_csv, tmp_path):
-    """The same tiny backtest on a local Ray with 2 workers (tasks finish out of order there):
-    every metric and every task's forecast identical to the serial run's."""
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    out = tmp_path / "out"
-    code, stdout, stderr = run_cli(["backtest", "--csv", str(prices_csv), *TINY, "--out", str(out),
-                                    "--workers", "2"])
-    assert code == 0, stderr
-    lines = stderr.splitlines()
-    assert lines[0] == "INFO: Ray: local, 2 CPUs for 8 tasks"
-    assert len(lines) == 1 + TASKS and all(line.startswith("INFO: [") for line in lines[1:])  # nothing from Ray
-    record = json.loads((out / "backtest.json").read_text())
-    assert record["engine"]["name"] == "ray" and record["engine"]["workers"] == 2
-    assert record["engine"]["versions"]["ray"]
-    assert metrics_only(record) == metrics_only(json.loads(stdout_of(serial[0])))
-    timing = ("train_seconds", "content_sha256")  # the hash seals the training time too
-    strip = lambda r: {k: v for k, v in r.items() if k not in timing}  # noqa: E731
-    assert {k: strip(r) for k, r in task_records(out).items()} == \
-           {k: strip(r) for k, r in task_records(serial[0]).items()}
+# On a local Ray: test_backtest_warm (its chains of tasks, every task file and metric equal to serial);
+# on a two-node cluster through --address: test_cluster (two coins, equal to serial per coin).
 
 
 def synthetic_result(dates, actual, previous, point) -> backtest.TaskResult:

@@ -64,9 +64,9 @@ def nodes_of_tasks(monkeypatch):
     the test the node of each task (task name -> node id)."""
     nodes, run_ray = {}, engines.run_ray
 
-    def run_ray_noting_nodes(ray, workers, fn, shared, items, describe):
-        assert fn is backtest_task.run_task
-        for task, (record, node) in run_ray(ray, workers, run_task_on_node, shared, items, describe):
+    def run_ray_noting_nodes(ray, workers, fn, shared, items, describe, after=None):
+        assert fn is backtest_task.run_task and after is None
+        for task, (record, node) in run_ray(ray, workers, run_task_on_node, shared, items, describe, after):
             nodes[task.name] = node
             yield task, record
 
