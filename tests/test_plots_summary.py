@@ -311,6 +311,8 @@ def test_coins_chart_puts_each_cell_beside_naive_per_coin():
     assert [c.get_label() for c in bars] == ["GRU", "LSTM"]
     gru_y = bars[0].lines[0].get_ydata()
     assert list(gru_y) == [1.01, 0.99, 1.02]
+    gru_x, lstm_x = (c.lines[0].get_xdata() for c in bars)
+    assert list(gru_x) == pytest.approx([-0.15, 0.85, 1.85]) and list(lstm_x) == pytest.approx([0.15, 1.15, 2.15])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["BTC-USD", "ETH-USD", "XRP-USD"]
     assert ax.get_ylim()[0] < 0.98 and ax.get_ylim()[1] > 1.05   # every seed's ratio is inside
     assert "mean over 3 seeds, bars: seed min..max" in ax.get_title()
