@@ -10,6 +10,7 @@ import numpy as np
 
 from . import regimes, verdicts
 from .backtest import Backtest, FoldResult
+from .engines import Engine
 from .intervals import IntervalMetrics
 from .jsonio import jsonable, level_key
 from .metrics import DMTest
@@ -67,6 +68,24 @@ def _fold_cell_record(fr: FoldResult, cell: str) -> dict:
     }
 
 
+def engine_record(e: Engine) -> dict:
+    return {"name": e.name, "workers": e.workers, "address": e.address, "cpu_count": e.cpu_count,
+            "versions": e.versions}
+
+
+def engine_sentence(e: Engine, trained: int, tasks: int, wall_seconds: float) -> str:
+    """backtest.md's line on how the run ran."""
+    return (f"Engine: {e.name}, {e.workers} worker{'s' if e.workers != 1 else ''}"
+            + (f" on the cluster at {e.address}" if e.address else "")
+            + f", {e.cpu_count} CPUs here; {trained} of {tasks} trainings run now, {tasks - trained} read back; "
+              f"wall time {wall_seconds:,.0f} s.")
+
+
+def band_level(levels: list[float]) -> float:
+    """The interval level a report's one-level tables show: the charts' BAND_LEVEL if it was run."""
+    return BAND_LEVEL if BAND_LEVEL in levels else levels[0]
+
+
 def backtest_record(b: Backtest) -> dict:
     """backtest.json: settings, engine, every fold and cell, all days together, DM tests, verdict."""
     o = b.options
@@ -89,8 +108,7 @@ def backtest_record(b: Backtest) -> dict:
                      **({"refit": o.refit} if o.refit != "cold" else {}),  # only where not today's default
                      "validation": "the last val_fraction of the training days before each origin: "
                                    "early stopping and interval calibration"},
-        "engine": {"name": b.engine.name, "workers": b.engine.workers, "address": b.engine.address,
-                   "cpu_count": b.engine.cpu_count, "versions": b.engine.versions},
+        "engine": engine_record(b.engine),
         "tasks": {"total": b.tasks, "trained": b.trained, "read_back": b.tasks - b.trained,
                   "directory": str(b.directory)},
         "wall_seconds": b.wall_seconds,
@@ -255,7 +273,7 @@ def _backtest_markdown(b: Backtest) -> str:
     pm = " (mean ± std over seeds)" if many else ""
     first = {cell: r.metrics[0] for cell, r in b.cells.items()}
     intervals = {"GRU": first["gru"].intervals, "LSTM": first["lstm"].intervals, "naive": b.naive.naive_intervals}
-    band = BAND_LEVEL if BAND_LEVEL in levels else levels[0]
+    band = band_level(levels)
     lines = [
         "# Rolling-origin backtest: GRU vs LSTM vs naive, next-day BTC close",
         "",
@@ -269,10 +287,7 @@ def _backtest_markdown(b: Backtest) -> str:
         f"{s['window']} previous closes.",
         f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
         f"seeds {', '.join(map(str, seeds))}.",
-        f"Engine: {b.engine.name}, {b.engine.workers} worker{'s' if b.engine.workers != 1 else ''}"
-        + (f" on the cluster at {b.engine.address}" if b.engine.address else "")
-        + f", {b.engine.cpu_count} CPUs here; {b.trained} of {b.tasks} trainings run now, "
-          f"{b.tasks - b.trained} read back; wall time {b.wall_seconds:,.0f} s.",
+        engine_sentence(b.engine, b.trained, b.tasks, b.wall_seconds),
         "",
         f"## All {len(b.dates)} out-of-sample days together{pm}",
         "",

@@ -8,17 +8,13 @@ the ratios to naive and the DM tests are what compares across coins.
 from __future__ import annotations
 
 from .backtest import DM_ALPHA, Backtest, CoinsBacktest
-from .report import BAND_LEVEL, _fmt, _label, _level, _pair_name, amount, p_value
-from .report_backtest import backtest_markdown, backtest_record, backtest_verdict, power_sentence
+from .report import _fmt, _label, _level, _pair_name, amount, p_value
+from .report_backtest import (backtest_markdown, backtest_record, backtest_verdict, band_level, engine_record,
+                              engine_sentence, power_sentence)
 
 
 def _coins(c: CoinsBacktest) -> str:
     return ", ".join(c.coins)
-
-
-def _engine(c: CoinsBacktest) -> dict:
-    e = c.engine
-    return {"name": e.name, "workers": e.workers, "address": e.address, "cpu_count": e.cpu_count, "versions": e.versions}
 
 
 def _summary_sentences(c: CoinsBacktest) -> list[str]:
@@ -37,7 +33,7 @@ def coins_record(c: CoinsBacktest) -> dict:
     return {
         "command": c.command,
         "coins": list(c.coins),
-        "engine": _engine(c),
+        "engine": engine_record(c.engine),
         "tasks": {"total": c.tasks, "trained": c.trained, "read_back": c.tasks - c.trained},
         "wall_seconds": c.wall_seconds,
         "summary": {
@@ -52,8 +48,7 @@ def coins_record(c: CoinsBacktest) -> dict:
 
 
 def _coverage(b: Backtest, cell: str | None) -> str:
-    levels = list(b.naive.naive_intervals)
-    level = BAND_LEVEL if BAND_LEVEL in levels else levels[0]
+    level = band_level(list(b.naive.naive_intervals))
     value = (b.naive.naive_intervals[level].coverage if cell is None
              else b.cells[cell].interval(level, "coverage").mean)
     return f"{100 * value:.1f}%"
@@ -73,9 +68,7 @@ def coins_markdown(c: CoinsBacktest) -> str:
     first = next(iter(c.coins.values()))
     s, seeds = first.settings, first.seeds
     many = len(seeds) > 1
-    levels = list(first.naive.naive_intervals)
-    level = _level(BAND_LEVEL if BAND_LEVEL in levels else levels[0])
-    e = c.engine
+    level = _level(band_level(list(first.naive.naive_intervals)))
     lines = [
         f"# Rolling-origin backtest over {len(c.coins)} coins: GRU vs LSTM vs naive, next-day close",
         "",
@@ -84,10 +77,7 @@ def coins_markdown(c: CoinsBacktest) -> str:
         f"Coins: {_coins(c)}, each from its own price file, with the same settings and fold rule: window "
         f"{s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, seeds "
         f"{', '.join(map(str, seeds))}; every coin's section below gives its data, folds and training window.",
-        f"Engine: {e.name}, {e.workers} worker{'s' if e.workers != 1 else ''}"
-        + (f" on the cluster at {e.address}" if e.address else "")
-        + f", {e.cpu_count} CPUs here; {c.trained} of {c.tasks} trainings run now, {c.tasks - c.trained} read back; "
-          f"wall time {c.wall_seconds:,.0f} s.",
+        engine_sentence(c.engine, c.trained, c.tasks, c.wall_seconds),
         "",
         "## Summary across coins" + (" (MAE ratios: mean ± std over seeds)" if many else ""),
         "",
