@@ -108,6 +108,11 @@ def coin_file(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def train_window(text: str) -> int | None:
+    """--train-days: a whole number of days (rolling), or "all" (expanding: None)."""
+    return None if text == "all" else positive_int(text)
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -247,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     folds.add_argument("--first-test", type=iso_date, metavar="DATE",
                        help="first out-of-sample day instead; folds follow up to the data end")
     g.add_argument("--step", type=fold_days, default=30, help="out-of-sample days per fold (default: %(default)s)")
-    g.add_argument("--train-days", type=positive_int, metavar="N",
-                   help="train on the last N target days before each origin (rolling); default: all of them (expanding)")
+    g.add_argument("--train-days", type=train_window, action="append", metavar="N|all",
+                   help="train on the last N target days before each origin (rolling), or on all of them (all: "
+                        "expanding, the default); repeat it to compare training windows in one run")
     g.add_argument("--refit", choices=("cold", "warm"), default="cold",
                    help="each fold's models from fresh weights (cold), or from the same cell and seed's on the "
                         "fold before (warm, early-stopped on its own validation days) (default: %(default)s)")
@@ -301,10 +307,12 @@ def backtest_settings_from_args(args: argparse.Namespace, parser: argparse.Argum
     """The backtest's own settings; the cluster address from --address, else $RAY_ADDRESS."""
     from .backtest_plan import BacktestSettings  # inside main: pandas loads with it (see cmd_train)
 
+    days = args.train_days or [None]
     try:
         return BacktestSettings(
             seeds=args.seeds, folds=args.folds, first_test=args.first_test, step=args.step,
-            train_days=args.train_days, workers=args.workers, refit=args.refit,
+            train_days=days[0] if len(days) == 1 else None, windows=tuple(days) if len(days) > 1 else (),
+            workers=args.workers, refit=args.refit,
             address=args.address or os.environ.get("RAY_ADDRESS") or None,
         )
     except ConfigError as e:
@@ -388,9 +396,13 @@ def cmd_compare(cfg: Config, args) -> int:
 
 def cmd_backtest(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report_backtest, report_coins
-    from .publish import run_backtest, run_backtest_coins
+    from . import report_backtest, report_coins, report_windows
+    from .publish import run_backtest, run_backtest_coins, run_backtest_windows
 
+    if args.backtest.windows:
+        sources = getattr(args, "sources", None) or {cfg.ticker: None}
+        result, record, charts = run_backtest_windows(cfg, args.backtest, sources, command=args.command_line)
+        return _result(args, lambda: report_windows.windows_text(result, list(map(str, charts))), lambda: record)
     if len(getattr(args, "sources", None) or ()) > 1:
         result, record, charts = run_backtest_coins(cfg, args.backtest, args.sources, command=args.command_line)
         return _result(args, lambda: report_coins.coins_text(result, list(map(str, charts))), lambda: record)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import engines, metrics, regimes
-from .backtest_plan import BacktestSettings, Fold, make_folds
+from .backtest_plan import BacktestSettings, Fold, make_folds, window_name
 from .backtest_task import (Task, TaskResult, finished, fold_days, following, plan, read_finished, resume_warm,
                             run_link, run_task, task_cfg, task_result, tasks_dir, write_finished)
 from .config import CELLS, MAX_SEED
@@ -389,3 +389,63 @@ def backtest_coins(cfg, s: BacktestSettings, sources: dict[str, Path], command: 
     coins = {p.name: finish(p, s, command, engine, started) for p in plans}
     return CoinsBacktest(coins=coins, summary=coins_summary(coins), command=command, engine=engine,
                          wall_seconds=time.perf_counter() - started, out=Path(cfg.out))
+
+
+# --- several training windows ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WindowsBacktest:
+    """The same backtest of each coin under several training windows, run together (one engine);
+    `runs[coin][train_days]` is the Backtest of that coin and window, windows shortest first."""
+
+    runs: dict[str, dict[int | None, Backtest]]   # coin -> train_days (None: expanding) -> its backtest
+    command: str
+    engine: Engine
+    wall_seconds: float
+    out: Path
+
+    @property
+    def coins(self) -> list[str]:
+        return list(self.runs)
+
+    @property
+    def windows(self) -> list[int | None]:
+        return list(next(iter(self.runs.values())))
+
+    @property
+    def all(self) -> list[Backtest]:
+        return [b for by_window in self.runs.values() for b in by_window.values()]
+
+    @property
+    def tasks(self) -> int:
+        return sum(b.tasks for b in self.all)
+
+    @property
+    def trained(self) -> int:
+        return sum(b.trained for b in self.all)
+
+
+def backtest_windows(cfg, s: BacktestSettings, sources: dict[str, Path | None], command: str = "backtest()",
+                     progress: Callable[[str], None] | None = None) -> WindowsBacktest:
+    """The backtest of each named price file (name -> CSV path; None: cfg's own source) under each of
+    `s.windows`, trained on one engine. A window's tasks are the tasks a run with that --train-days
+    alone would plan, in the same folder (<out>/backtest/tasks/, or .../<name>/ with several coins):
+    each window reads back what a one-window run trained, and the other way round."""
+    if len(s.windows) < 2:
+        raise ConfigError(f"a backtest over training windows needs at least 2 of them, got {len(s.windows)}")
+    started = time.perf_counter()
+    progress = progress or log.info
+    cfg = cfg.replace(test_start=None, all_data=False)
+    plans = {}
+    for name, path in sources.items():
+        coin_cfg = cfg if path is None else cfg.replace(csv=Path(path))
+        directory = tasks_dir(cfg.out) if len(sources) == 1 else coins_dir(cfg.out, name)
+        for ws in s.per_window():
+            label = window_name(ws.train_days) if len(sources) == 1 else f"{name}, {window_name(ws.train_days)}"
+            plans[name, ws] = prepare(coin_cfg, ws, directory, progress, label)
+    engine = run_pending(list(plans.values()), s, cfg.out, started, progress)
+    runs = {}
+    for (name, ws), p in plans.items():
+        runs.setdefault(name, {})[ws.train_days] = finish(p, ws, command, engine, started)
+    return WindowsBacktest(runs=runs, command=command, engine=engine, wall_seconds=time.perf_counter() - started,
+                           out=Path(cfg.out))

@@ -8,7 +8,7 @@ before the origin (all of them, or the last `train_days`), early-stopped and cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -37,6 +37,7 @@ class BacktestSettings:
     workers: int = 1                  # 1: in this process, without Ray; more: a local Ray with this many workers
     address: str | None = None        # an existing Ray cluster ("host:6379"); then Ray places the tasks
     refit: str = "cold"               # one of REFITS: each fold from fresh weights, or from the previous fold's
+    windows: tuple = ()               # several training windows in one run, each a train_days value; (): train_days alone
 
     def __post_init__(self):
         if self.folds is None and self.first_test is None:
@@ -47,6 +48,20 @@ class BacktestSettings:
     @property
     def engine(self) -> str:
         return "ray" if self.address or self.workers > 1 else "serial"
+
+    def per_window(self) -> tuple[BacktestSettings, ...]:
+        """One settings per training window, shortest first and expanding last: the order the
+        windows' reports compare them in (more history further down)."""
+        return tuple(replace(self, train_days=days, windows=()) for days in sorted(self.windows, key=window_order))
+
+
+def window_order(days: int | None) -> float:
+    """Training windows by how much history they keep: expanding (None) keeps the most."""
+    return float("inf") if days is None else days
+
+
+def window_name(days: int | None) -> str:
+    return "expanding" if days is None else f"rolling {days} days"
 
 
 def _problems(s: BacktestSettings):
@@ -65,7 +80,20 @@ def _problems(s: BacktestSettings):
         s.address is not None and not (isinstance(s.address, str) and s.address.strip())
         and f"address must name a Ray cluster (host:port), got {s.address!r}",
         s.refit not in REFITS and f"refit must be one of {', '.join(REFITS)}, got {s.refit!r}",
+        *_window_problems(s),
     ) if p]
+
+
+def _window_problems(s: BacktestSettings) -> list:
+    if not s.windows:
+        return []
+    if not isinstance(s.windows, tuple) or len(s.windows) < 2:
+        return [f"windows must be a tuple of at least 2 training windows, got {s.windows!r}"]
+    if s.train_days is not None:
+        return ["give train_days or windows, not both"]
+    twice = next((w for k, w in enumerate(s.windows) if w in s.windows[:k]), False)
+    return [twice is not False and f"training window {window_name(twice)} is given twice",
+            *(whole_problem("train_days", w, 2 * MIN_SPLIT_DAYS) for w in s.windows if w is not None)]
 
 
 @dataclass(frozen=True)

@@ -360,10 +360,11 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
 
 
 def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict[str, list[float]],
-                ratio_high: dict[str, list[float]], *, seeds: int | None = None, ax=None) -> Figure:
+                ratio_high: dict[str, list[float]], *, seeds: int | None = None, per: str = "coin", ax=None) -> Figure:
     """A multi-coin backtest at a glance: per coin, each cell's MAE over all out-of-sample days relative
     to naive's (mean over `seeds` seeds, the seed min..max as error bars), side by side around the
-    line at 1 = naive. Points, not bars: the gaps are ~1%."""
+    line at 1 = naive. Points, not bars: the gaps are ~1%. `per` names what a position is (a coin, or a
+    coin and training window)."""
     for name in ratio:
         colour(name)
         for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
@@ -390,7 +391,7 @@ def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict
     ax.set_xticks(range(len(coins)), coins)
     ax.set_ylabel("MAE / naive MAE, all out-of-sample days")
     bars = f"mean over {seeds} seeds, bars: seed min..max" if seeds and seeds > 1 else "one seed"
-    ax.set_title(f"MAE relative to naive per coin (below 1 beats naive)\n{bars}", fontsize=10)
+    ax.set_title(f"MAE relative to naive per {per} (below 1 beats naive)\n{bars}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     legend(ax)
     return fig

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_coins, report_compare,
-               report_use_model, saved_model)
+               report_use_model, report_windows, saved_model)
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -112,6 +112,27 @@ def run_backtest_coins(cfg, s, sources: dict[str, Path],
     write_together([
         (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
         (out / "backtest.md", lambda tmp: tmp.write_text(report_coins.coins_markdown(result))),
+        *((path, _png(fig)) for path, fig in charts),
+    ])
+    return result, record, [path for path, _ in charts]
+
+
+def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
+                         command: str = "backtest()") -> tuple[backtest.WindowsBacktest, dict, list[Path]]:
+    """The backtest over training windows, then backtest.json and .md (the table across coins and
+    windows, then every run), backtest.png (the summary chart) and one backtest chart per coin and
+    window, replaced together; returns the result, its JSON record and the charts' paths."""
+    result = backtest.backtest_windows(cfg, s, sources, command)
+    record = report_windows.windows_record(result)
+    out = Path(cfg.out)
+    charts = [(out / "backtest.png", plots_summary.coins_chart(**report_windows.windows_chart_inputs(result)))]
+    charts += [(out / report_windows.chart_name(result, coin, days),
+                plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
+                    b, report_windows._section_name(result, coin, days))))
+               for coin, by_window in result.runs.items() for days, b in by_window.items()]
+    write_together([
+        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / "backtest.md", lambda tmp: tmp.write_text(report_windows.windows_markdown(result))),
         *((path, _png(fig)) for path, fig in charts),
     ])
     return result, record, [path for path, _ in charts]
