@@ -17,6 +17,7 @@ WINDOW, SEEDS, FOLDS, STEP = 5, 2, 2, 6
 TINY = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
         "--seeds", "2", "--folds", "2", "--step", "6", "--no-jit-compile"]
 TASKS = FOLDS * 2 * SEEDS
+ONE_SEED = [*TINY[:TINY.index("--seeds")], "--seeds", "1", *TINY[TINY.index("--seeds") + 2:]]
 RUN_TASK = backtest_task.run_task
 
 

@@ -21,11 +21,10 @@ from forecast.backtest import CoinsSummary, coins_summary
 from forecast.backtest_plan import BacktestSettings
 from forecast.errors import ConfigError
 
-from .backtest_helpers import FOLDS, STEP, TINY, metrics_only, run_cli, tiny_config
+from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config
 from .conftest import random_walk, write_yahoo_csv
 
 SCALE = 2.0 ** -15
-ONE_SEED = [*TINY[:TINY.index("--seeds")], "--seeds", "1", *TINY[TINY.index("--seeds") + 2:]]
 COIN_TASKS = FOLDS * 2   # per coin: folds x cells x one seed
 
 

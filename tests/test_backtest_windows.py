@@ -14,11 +14,10 @@ from forecast.backtest import WindowsBacktest
 from forecast.backtest_plan import BacktestSettings
 from forecast.errors import ConfigError
 
-from .backtest_helpers import FOLDS, STEP, TINY, metrics_only, run_cli, tiny_config, write_prices
+from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config, write_prices
 from .conftest import random_walk, write_yahoo_csv
 from .test_backtest_coins import _usage_error
 
-ONE_SEED = [*TINY[:TINY.index("--seeds")], "--seeds", "1", *TINY[TINY.index("--seeds") + 2:]]
 WINDOW_TASKS = FOLDS * 2   # per window: folds x cells x one seed
 
 
