@@ -256,12 +256,16 @@ def _last_fold(b: Backtest) -> str:
 
 def backtest_markdown(b: Backtest, coin: str | None = None) -> str:
     """backtest.md; with `coin`, that coin's section of a multi-coin report: its name as the title,
-    every heading one level down, the command left to the report's head."""
+    every heading one level down, the command, engine and wall time left to the report's head."""
     text = _backtest_markdown(b)
     if coin is None:
         return text
     lines = text.split("\n")
     lines[:4] = [f"# {coin}", ""]  # the title, blank, "Made by", blank
+    engine = next(k for k, line in enumerate(lines) if line.startswith("Engine: "))
+    lines[engine] = (f"Trainings: {b.trained} of {b.tasks} run now, {b.tasks - b.trained} read back; "
+                     f"{b.train_seconds:,.0f} s of training in all (each task's own measure). The engine and the "
+                     "wall time are the whole run's, at the head of the report.")
     return "\n".join("#" + line if line.startswith("#") else line for line in lines)
 
 

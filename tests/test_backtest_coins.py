@@ -139,6 +139,12 @@ def test_the_report_has_one_summary_and_a_section_per_coin(coins_run):
     markdown = (out / "backtest.md").read_text()
     assert markdown.startswith("# Rolling-origin backtest over 2 coins: GRU vs LSTM vs naive, next-day close\n")
     assert markdown.count("Made by `") == 1
+    assert markdown.count("\nEngine: ") == 1   # the run's engine and wall time, once at the head
+    for name in ("BIG", "small-usd"):
+        seconds = record["by_coin"][name]["train_seconds"]
+        assert (f"\nTrainings: {COIN_TASKS} of {COIN_TASKS} run now, 0 read back; {seconds:,.0f} s of training in "
+                "all (each task's own measure). The engine and the wall time are the whole run's, at the head of "
+                "the report.\n") in markdown.split(f"\n## {name}\n")[1]
     assert "\n## Summary across coins\n" in markdown
     assert "\n## BIG\n\nData: " in markdown and "\n## small-usd\n\nData: " in markdown
     assert markdown.count(f"\n### All {FOLDS * STEP} out-of-sample days together\n") == 2
