@@ -110,3 +110,32 @@ def real_multiheader(tmp_path_factory) -> Path:
     """The snapshot's 2021-06-24..2025-12-31 in the yfinance >= 0.2.51 layout (1652 rows)."""
     path = tmp_path_factory.mktemp("multiheader") / "btc-usd-yfinance-multiheader.csv"
     return write_multiheader(path, REAL_CSV, *MULTIHEADER_DAYS)
+
+
+# --- a tiny two-coin backtest: test_backtest_coins and test_backtest_windows ---------------------
+
+COIN_SCALE = 2.0 ** -15   # coin "small-usd" is coin "big" times this (about 0.9 beside 30,000): exact in floating point
+
+
+@pytest.fixture(scope="session")
+def coin_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("coins")
+    close = random_walk(150, seed=7)
+    return (write_yahoo_csv(folder / "big.csv", close),
+            write_yahoo_csv(folder / "small-usd.csv", close * COIN_SCALE))
+
+
+@pytest.fixture(scope="session")
+def coins_run(coin_files, tmp_path_factory):
+    """Two coins through the CLI, one named (BIG=PATH), one by its file name, with --json; shared
+    read-only."""
+    import json
+
+    from .backtest_helpers import ONE_SEED, run_cli  # here: backtest_helpers imports this module
+
+    out = tmp_path_factory.mktemp("coins-serial") / "out"
+    big, small = coin_files
+    code, stdout, stderr = run_cli(["backtest", "--csv", f"BIG={big}", "--csv", str(small), *ONE_SEED,
+                                    "--out", str(out), "--json"])
+    assert code == 0, stderr
+    return out, json.loads(stdout), stderr

@@ -53,7 +53,7 @@ def test_a_shorter_last_fold_is_named_in_the_report(prices_csv, tmp_path):
     """--first-test with days left over: the prices end on 2021-05-30, so folds of 6 days from
     2021-05-22 leave a last fold of 3 days (2021-05-28..30)."""
     tiny = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
-            "--seeds", "1", "--step", "6", "--first-test", "2021-05-22"]
+            "--seeds", "1", "--step", "6", "--first-test", "2021-05-22", "--no-jit-compile"]
     code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *tiny, "--out", str(tmp_path), "--quiet"])
     assert code == 0, stderr
     assert "2 folds of 6 target days (the last 3), 2021-05-22..2021-05-30 (9 out-of-sample days)" \

@@ -22,29 +22,12 @@ from forecast.backtest_plan import BacktestSettings
 from forecast.errors import ConfigError
 
 from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config
-from .conftest import random_walk, write_yahoo_csv
+from .conftest import COIN_SCALE as SCALE
 
-SCALE = 2.0 ** -15
 COIN_TASKS = FOLDS * 2   # per coin: folds x cells x one seed
 
 
-@pytest.fixture(scope="module")
-def coin_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("coins")
-    close = random_walk(150, seed=7)
-    return (write_yahoo_csv(folder / "big.csv", close),
-            write_yahoo_csv(folder / "small-usd.csv", close * SCALE))
-
-
-@pytest.fixture(scope="module")
-def coins_run(coin_files, tmp_path_factory):
-    """Two coins through the CLI, one named (BIG=PATH), one by its file name, with --json."""
-    out = tmp_path_factory.mktemp("coins-serial") / "out"
-    big, small = coin_files
-    code, stdout, stderr = run_cli(["backtest", "--csv", f"BIG={big}", "--csv", str(small), *ONE_SEED,
-                                    "--out", str(out), "--json"])
-    assert code == 0, stderr
-    return out, json.loads(stdout), stderr
+# coin_files and coins_run: tests/conftest.py (session fixtures, test_backtest_windows reads them too)
 
 
 def test_files_and_task_folders_per_coin(coins_run):

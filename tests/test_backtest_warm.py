@@ -1,7 +1,7 @@
 """backtest --refit warm: fold k of a (cell, seed) starts from fold k-1's trained weights. The first
 fold equals the cold one, later ones differ and really start from the weights before them; task names
 chain, cold names stay as they were; a resumed chain starts at its first unusable task from the weights
-read back (checked by their sha256); serial == Ray; and the engines' `after` hook that queues a chain's
+read back (checked by their sha256); and the engines' `after` hook that queues a chain's
 next fold."""
 
 import json
@@ -263,24 +263,7 @@ def test_a_warm_task_file_without_its_weights_hash_is_trained_again(warm, monkey
     assert calls == [path.stem]
 
 
-# --- serial == Ray ------------------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_ray_runs_the_chains_with_exactly_the_serial_numbers(warm, monkeypatch, prices_csv, tmp_path):
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    out = tmp_path / "out"
-    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *WARM, "--out", str(out), "--workers", "2"])
-    assert code == 0, stderr
-    lines = stderr.splitlines()
-    assert lines[0] == "INFO: Ray: local, 2 CPUs for 8 tasks"
-    assert len(lines) == 1 + 8 and all(line.startswith("INFO: [") for line in lines[1:])
-    record = json.loads(stdout_of(out))
-    assert record["engine"]["name"] == "ray" and metrics_only(record) == metrics_only(json.loads(stdout_of(warm[0])))
-    ray_files, serial_files = tasks_of(out), tasks_of(warm[0])
-    assert sorted(ray_files) == sorted(serial_files)
-    for k, (path, weights) in ray_files.items():
-        assert strip_timing(json.loads(path.read_text())) == strip_timing(json.loads(serial_files[k][0].read_text()))
-        assert weights.read_bytes() == serial_files[k][1].read_bytes()
+# --- serial == Ray: test_cluster.test_warm_chains_on_the_cluster_give_exactly_the_serial_files ------
 
 
 # --- the engines' after hook ------------------------------------------------------------------------

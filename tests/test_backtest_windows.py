@@ -15,7 +15,6 @@ from forecast.backtest_plan import BacktestSettings
 from forecast.errors import ConfigError
 
 from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config, write_prices
-from .conftest import random_walk, write_yahoo_csv
 from .test_backtest_coins import _usage_error
 
 WINDOW_TASKS = FOLDS * 2   # per window: folds x cells x one seed
@@ -148,37 +147,39 @@ def test_history_sentences_by_hand():
 
 # --- several coins -------------------------------------------------------------------------------
 
-def test_several_coins_under_several_windows(tmp_path):
-    """Coin "small" is coin "big" times 2**-15: under every window the same ratios (test_backtest_coins)."""
-    close = random_walk(150, seed=7)
-    big = write_yahoo_csv(tmp_path / "big.csv", close)
-    small = write_yahoo_csv(tmp_path / "small.csv", close * 2.0 ** -15)
+def test_several_coins_under_several_windows(coins_run, coin_files, tmp_path):
+    """Over test_backtest_coins' folder, its last fold under two windows: the expanding tasks are that
+    run's (read back), the 30-day ones trained. Coin "small-usd" is coin "BIG" times 2**-15: under
+    every window the same ratios."""
     out = tmp_path / "out"
+    shutil.copytree(coins_run[0] / "backtest", out / "backtest")
+    big, small = coin_files
     code, stdout, stderr = run_cli(["backtest", "--csv", f"BIG={big}", "--csv", str(small), *ONE_SEED,
                                     "--folds", "1", "--train-days", "30", "--train-days", "all", "--out", str(out),
                                     "--json"])
     assert code == 0, stderr
     record = json.loads(stdout)
+    assert record["tasks"] == {"total": 8, "trained": 4, "read_back": 4}
     assert sorted(p.name for p in out.iterdir()) == [
-        "backtest", "backtest-BIG-30d.png", "backtest-BIG-expanding.png", "backtest-small-30d.png",
-        "backtest-small-expanding.png", "backtest.json", "backtest.md", "backtest.png"]
-    for name in ("BIG", "small"):
-        assert len(list((out / "backtest" / "tasks" / name).glob("*.json"))) == 2 * 2
+        "backtest", "backtest-BIG-30d.png", "backtest-BIG-expanding.png", "backtest-small-usd-30d.png",
+        "backtest-small-usd-expanding.png", "backtest.json", "backtest.md", "backtest.png"]
+    for name in ("BIG", "small-usd"):
+        assert len(list((out / "backtest" / "tasks" / name).glob("*.json"))) == 2 * 2 + 2   # and the coins run's first fold
     progress = [line.split(":")[1].strip() for line in stderr.splitlines() if line.startswith("INFO: [")]
-    assert progress == ["[1/8] BIG, rolling 30 days", "[2/8] BIG, rolling 30 days", "[3/8] BIG, expanding",
-                        "[4/8] BIG, expanding", "[5/8] small, rolling 30 days", "[6/8] small, rolling 30 days",
-                        "[7/8] small, expanding", "[8/8] small, expanding"]
+    assert progress == ["[5/8] BIG, rolling 30 days", "[6/8] BIG, rolling 30 days",
+                        "[7/8] small-usd, rolling 30 days", "[8/8] small-usd, rolling 30 days"]
     rows = record["summary"]["rows"]
     for w in ("30d", "expanding"):
         for cell in ("gru", "lstm"):
-            assert rows["small"][w][f"{cell}_mae_ratio_vs_naive"] == rows["BIG"][w][f"{cell}_mae_ratio_vs_naive"]
+            assert rows["small-usd"][w][f"{cell}_mae_ratio_vs_naive"] == rows["BIG"][w][f"{cell}_mae_ratio_vs_naive"]
     verdict = record["summary"]["verdict"]
-    assert [line.split(":")[0] for line in verdict] == ["BIG", "small", "GRU's MAE below LSTM's",
+    assert [line.split(":")[0] for line in verdict] == ["BIG", "small-usd", "GRU's MAE below LSTM's",
                                                         "Diebold-Mariano GRU vs LSTM significant at 5% (first seed)"]
     markdown = (out / "backtest.md").read_text()
-    assert [s for s in ("\n## BIG, rolling 30 days\n", "\n## BIG, expanding\n", "\n## small, rolling 30 days\n",
-                        "\n## small, expanding\n") if s in markdown] == [
-        "\n## BIG, rolling 30 days\n", "\n## BIG, expanding\n", "\n## small, rolling 30 days\n", "\n## small, expanding\n"]
+    sections = ["\n## BIG, rolling 30 days\n", "\n## BIG, expanding\n", "\n## small-usd, rolling 30 days\n",
+                "\n## small-usd, expanding\n"]
+    assert all(s in markdown for s in sections)
+    assert sorted(sections, key=markdown.index) == sections
 
 
 # --- settings and the CLI ------------------------------------------------------------------------

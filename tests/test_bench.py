@@ -94,13 +94,7 @@ def test_interleaving_alternates_who_goes_first():
     assert all(len(t) == 4 for t in times.values())
 
 
-def test_cli_json(capsys):
-    code = main(["bench", "--window", "8", "--units", "4", "--calls", "5", "--batch", "16", "--train-epochs", "0", "--json"])
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)  # stdout is exactly one JSON object
-    assert out["settings"]["batch"] == 16 and out["settings"]["calls"] == 5
-    assert out["gru"]["params"] < out["lstm"]["params"]
-    assert "training" not in out
+# bench --json through the CLI: test_json_output.test_bench
 
 
 def test_cli_quiet_prints_only_the_table(capsys):

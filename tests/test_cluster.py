@@ -1,7 +1,7 @@
 """The cluster path on a real two-node Ray cluster on this machine (ray.cluster_utils.Cluster: a head
 node and a second node, one CPU each, started in this process as `ray start` would on two machines):
 a tiny two-coin backtest through --address gives exactly the serial numbers per coin, and its tasks
-ran on both nodes."""
+ran on both nodes; a warm backtest's chains give exactly the serial task files and weights."""
 
 import json
 
@@ -103,3 +103,29 @@ def test_a_two_node_cluster_gives_exactly_the_serial_numbers(cluster, nodes_of_t
            {k: strip(r) for k, r in task_records(serial).items()}
     node_ids = {node.node_id for node in cluster.list_all_nodes()}
     assert len(nodes_of_tasks) == TASKS and set(nodes_of_tasks.values()) == node_ids and len(node_ids) == 2
+
+
+@pytest.mark.slow
+def test_warm_chains_on_the_cluster_give_exactly_the_serial_files(cluster, monkeypatch, coins, tmp_path):
+    """--refit warm, one coin, 2 folds, one seed: two chains (GRU, LSTM) of two folds each, every
+    second fold queued by the engine's `after` hook once its first is done, on the cluster as serially:
+    the same task files (but for the training time) and the same weights, byte for byte."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    warm = [*coins[:2], *TINY, "--seeds", "1", "--refit", "warm"]
+    runs = {}
+    for name, extra in (("serial", []), ("cluster", ["--address", cluster.address])):
+        runs[name] = tmp_path / name
+        code, _, stderr = run_cli(["backtest", *warm, "--out", str(runs[name]), *extra])
+        assert code == 0, stderr
+    assert stderr.splitlines()[0] == f"INFO: Ray: cluster at {cluster.address}, 2 CPUs for 4 tasks"
+    files = {name: sorted((out / "backtest" / "tasks").iterdir()) for name, out in runs.items()}
+    assert [p.name for p in files["cluster"]] == [p.name for p in files["serial"]]
+    assert sum(p.name.endswith(".weights.npz") for p in files["serial"]) == 4
+    timing = ("train_seconds", "content_sha256")
+    for a, b in zip(files["serial"], files["cluster"]):
+        if a.suffix == ".json":
+            strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k not in timing}  # noqa: E731
+            assert strip(a) == strip(b)
+        else:
+            assert a.read_bytes() == b.read_bytes()
+    assert metrics_only(json.loads(stdout_of(runs["cluster"]))) == metrics_only(json.loads(stdout_of(runs["serial"])))

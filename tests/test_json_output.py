@@ -138,6 +138,8 @@ def test_bench(capfd):
                             "--train-epochs", "0", "--train-rows", "64", "--json")
     assert code == 0
     assert record["settings"]["calls"] == 2 and record["settings"]["batch"] == 8
+    assert record["gru"]["params"] < record["lstm"]["params"]
+    assert "training" not in record   # --train-epochs 0
     assert "INFO: building fresh models: window 5, 4 units" in err
     assert "Inference of fresh models: window 5, 4 units" in err
 
