@@ -139,3 +139,24 @@ def coins_run(coin_files, tmp_path_factory):
                                     "--out", str(out), "--json"])
     assert code == 0, stderr
     return out, json.loads(stdout), stderr
+
+
+# --- the tiny backtest: test_backtest, test_backtest_warm (its cold run) and test_backtest_windows -------
+
+@pytest.fixture(scope="session")
+def backtest_prices(tmp_path_factory):
+    from .backtest_helpers import write_prices  # here: backtest_helpers imports this module
+
+    return write_prices(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_serial(backtest_prices, tmp_path_factory):
+    """One uninterrupted tiny backtest (2 folds, 2 seeds) through the CLI with --json, shared
+    read-only: (its folder, stdout, stderr)."""
+    from .backtest_helpers import TINY, run_cli
+
+    out = tmp_path_factory.mktemp("serial") / "out"
+    code, stdout, stderr = run_cli(["backtest", "--csv", str(backtest_prices), *TINY, "--out", str(out), "--json"])
+    assert code == 0, stderr
+    return out, stdout, stderr

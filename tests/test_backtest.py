@@ -15,21 +15,18 @@ from forecast.backtest_plan import BacktestSettings, make_folds
 from forecast.csv_source import load_csv
 
 from .backtest_helpers import (FOLDS, SEEDS, STEP, TASKS, TINY, counting, metrics_only, run_cli, stdout_of,
-                               task_files, task_records, tiny_config, write_prices)
+                               task_files, task_records, tiny_config)
 
 
 @pytest.fixture(scope="module")
-def prices_csv(tmp_path_factory):
-    return write_prices(tmp_path_factory)
+def prices_csv(backtest_prices):
+    return backtest_prices
 
 
 @pytest.fixture(scope="module")
-def serial(prices_csv, tmp_path_factory):
-    """One uninterrupted tiny backtest through the CLI with --json, shared read-only."""
-    out = tmp_path_factory.mktemp("serial") / "out"
-    code, stdout, stderr = run_cli(["backtest", "--csv", str(prices_csv), *TINY, "--out", str(out), "--json"])
-    assert code == 0, stderr
-    return out, stdout, stderr
+def serial(tiny_serial):
+    """One uninterrupted tiny backtest through the CLI with --json (conftest), shared read-only."""
+    return tiny_serial
 
 
 # --- the CLI ---------------------------------------------------------------------------------

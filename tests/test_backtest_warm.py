@@ -17,7 +17,7 @@ from forecast.backtest_task import Trained, make_task, plan, weights_bytes, weig
 from forecast.config import Config
 from forecast.errors import ConfigError
 
-from .backtest_helpers import TINY, WINDOW, metrics_only, run_cli, stdout_of, task_records, write_prices
+from .backtest_helpers import TINY, WINDOW, metrics_only, run_cli, stdout_of, task_records
 from .conftest import random_walk
 from .test_engines import FakeRay
 
@@ -26,18 +26,14 @@ RUN_LINK = backtest_task.run_link
 
 
 @pytest.fixture(scope="module")
-def prices_csv(tmp_path_factory):
-    return write_prices(tmp_path_factory)
+def prices_csv(backtest_prices):
+    return backtest_prices
 
 
 @pytest.fixture(scope="module")
-def cold(prices_csv, tmp_path_factory):
-    """The cold tiny backtest, one seed (42): its task files are the warm run's first fold."""
-    out = tmp_path_factory.mktemp("cold") / "out"
-    code, _, stderr = run_cli(["backtest", "--csv", str(prices_csv), *TINY, "--seeds", "1", "--out", str(out),
-                               "--quiet"])
-    assert (code, stderr) == (0, "")
-    return out
+def cold(tiny_serial):
+    """The cold tiny backtest (conftest; seeds 42 and 43): its task files are the warm run's first fold."""
+    return tiny_serial[0]
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +157,7 @@ def test_the_first_fold_is_the_cold_one_and_later_folds_differ(warm, cold):
     lines = stderr.splitlines()
     assert len(lines) == 8 and all(line.startswith("INFO: [") for line in lines)
     warm_records, cold_records = task_records(out), task_records(cold)
-    assert sorted(cold_records) == [(FOLD_1, "gru", 42), (FOLD_1, "lstm", 42), (FOLD_2, "gru", 42), (FOLD_2, "lstm", 42)]
+    assert sorted(cold_records) == [(f, c, s) for f in (FOLD_1, FOLD_2) for c in ("gru", "lstm") for s in (42, 43)]
     for (origin, cell, seed), c in cold_records.items():
         w = warm_records[origin, cell, seed]
         if origin == FOLD_1:

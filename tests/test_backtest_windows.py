@@ -14,21 +14,24 @@ from forecast.backtest import WindowsBacktest
 from forecast.backtest_plan import BacktestSettings
 from forecast.errors import ConfigError
 
-from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config, write_prices
+from .backtest_helpers import FOLDS, ONE_SEED, STEP, metrics_only, run_cli, tiny_config
 from .test_backtest_coins import _usage_error
 
 WINDOW_TASKS = FOLDS * 2   # per window: folds x cells x one seed
 
 
 @pytest.fixture(scope="module")
-def prices_csv(tmp_path_factory):
-    return write_prices(tmp_path_factory)
+def prices_csv(backtest_prices):
+    return backtest_prices
 
 
 @pytest.fixture(scope="module")
-def windows_run(prices_csv, tmp_path_factory):
-    """Expanding given first, rolling 30 days second: the report puts the shorter window first."""
+def windows_run(prices_csv, tiny_serial, tmp_path_factory):
+    """Over the tiny serial backtest's folder (conftest: expanding, seeds 42 and 43), one seed under two
+    windows: its expanding tasks of seed 42 are read back, the 30-day ones trained. Expanding given
+    first, rolling 30 days second: the report puts the shorter window first."""
     out = tmp_path_factory.mktemp("windows") / "out"
+    shutil.copytree(tiny_serial[0] / "backtest", out / "backtest")
     code, stdout, stderr = run_cli(["backtest", "--csv", str(prices_csv), *ONE_SEED, "--train-days", "all",
                                     "--train-days", "30", "--out", str(out), "--json"])
     assert code == 0, stderr
@@ -40,12 +43,13 @@ def test_files_tasks_and_progress(windows_run):
     assert record == json.loads((out / "backtest.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == [
         "backtest", "backtest-30d.png", "backtest-expanding.png", "backtest.json", "backtest.md", "backtest.png"]
-    assert len(list((out / "backtest" / "tasks").glob("*.json"))) == 2 * WINDOW_TASKS
+    assert len(list((out / "backtest" / "tasks").glob("*.json"))) == 3 * WINDOW_TASKS   # and seed 43's expanding
     assert record["coins"] == ["prices"] and record["windows"] == ["30d", "expanding"]
-    assert record["tasks"] == {"total": 2 * WINDOW_TASKS, "trained": 2 * WINDOW_TASKS, "read_back": 0}
+    assert record["tasks"] == {"total": 2 * WINDOW_TASKS, "trained": WINDOW_TASKS, "read_back": WINDOW_TASKS}
+    tasks = out / "backtest" / "tasks"
+    assert stderr.splitlines()[0] == f"INFO: resuming expanding: 4 of 4 tasks already finished in {tasks}"
     progress = [line for line in stderr.splitlines() if line.startswith("INFO: [")]
-    assert [line.split(":")[1].strip() for line in progress] == \
-        [f"[{k}/8] rolling 30 days" for k in range(1, 5)] + [f"[{k}/8] expanding" for k in range(5, 9)]
+    assert [line.split(":")[1].strip() for line in progress] == [f"[{k}/8] rolling 30 days" for k in range(5, 9)]
     runs = record["runs"]["prices"]
     assert [runs[w]["backtest"]["train_days"] for w in ("30d", "expanding")] == [30, None]
     before = {w: runs[w]["folds"][0]["train"]["days"] + runs[w]["folds"][0]["val"]["days"] for w in runs}
@@ -74,7 +78,7 @@ def test_resume_trains_only_the_missing_task(windows_run, prices_csv, tmp_path):
     runs = record["runs"]["prices"]
     fold = runs["expanding"]["folds"][1]
     # both windows have a task on this fold's days: the expanding one is the one trained from the first day on
-    missing = [p for p in (copy / "backtest" / "tasks").glob(f"{fold['test']['first']}_lstm_*.json")
+    missing = [p for p in (copy / "backtest" / "tasks").glob(f"{fold['test']['first']}_lstm_seed42_*.json")
                if json.loads(p.read_text())["key"]["fold"]["train"][0] == fold["train"]["first"]]
     assert len(missing) == 1
     missing[0].unlink()
