@@ -46,7 +46,10 @@ def history_sentences(w: WindowsBacktest) -> list[str]:
         best = {c: min(by_window, key=lambda days: _ratio(by_window[days], c)) for c in CELLS}
         change = {c: _ratio(by_window[longest], c) - _ratio(by_window[shortest], c) for c in CELLS}
         gap = {days: _ratio(b, "lstm") - _ratio(b, "gru") for days, b in by_window.items()}
-        more = ("the longer history favoured LSTM more than GRU" if change["lstm"] < change["gru"]
+        # compared as printed (4 decimals): a gap of 0.00001 is no direction
+        gru_change, lstm_change = round(change["gru"], 4), round(change["lstm"], 4)
+        more = ("the longer history changed both by the same amount" if lstm_change == gru_change
+                else "the longer history favoured LSTM more than GRU" if lstm_change < gru_change
                 else "the longer history did not favour LSTM more than GRU")
         lines.append(
             f"{coin}: lowest MAE / naive for GRU with {window_name(best['gru'])} "

@@ -129,6 +129,7 @@ def test_history_sentences_by_hand():
     w = WindowsBacktest(runs={
         "A": {30: _run(1.010, 1.030, 0.01), None: _run(1.020, 1.015, 0.2)},
         "B": {30: _run(0.990, 0.995, 0.05), None: _run(0.980, 0.990, np.nan)},
+        "C": {30: _run(1.0000, 1.0050, 0.5), None: _run(1.00261, 1.00760, 0.5)},
     }, command="", engine=None, wall_seconds=0.0, out=None)
     assert report_windows.history_sentences(w) == [
         # A: GRU 1.010 -> 1.020 (+0.0100), LSTM 1.030 -> 1.015 (-0.0150): LSTM's change is the lower
@@ -141,11 +142,16 @@ def test_history_sentences_by_hand():
         "days to expanding GRU's ratio changed by -0.0100 and LSTM's by -0.0050 (negative: lower error with more "
         "history): the longer history did not favour LSTM more than GRU. LSTM's ratio minus GRU's: +0.0050 "
         "(rolling 30 days), +0.0100 (expanding).",
-        # 30 days: A 1.010 < 1.030, B 0.990 < 0.995; expanding: only B (1.020 > 1.015 on A)
-        "GRU's MAE below LSTM's: rolling 30 days on 2 of 2 coins; expanding on 1 of 2 coins.",
+        # C: GRU +0.00261, LSTM +0.00260: LSTM's change is the lower by 0.00001, the same as printed
+        "C: lowest MAE / naive for GRU with rolling 30 days (1.0000), for LSTM with rolling 30 days (1.0050). From "
+        "rolling 30 days to expanding GRU's ratio changed by +0.0026 and LSTM's by +0.0026 (negative: lower error "
+        "with more history): the longer history changed both by the same amount. LSTM's ratio minus GRU's: +0.0050 "
+        "(rolling 30 days), +0.0050 (expanding).",
+        # 30 days: A 1.010 < 1.030, B 0.990 < 0.995, C; expanding: B and C (1.020 > 1.015 on A)
+        "GRU's MAE below LSTM's: rolling 30 days on 3 of 3 coins; expanding on 2 of 3 coins.",
         # p < 0.05: A's 0.01 only (0.05 is not below 0.05, NaN never)
-        "Diebold-Mariano GRU vs LSTM significant at 5% (first seed): rolling 30 days on 1 of 2 coins; "
-        "expanding on 0 of 2 coins.",
+        "Diebold-Mariano GRU vs LSTM significant at 5% (first seed): rolling 30 days on 1 of 3 coins; "
+        "expanding on 0 of 3 coins.",
     ]
 
 
