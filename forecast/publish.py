@@ -94,6 +94,16 @@ def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest
     return result, record
 
 
+def _write_report(out: Path, record: dict, markdown: str, charts: list) -> list[Path]:
+    """backtest.json, backtest.md and every (path, figure) chart, replaced together; the charts' paths."""
+    write_together([
+        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
+        (out / "backtest.md", lambda tmp: tmp.write_text(markdown)),
+        *((path, _png(fig)) for path, fig in charts),
+    ])
+    return [path for path, _ in charts]
+
+
 def coin_chart_name(name: str) -> str:
     return f"backtest-{name}.png"
 
@@ -109,12 +119,7 @@ def run_backtest_coins(cfg, s, sources: dict[str, Path],
     charts = [(out / "backtest.png", plots_summary.coins_chart(**report_coins.coins_chart_inputs(result)))]
     charts += [(out / coin_chart_name(name), plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b, name)))
                for name, b in result.coins.items()]
-    write_together([
-        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "backtest.md", lambda tmp: tmp.write_text(report_coins.coins_markdown(result))),
-        *((path, _png(fig)) for path, fig in charts),
-    ])
-    return result, record, [path for path, _ in charts]
+    return result, record, _write_report(out, record, report_coins.coins_markdown(result), charts)
 
 
 def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
@@ -128,11 +133,6 @@ def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
     charts = [(out / "backtest.png", plots_summary.coins_chart(**report_windows.windows_chart_inputs(result)))]
     charts += [(out / report_windows.chart_name(result, coin, days),
                 plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
-                    b, report_windows._section_name(result, coin, days))))
+                    b, report_windows.section_name(result, coin, days))))
                for coin, by_window in result.runs.items() for days, b in by_window.items()]
-    write_together([
-        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "backtest.md", lambda tmp: tmp.write_text(report_windows.windows_markdown(result))),
-        *((path, _png(fig)) for path, fig in charts),
-    ])
-    return result, record, [path for path, _ in charts]
+    return result, record, _write_report(out, record, report_windows.windows_markdown(result), charts)

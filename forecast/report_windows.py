@@ -13,10 +13,9 @@ import numpy as np
 
 from .backtest import DM_ALPHA, Backtest, WindowsBacktest
 from .backtest_plan import window_name
+from .config import CELLS
 from .report import _fmt, _label, p_value
 from .report_backtest import backtest_markdown, backtest_record, band_level, engine_record, engine_sentence
-
-CELLS = ("gru", "lstm")
 
 
 def window_key(days: int | None) -> str:
@@ -103,7 +102,7 @@ def windows_record(w: WindowsBacktest) -> dict:
     }
 
 
-def _section_name(w: WindowsBacktest, coin: str, days: int | None) -> str:
+def section_name(w: WindowsBacktest, coin: str, days: int | None) -> str:
     return window_name(days) if len(w.runs) == 1 else f"{coin}, {window_name(days)}"
 
 
@@ -152,7 +151,7 @@ def windows_markdown(w: WindowsBacktest) -> str:
         *(f"- {line}" for line in history_sentences(w)),
         "",
     ]
-    sections = [backtest_markdown(b, coin=_section_name(w, coin, d)) for coin, bw in w.runs.items()
+    sections = [backtest_markdown(b, coin=section_name(w, coin, d)) for coin, bw in w.runs.items()
                 for d, b in bw.items()]
     return "\n".join(lines) + "\n" + "\n".join(sections)
 
