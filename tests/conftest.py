@@ -112,6 +112,31 @@ def real_multiheader(tmp_path_factory) -> Path:
     return write_multiheader(path, REAL_CSV, *MULTIHEADER_DAYS)
 
 
+# --- a tiny two-seed comparison: test_compare, test_json_output and test_hostile ---------------
+
+# Tiny trainings without XLA: its compilation is most of a one-epoch training (3-4x slower with it);
+# the XLA path is trained in test_cli's real-prices run and the notebook test.
+COMPARE_TINY = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
+                "--calls", "3", "--quiet", "--no-jit-compile"]
+
+
+@pytest.fixture(scope="session")
+def compared(tmp_path_factory):
+    """One tiny two-seed comparison (COMPARE_TINY's settings), shared read-only: tests that run
+    compare again copy its folder, whose saved models the run then reuses. (cfg, result, record)."""
+    import json
+
+    from forecast import publish
+    from forecast.config import Config
+
+    tmp = tmp_path_factory.mktemp("compare")
+    csv = write_yahoo_csv(tmp / "prices.csv", random_walk(150, seed=3))
+    cfg = Config(csv=csv, out=tmp / "out", window=5, units=4, epochs=2, batch_size=16, patience=1, quiet=True,
+                 jit_compile=False)
+    result = publish.run_compare(cfg, seeds=2, calls=3, command="test")
+    return cfg, result, json.loads((cfg.out / "comparison.json").read_text())
+
+
 # --- a tiny two-coin backtest: test_backtest_coins and test_backtest_windows ---------------------
 
 COIN_SCALE = 2.0 ** -15   # coin "small-usd" is coin "big" times this (about 0.9 beside 30,000): exact in floating point

@@ -168,6 +168,46 @@ def test_only_the_chart_modules_draw(package):
     assert drawing == []
 
 
+TENSORFLOW = {"tensorflow", "keras"}
+
+
+def loads_runtime_first(tree: ast.Module) -> bool | None:
+    """None when the module's top level imports neither TensorFlow nor Keras; else whether it imports
+    `runtime` before the first of them (runtime sets up yfinance's HTTP library before TensorFlow's
+    libcurl loads: test_runtime shows the clash, and that runtime prevents it)."""
+    runtime_seen = False
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and (node.module == "runtime" or any(a.name == "runtime" for a in node.names)):
+                runtime_seen = True
+            names = [(node.module or "").split(".")[0]] if node.level == 0 else []
+        else:
+            continue
+        if TENSORFLOW & set(names):
+            return runtime_seen
+    return None
+
+
+def test_every_module_that_loads_tensorflow_imports_runtime_first(package):
+    trees, _, _ = package
+    checked = {name: loads_runtime_first(tree) for name, tree in trees.items()}
+    assert [name for name, first in checked.items() if first is False] == []
+    assert {name for name, first in checked.items() if first} >= {"models", "train", "saved_model", "bench"}
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import numpy\nimport keras\n", False),
+    ("import keras\nfrom . import runtime\n", False),
+    ("from . import runtime\nimport tensorflow as tf\n", True),
+    ("from .runtime import quiet_tensorflow\nfrom keras import layers\n", True),
+    ("import numpy\n\ndef f():\n    import keras\n", None),
+])
+def test_the_runtime_order_check_on_small_sources(source, expected):
+    assert loads_runtime_first(ast.parse(source)) is expected
+
+
 def test_no_module_is_a_grab_bag():
     long = {p.name: n for p in PACKAGE.glob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}

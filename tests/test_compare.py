@@ -1,5 +1,6 @@
 """compare: both cells on one split, seeds, DM tests on the right pairs, timing, the report files."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -8,28 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import compare, metrics, publish, report_compare
+from forecast import compare, metrics, report_compare
 from forecast.__main__ import main
-from forecast.config import Config
 from forecast.csv_source import load_csv
 
-from .conftest import random_walk, write_yahoo_csv
+from .conftest import COMPARE_TINY, random_walk, write_yahoo_csv
 
-# Tiny trainings without XLA: its compilation is most of a one-epoch training (3-4x slower with it);
-# the XLA path is trained in test_cli's real-prices run and the notebook test.
-TINY = ["--window", "5", "--units", "4", "--epochs", "2", "--batch-size", "16", "--patience", "1",
-        "--calls", "3", "--quiet", "--no-jit-compile"]
-
-
-@pytest.fixture(scope="module")
-def compared(tmp_path_factory):
-    """One tiny two-seed comparison, shared by the tests that only read its outputs."""
-    tmp = tmp_path_factory.mktemp("compare")
-    csv = write_yahoo_csv(tmp / "prices.csv", random_walk(150, seed=3))
-    cfg = Config(csv=csv, out=tmp / "out", window=5, units=4, epochs=2, batch_size=16, patience=1, quiet=True,
-                 jit_compile=False)
-    result = publish.run_compare(cfg, seeds=2, calls=3, command="test")
-    return cfg, result, json.loads((cfg.out / "comparison.json").read_text())
+TINY = COMPARE_TINY
 
 
 def test_writes_the_three_files_and_the_runs(compared):
@@ -96,7 +82,7 @@ def test_both_cells_share_the_test_days_and_naive(compared):
             {k: record["naive"][k] for k in ("mae", "rmse", "mape")})
 
 
-def test_reuses_matching_saved_models_and_retrains_on_change(compared, tmp_path):
+def test_reuses_matching_saved_models_and_retrains_on_change(compared, tmp_path, capsys):
     cfg, _, _ = compared
     out = tmp_path / "out"
     shutil.copytree(cfg.out, out)  # copy2 keeps the modification times
@@ -106,11 +92,18 @@ def test_reuses_matching_saved_models_and_retrains_on_change(compared, tmp_path)
     again = json.loads((out / "comparison.json").read_text())
     assert again["gru"]["reused_saved_model"] == [True, True]
     assert (out / "gru" / "model.keras").stat().st_mtime_ns == before
-    # Other settings: the saved models no longer match and are retrained.
-    assert main([*args, "--units", "3", "--seeds", "1"]) == 0
-    changed = json.loads((out / "comparison.json").read_text())
-    assert changed["gru"]["reused_saved_model"] == [False]
-    assert changed["gru"]["params"] != again["gru"]["params"]
+    text = capsys.readouterr().out  # the table, the verdict and the files on stdout
+    assert text.startswith("| forecast | MAE (USD) |")
+    assert text.rstrip().endswith(f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}")
+    # Any other setting that changes the model: the saved one no longer matches and is retrained (a
+    # tampered one is, end to end, in test_hostile).
+    prices = load_csv(cfg.csv)
+    gru = dataclasses.replace(cfg, cell="gru")
+    assert compare._reusable(out / "gru", gru, prices) is not None
+    for change in ({"units": 3}, {"patience": 2}, {"seed": 7}, {"loss": "mse"}):
+        assert compare._reusable(out / "gru", dataclasses.replace(gru, **change), prices) is None, change
+    one_day_less = load_csv(cfg.csv, None, prices.close.index[-2].date())
+    assert compare._reusable(out / "gru", gru, one_day_less) is None
 
 
 def test_markdown_has_tables_and_verdict(compared):
@@ -121,16 +114,6 @@ def test_markdown_has_tables_and_verdict(compared):
         assert heading in text
     for line in report_compare.comparison_verdict(c):
         assert f"- {line}" in text
-
-
-def test_cli_prints_table_verdict_and_files(compared, tmp_path, capsys):
-    cfg, _, _ = compared
-    out = tmp_path / "out"
-    shutil.copytree(cfg.out, out)
-    assert main(["compare", "--csv", str(cfg.csv), "--out", str(out), "--seeds", "2", *TINY]) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("| forecast | MAE (USD) |")
-    assert text.rstrip().endswith(f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}")
 
 
 def test_bad_data_is_one_line_error(tmp_path, capsys):

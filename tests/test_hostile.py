@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 import pytest
-from tests.conftest import go_offline, random_walk, write_yahoo_csv
+from tests.conftest import COMPARE_TINY, go_offline, random_walk, write_yahoo_csv
 
 from forecast import prices, saved_model
 from forecast.__main__ import main
@@ -332,13 +332,17 @@ def test_library_warnings_do_not_reach_stderr(world, monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_compare_replaces_a_tampered_saved_model_with_a_warning(world, capsys):
-    """compare's reuse check reads model.json too: a tampered one is not reused, it is retrained."""
-    csv, out, _ = world
+def test_compare_replaces_a_tampered_saved_model_with_a_warning(compared, tmp_path, capsys):
+    """compare's reuse check reads model.json too: a tampered one is not reused, it is retrained
+    (on a copy of the shared comparison, whose other saved model is reused as it is)."""
+    cfg, _, _ = compared
+    out = tmp_path / "out"
+    shutil.copytree(cfg.out, out)
     _meta_edit(out, data=None)
+    lstm = (out / "lstm" / "model.keras").read_bytes()
     capsys.readouterr()
-    assert main(["compare", "--csv", str(csv), *SMALL[:-1], "--patience", "1", "--calls", "2", "--seeds", "1",
-                 "--out", str(out)]) == 0
+    assert main(["compare", "--csv", str(cfg.csv), *COMPARE_TINY, "--seeds", "1", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "retrain" in err
-    assert saved_model.load_model(out / "gru").info.data.source == str(csv)
+    assert saved_model.load_model(out / "gru").info.data.source == str(cfg.csv)
+    assert (out / "lstm" / "model.keras").read_bytes() == lstm

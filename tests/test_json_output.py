@@ -7,11 +7,12 @@ would show up here as well. Settings are tiny: the numbers mean nothing, the cha
 """
 
 import json
+import shutil
 
 import pytest
 
 from forecast.__main__ import build_parser, config_from_args, main
-from tests.conftest import go_offline, random_walk, write_yahoo_csv
+from tests.conftest import COMPARE_TINY, go_offline, random_walk, write_yahoo_csv
 
 TINY = ["--window", "5", "--units", "4", "--epochs", "1", "--batch-size", "16", "--no-jit-compile"]
 WALK = random_walk(120)  # 2021-01-01..2021-04-30
@@ -111,26 +112,35 @@ def test_evaluate(csv, saved, capfd):
     assert {"mae", "rmse", "naive", "intervals", "model_saw_until"} <= set(record)
 
 
-def test_compare(csv, capfd, tmp_path):
-    code, record, err = run(capfd, "compare", "--csv", csv, *TINY, "--seeds", "1", "--calls", "2",
-                            "--out", tmp_path, "--json")
+def test_compare(compared, capfd, tmp_path):
+    """On a copy of the shared comparison, whose saved models it reuses: the JSON on stdout, the
+    progress on stderr."""
+    cfg, _, _ = compared
+    out = tmp_path / "out"
+    shutil.copytree(cfg.out, out)
+    args = [a for a in COMPARE_TINY if a != "--quiet"]
+    code, record, err = run(capfd, "compare", "--csv", cfg.csv, *args, "--seeds", "2", "--calls", "2",
+                            "--out", out, "--json")
     assert code == 0
-    assert record == json.loads((tmp_path / "comparison.json").read_text())
-    assert record["seeds"] == [42] and set(record) >= {"gru", "lstm", "naive", "dm_test"}
-    assert err.count(" - val_loss: ") == 2 and "INFO: timing inference: 2 calls per path and cell" in err
-    assert err.splitlines()[-1] == (f"written: {tmp_path / 'comparison.json'}, {tmp_path / 'comparison.md'}, "
-                                    f"{tmp_path / 'comparison.png'}")
+    assert record == json.loads((out / "comparison.json").read_text())
+    assert record["seeds"] == [42, 43] and set(record) >= {"gru", "lstm", "naive", "dm_test"}
+    assert record["gru"]["reused_saved_model"] == [True, True]
+    assert f"INFO: GRU seed 43: reusing {out / 'seeds' / 'gru-43'} (same data and settings)" in err
+    assert "INFO: timing inference: 2 calls per path and cell" in err
+    assert err.splitlines()[-1] == f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}"
 
 
-def test_backtest(csv, capfd, tmp_path):
-    code, record, err = run(capfd, "backtest", "--csv", csv, *TINY, "--folds", "3", "--step", "3", "--seeds", "1",
-                            "--out", tmp_path, "--json")
-    assert code == 0
-    assert record == json.loads((tmp_path / "backtest.json").read_text())
-    assert record["tasks"]["total"] == 3 * 2 * 1
-    assert "INFO: [6/6] " in err  # the progress line of the last of the 6 tasks
-    # The summary backtest prints without --json: 3 folds of 3 days, the last 9 of 2021-01-01..2021-04-30.
-    assert "backtest: 3 folds, 2021-04-22..2021-04-30 (9 days), 1 seed per cell; naive MAE " in err
+def test_backtest(tiny_serial):
+    """The shared tiny backtest (conftest), run through main() with --json: the record on stdout once,
+    the progress and the summary backtest prints without --json on stderr."""
+    out, stdout, err = tiny_serial
+    assert stdout.endswith("}\n") and stdout.count("\n}\n") == 1, stdout  # one object, printed once
+    record = json.loads(stdout)
+    assert record == json.loads((out / "backtest.json").read_text())
+    assert record["tasks"]["total"] == 2 * 2 * 2
+    assert "INFO: [8/8] " in err  # the progress line of the last of the 8 tasks
+    # 2 folds of 6 days, the last 12 of 2021-01-01..2021-05-30.
+    assert "backtest: 2 folds, 2021-05-19..2021-05-30 (12 days), 2 seeds per cell; naive MAE " in err
 
 
 def test_bench(capfd):

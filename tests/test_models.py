@@ -90,3 +90,39 @@ def test_parameter_counts_follow_the_closed_forms(units):
     assert build_model("lstm", window=5, units=units).count_params() == lstm
     if units == 16:
         assert (gru, lstm) == (929, 1169)  # the counts the README's speed discussion quotes
+
+
+def _fit_counting_traces(model, seed: int = 3) -> tuple[int, list]:
+    """Fits `model` for two epochs on seeded noise; returns how often its train step was traced
+    (Python runs it only while tracing) and the trained weights."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(40, 5, 1)).astype("float32"), rng.normal(size=40).astype("float32")  # (40, 5, 1), (40,)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    keras.utils.set_random_seed(seed)
+    model.fit(x, y, epochs=2, batch_size=16, shuffle=True, verbose=0)
+    return len(traces), model.get_weights()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_training_traces_its_train_step_once_and_trains_the_same_weights(cell):
+    """The optimizer's slots exist before fit: otherwise the first trace creates them and TensorFlow
+    traces (with XLA: compiles) the step a second time. Built lazily or not, the weights are the same."""
+    import numpy as np
+
+    keras.utils.set_random_seed(1)
+    built = build_model(cell, window=5, units=4)
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape=(5, 1))
+    hidden = get_cell(cell)(4)(inputs)  # build_model's layers, created in its order
+    lazy = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    lazy.compile(optimizer=keras.optimizers.Adam(1e-3), loss="huber")
+    lazy_traces, lazy_weights = _fit_counting_traces(lazy)
+    built_traces, built_weights = _fit_counting_traces(built)
+    assert (built_traces, lazy_traces) == (1, 2)
+    assert len(built_weights) == len(lazy_weights)
+    for a, b in zip(built_weights, lazy_weights):
+        np.testing.assert_array_equal(a, b)
