@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     _training(p)
     p.add_argument("--seeds", type=positive_int, default=3,
                    help="seeds per cell, from --seed on: small RNNs vary with the seed (default: %(default)s)")
-    p.add_argument("--calls", type=positive_int, default=200, help="timed inference calls per path and cell (default: %(default)s)")
+    p.add_argument("--calls", type=non_negative_int, default=200,
+                   help="timed inference calls per path and cell; 0 skips the timing (default: %(default)s)")
     _out(p)
     _json(p, "the comparison (comparison.json)")
 

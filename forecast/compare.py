@@ -72,7 +72,7 @@ class Comparison:
     cells: dict[str, CellResult]
     dm: dict[str, DMTest]              # "gru_vs_lstm", "gru_vs_naive", "lstm_vs_naive", first seed
     dm_by_seed: dict[int, dict[str, DMTest]]
-    timing: bench.InferenceTiming      # of the first seed's trained models
+    timing: bench.InferenceTiming | None  # of the first seed's trained models; None: not timed (calls 0)
 
     def paired(self, metric: str) -> Spread:
         """GRU minus LSTM per seed: the seed's noise cancels where both runs share it."""
@@ -129,8 +129,11 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *
     def tests(k: int) -> dict[str, DMTest]:
         return dm_tests(y_test, {**{c: r.runs[k].test.forecast.point for c, r in cells.items()}, "naive": previous})
 
-    log.info("timing inference: %d calls per path and cell, batch 1 and batch %d", calls, len(y_test))
-    timing = bench.time_models({c: r.runs[0].trained.model for c, r in cells.items()}, cfg.window, calls, len(y_test))
+    timing = None
+    if calls:  # 0: the accuracy only, without the few seconds (at 200 calls, about a minute) of timing
+        log.info("timing inference: %d calls per path and cell, batch 1 and batch %d", calls, len(y_test))
+        timing = bench.time_models({c: r.runs[0].trained.model for c, r in cells.items()}, cfg.window, calls,
+                                   len(y_test))
     first = cells["gru"].runs[0].trained.info
     return Comparison(
         command=command,

@@ -101,7 +101,7 @@ def _speed_panel(ax, values: dict[str, float], title: str, unit: str, fmt: str) 
 
 def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, mae_ratio: dict[str, float],
                      mae_ratio_std: dict[str, float | None], seeds: int, seed_shown: int,
-                     dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float],
+                     dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float] | None,
                      train_s_per_epoch: dict[str, float], bands=None, zoom_days: int = 90,
                      rolling_days: int = 30, band_level: float = 80) -> Figure:
     """GRU vs LSTM vs naive at a glance.
@@ -110,7 +110,7 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
     forecasts, cumulative excess error, rolling MAE ratio; see `forecast_chart`), then the
     test MAE / naive MAE per cell (error bars: std over `seeds` seeds; Diebold-Mariano
     p-values vs naive and between the cells) beside the speed of the cells: microseconds per
-    window with the whole test set in one batch, and training seconds per epoch.
+    window with the whole test set in one batch (None: not timed), and training seconds per epoch.
     """
     dates, actual, forecasts, naive, bands = forecast_inputs(dates, actual, forecasts, naive, bands)
     fig = Figure(figsize=(13, 15), layout="constrained")
@@ -122,8 +122,14 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
                     full=False, share=True, note=shown)
     ratio_chart(mae_ratio, mae_ratio_std, ax=fig.add_subplot(grid[3, 0]), seeds=seeds,
                 dm_p_vs_naive=dm_p_vs_naive, dm_p_between=dm_p_between, dm_seed=seed_shown)
-    _speed_panel(fig.add_subplot(grid[3, 1]), us_per_window,
-                 "inference: time per window\n(whole test set in one batch)", "µs", ",.1f")
+    inference = fig.add_subplot(grid[3, 1])
+    if us_per_window is None:  # compare --calls 0
+        inference.set_axis_off()
+        inference.text(0.5, 0.5, "inference not timed\n(--calls 0)", ha="center", va="center", fontsize=10,
+                       transform=inference.transAxes)
+    else:
+        _speed_panel(inference, us_per_window, "inference: time per window\n(whole test set in one batch)", "µs",
+                     ",.1f")
     _speed_panel(fig.add_subplot(grid[3, 2]), train_s_per_epoch, "training: time per epoch", "s", ",.2f")
     fig.suptitle(f"{' vs '.join(forecasts)} vs naive (tomorrow = today), test days "
                  f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", fontsize=12)

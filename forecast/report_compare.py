@@ -40,6 +40,12 @@ def speed_notes(gru: ModelTiming, lstm: ModelTiming, train_ratio: float | None,
         notes.append(f"With a full batch GRU takes {full:.2f}x LSTM's time per window, despite fewer parameters.")
     else:
         notes.append(f"With a full batch GRU and LSTM cost about the same per window ({full:.2f}x).")
+    return notes + training_note(train_ratio, train_ratio_xla)
+
+
+def training_note(train_ratio: float | None, train_ratio_xla: float | None = None) -> list[str]:
+    """What the GRU/LSTM training-time ratio (or, with XLA's too, both) says."""
+    notes = []
     ratios = ([("Training", train_ratio)] if train_ratio_xla is None
               else [("Training without XLA", train_ratio), ("Training with XLA", train_ratio_xla)])
     for label, r in ratios:
@@ -189,15 +195,16 @@ def comparison_record(c: Comparison) -> dict:
                   "intervals": {level_key(lv): interval_record(i)
                                 for lv, i in first["gru"].test.metrics.naive_intervals.items()}},
     }
-    timing = timing_record(c.timing)
+    timing = None if c.timing is None else timing_record(c.timing)
     for cell, result in c.cells.items():
-        t = c.timing.models[cell]
+        t = None if c.timing is None else c.timing.models[cell]
         record[cell] = {
             **_mean_metrics(c, cell),
-            "params": t.params,
-            "latency_ms": jsonable(t.latency_ms), "predict_latency_ms": jsonable(t.predict_latency_ms),
-            "throughput_windows_per_s": t.throughput_windows_per_s,
-            "us_per_window_full_batch": t.us_per_window_full_batch,
+            "params": result.runs[0].trained.info.params,
+            # null where inference was not timed (--calls 0)
+            "latency_ms": t and jsonable(t.latency_ms), "predict_latency_ms": t and jsonable(t.predict_latency_ms),
+            "throughput_windows_per_s": t and t.throughput_windows_per_s,
+            "us_per_window_full_batch": t and t.us_per_window_full_batch,
             "train_seconds_per_epoch": float(c.cells[cell].seconds_per_epoch),
             "epochs_run": [r.trained.info.epochs_run for r in result.runs],
             "reused_saved_model": [r.reused for r in result.runs],
@@ -213,7 +220,7 @@ def comparison_record(c: Comparison) -> dict:
         record["dm_test_gru_vs_lstm_by_seed"] = [{"seed": s, **dm_record(t["gru_vs_lstm"])} for s, t in c.dm_by_seed.items()]
         record["dm_test_by_seed"] = [{"seed": s, **{pair: dm_record(x) for pair, x in t.items()}}
                                      for s, t in c.dm_by_seed.items()]
-    record["timing"] = {k: v for k, v in timing.items() if k not in c.cells}
+    record["timing"] = timing and {k: v for k, v in timing.items() if k not in c.cells}
     return record
 
 
@@ -294,17 +301,18 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         "",
     ]
     gru_s, lstm_s = c.cells["gru"].seconds_per_epoch, c.cells["lstm"].seconds_per_epoch
-    parts["speed"] = [
-        heading("Speed (this machine)", 1),
-        "",
-        "| | GRU | LSTM | GRU / LSTM |",
-        "|---|---:|---:|---:|",
-        *(_row(*r) for r in _speed_rows(c.timing.models["gru"], c.timing.models["lstm"], c.timing.batch)),
-        _row("training (s per epoch, with validation)", gru_s, lstm_s, "{:.2f}"),
-        "",
-        *speed_notes(c.timing.models["gru"], c.timing.models["lstm"], verdicts.times(gru_s, lstm_s)),
-        "",
-    ]
+    if c.timing is None:
+        params = [r.runs[0].trained.info.params for r in (g, l)]
+        speed = [_row("parameters", *params, "{:,}"), _row("training (s per epoch, with validation)", gru_s, lstm_s,
+                                                             "{:.2f}"),
+                 "", "Inference was not timed (`--calls 0`).", *training_note(verdicts.times(gru_s, lstm_s))]
+    else:
+        tg, tl = c.timing.models["gru"], c.timing.models["lstm"]
+        speed = [*(_row(*r) for r in _speed_rows(tg, tl, c.timing.batch)),
+                 _row("training (s per epoch, with validation)", gru_s, lstm_s, "{:.2f}"),
+                 "", *speed_notes(tg, tl, verdicts.times(gru_s, lstm_s))]
+    parts["speed"] = [heading("Speed (this machine)", 1), "", "| | GRU | LSTM | GRU / LSTM |", "|---|---:|---:|---:|",
+                      *speed, ""]
     parts["verdict"] = [
         heading("What this means", 1),
         "",
@@ -318,13 +326,17 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
 
 
 def comparison_text(c: Comparison, out) -> str:
-    g, l = (c.timing.models[cell] for cell in ("gru", "lstm"))
+    if c.timing is None:
+        latency = "latency: not timed (--calls 0)"
+    else:
+        g, l = (c.timing.models[cell] for cell in ("gru", "lstm"))
+        latency = f"latency p50 (fast path): GRU {g.latency_ms.p50:.3f} ms, LSTM {l.latency_ms.p50:.3f} ms"
     return "\n".join([
         metrics_table({_label(cell): _mean_row(c, cell) for cell in c.cells}, c.naive),
         "",
         *comparison_verdict(c),
         "",
-        f"latency p50 (fast path): GRU {g.latency_ms.p50:.3f} ms, LSTM {l.latency_ms.p50:.3f} ms",
+        latency,
         f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}",
     ])
 
@@ -344,7 +356,8 @@ def comparison_chart_inputs(c: Comparison) -> dict:
         seeds=len(c.seeds), seed_shown=c.seeds[0],
         dm_p_vs_naive={_label(cell): c.dm[f"{cell}_vs_naive"].p_value for cell in c.cells},
         dm_p_between=c.dm["gru_vs_lstm"].p_value,
-        us_per_window={_label(cell): c.timing.models[cell].us_per_window_full_batch for cell in c.cells},
+        us_per_window=None if c.timing is None else {
+            _label(cell): c.timing.models[cell].us_per_window_full_batch for cell in c.cells},
         train_s_per_epoch={_label(cell): c.cells[cell].seconds_per_epoch for cell in c.cells},
         bands=bands,
     )

@@ -87,13 +87,13 @@ def test_reuses_matching_saved_models_and_retrains_on_change(compared, tmp_path,
     out = tmp_path / "out"
     shutil.copytree(cfg.out, out)  # copy2 keeps the modification times
     before = (out / "gru" / "model.keras").stat().st_mtime_ns
-    args = ["compare", "--csv", str(cfg.csv), "--out", str(out), *TINY]
+    args = ["compare", "--csv", str(cfg.csv), "--out", str(out), *TINY, "--calls", "0"]  # timing: not the point here
     assert main([*args, "--seeds", "2"]) == 0
     again = json.loads((out / "comparison.json").read_text())
     assert again["gru"]["reused_saved_model"] == [True, True]
     assert (out / "gru" / "model.keras").stat().st_mtime_ns == before
     text = capsys.readouterr().out  # the table, the verdict and the files on stdout
-    assert text.startswith("| forecast | MAE (USD) |")
+    assert text.startswith("| forecast | MAE (USD) |") and "\nlatency: not timed (--calls 0)\n" in text
     assert text.rstrip().endswith(f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}")
     # Any other setting that changes the model: the saved one no longer matches and is retrained (a
     # tampered one is, end to end, in test_hostile).
@@ -145,7 +145,7 @@ def seed_run(cell: str, e: float) -> compare.SeedRun:
     forecast = metrics.Forecast(
         dates=pd.date_range("2024-01-01", periods=4), point=point, previous=PREVIOUS, volatility=np.zeros(4),
         bands={80.0: (point - 300, point + 300)}, naive_bands={80.0: (PREVIOUS - 50, PREVIOUS + 150)})
-    info = SimpleNamespace(seconds_per_epoch=0.5, epochs_run=3)
+    info = SimpleNamespace(seconds_per_epoch=0.5, epochs_run=3, params=929)
     return compare.SeedRun(trained=SimpleNamespace(info=info), test=metrics.score_forecast(ACTUAL, forecast), reused=False)
 
 
@@ -221,3 +221,27 @@ def test_one_seed_says_the_seed_spread_is_not_measured(by_hand):
     text = report_compare.comparison_markdown(one)
     assert "seeds table" not in text and "## Seeds" not in text
     assert "With one seed per cell, how much these numbers move with the seed is not measured" in text
+
+
+def test_without_timing_the_speed_section_keeps_parameters_and_training(by_hand, tmp_path):
+    """compare --calls 0: no inference numbers anywhere, and nothing that pretends to be one."""
+    import dataclasses
+
+    from forecast import plots_summary
+
+    untimed = dataclasses.replace(by_hand, timing=None)
+    text = report_compare.comparison_markdown(untimed, sections=("speed",))
+    assert text.splitlines() == [
+        "## Speed (this machine)", "", "| | GRU | LSTM | GRU / LSTM |", "|---|---:|---:|---:|",
+        "| parameters | 929 | 929 | 1.00 |",  # by_hand's models have 929 parameters each
+        "| training (s per epoch, with validation) | 0.50 | 0.50 | 1.00 |", "",
+        "Inference was not timed (`--calls 0`).", "Training: about the same time per epoch (1.00x)."]
+    record = report_compare.comparison_record(untimed)
+    assert record["timing"] is None and record["gru"]["latency_ms"] is None and record["gru"]["params"] == 929
+    assert "latency: not timed (--calls 0)" in report_compare.comparison_text(untimed, tmp_path).splitlines()
+    inputs = report_compare.comparison_chart_inputs(untimed)
+    assert inputs["us_per_window"] is None
+    fig = plots_summary.comparison_chart(**inputs)
+    assert [t.get_text() for ax in fig.axes for t in ax.texts if "not timed" in t.get_text()] == [
+        "inference not timed\n(--calls 0)"]
+    fig.savefig(tmp_path / "untimed.png")

@@ -113,20 +113,24 @@ def test_evaluate(csv, saved, capfd):
 
 
 def test_compare(compared, capfd, tmp_path):
-    """On a copy of the shared comparison, whose saved models it reuses: the JSON on stdout, the
-    progress on stderr."""
+    """On a copy of the shared comparison, whose saved models it reuses, and with --calls 0 (no
+    timing): the JSON on stdout, the progress on stderr."""
     cfg, _, _ = compared
     out = tmp_path / "out"
     shutil.copytree(cfg.out, out)
     args = [a for a in COMPARE_TINY if a != "--quiet"]
-    code, record, err = run(capfd, "compare", "--csv", cfg.csv, *args, "--seeds", "2", "--calls", "2",
+    code, record, err = run(capfd, "compare", "--csv", cfg.csv, *args, "--seeds", "2", "--calls", "0",
                             "--out", out, "--json")
     assert code == 0
     assert record == json.loads((out / "comparison.json").read_text())
     assert record["seeds"] == [42, 43] and set(record) >= {"gru", "lstm", "naive", "dm_test"}
     assert record["gru"]["reused_saved_model"] == [True, True]
     assert f"INFO: GRU seed 43: reusing {out / 'seeds' / 'gru-43'} (same data and settings)" in err
-    assert "INFO: timing inference: 2 calls per path and cell" in err
+    assert "timing" not in err.lower() and record["timing"] is None
+    for cell in ("gru", "lstm"):  # the timings are null, the accuracy and the parameters as when timed
+        assert record[cell]["latency_ms"] is record[cell]["us_per_window_full_batch"] is None
+        assert {k: record[cell][k] for k in ("mae", "params", "intervals")} == \
+               {k: compared[2][cell][k] for k in ("mae", "params", "intervals")}
     assert err.splitlines()[-1] == f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'comparison.png'}"
 
 
