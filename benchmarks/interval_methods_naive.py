@@ -34,7 +34,7 @@ from forecast import intervals
 from forecast.backtest_plan import BacktestSettings, make_folds
 from forecast.csv_source import load_csv
 from forecast.interval_methods import (aci_alphas, christoffersen_independence, ewma_sigma, garch_t, mondrian,
-                                       scaled_quantile, wilson_interval)
+                                       scaled_band, scaled_quantile, wilson_interval)
 
 WINDOW = 60
 LEVELS = (80.0, 95.0)
@@ -66,10 +66,10 @@ def bands_for_fold(fold, days, close, returns, sigma, level, gamma):
         misses.append(int(not lo <= close[t] <= hi))
     return test, {
         "fixed": intervals.band(point, q),
-        "scaled": (point * np.exp(-qs * sigma[test]), point * np.exp(qs * sigma[test])),
+        "scaled": scaled_band(point, sigma[test], qs),
         "mondrian": m.band(point, sigma[test]),
-        "gauss": (point * np.exp(-z * sigma[test]), point * np.exp(z * sigma[test])),
-        "garch-t": (point * np.exp(-garch.z(level) * g_sigma), point * np.exp(garch.z(level) * g_sigma)),
+        "gauss": scaled_band(point, sigma[test], z),
+        "garch-t": scaled_band(point, g_sigma, garch.z(level)),
         "aci": (np.array(lower_aci), np.array(upper_aci)),
     }
 

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import xlogy
 
-from .intervals import conformal_quantile
+from .intervals import band, conformal_quantile, log_scores
 
 RISKMETRICS_LAMBDA = 0.94  # J.P. Morgan RiskMetrics (1996), daily data
 
@@ -44,14 +44,12 @@ def ewma_sigma(returns, lam: float = RISKMETRICS_LAMBDA, initial_variance: float
 
 def scaled_quantile(actual, predicted, sigma, level: float) -> float:
     """The conformal q of the volatility-scaled scores |log(actual / predicted)| / sigma."""
-    scores = np.abs(np.log(np.asarray(actual, dtype="float64") / np.asarray(predicted, dtype="float64")))
-    return conformal_quantile(scores / np.asarray(sigma, dtype="float64"), level)
+    return conformal_quantile(log_scores(actual, predicted) / np.asarray(sigma, dtype="float64"), level)
 
 
 def scaled_band(point, sigma, q: float) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) = point * exp(-+q sigma_t): wide on wild days, narrow on calm ones."""
-    point, half = np.asarray(point, dtype="float64"), q * np.asarray(sigma, dtype="float64")
-    return point * np.exp(-half), point * np.exp(half)
+    return band(point, q * np.asarray(sigma, dtype="float64"))
 
 
 @dataclass(frozen=True)
@@ -65,16 +63,13 @@ class Mondrian:
         return np.searchsorted(np.asarray(self.cuts), np.asarray(sigma, dtype="float64"), side="right")
 
     def band(self, point, sigma) -> tuple[np.ndarray, np.ndarray]:
-        half = np.asarray(self.q)[self.group(sigma)]
-        point = np.asarray(point, dtype="float64")
-        return point * np.exp(-half), point * np.exp(half)
+        return band(point, np.asarray(self.q)[self.group(sigma)])
 
 
 def mondrian(actual, predicted, sigma, level: float) -> Mondrian:
     """Split conformal per ex-ante volatility tercile of the calibration days: a group with too
     few days for `level` gets an unbounded q (inf), the honest answer."""
-    sigma = np.asarray(sigma, dtype="float64")
-    scores = np.abs(np.log(np.asarray(actual, dtype="float64") / np.asarray(predicted, dtype="float64")))
+    sigma, scores = np.asarray(sigma, dtype="float64"), log_scores(actual, predicted)
     cuts = tuple(float(c) for c in np.quantile(sigma, [1 / 3, 2 / 3]))
     group = np.searchsorted(np.asarray(cuts), sigma, side="right")
     return Mondrian(cuts=cuts, q=tuple(conformal_quantile(scores[group == g], level) for g in range(3)),

@@ -67,21 +67,24 @@ def with_evaluate_chart(out: Path, result: RangeEvaluation) -> RangeEvaluation:
     return replace(result, chart=path)
 
 
-def _write_three(out: Path, name: str, record: dict, text: str, figure) -> None:
-    """<out>/<name>.json, .md and .png, replaced together: never one of them from another run."""
+def _write_report(out: Path, name: str, record: dict, markdown: str, charts: list) -> list[Path]:
+    """<out>/<name>.json, <name>.md and every (path, figure) chart, replaced together: never one of
+    them from another run. Returns the charts' paths."""
     write_together([
         (out / f"{name}.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / f"{name}.md", lambda tmp: tmp.write_text(text)),
-        (out / f"{name}.png", _png(figure)),
+        (out / f"{name}.md", lambda tmp: tmp.write_text(markdown)),
+        *((path, _png(fig)) for path, fig in charts),
     ])
+    return [path for path, _ in charts]
 
 
 def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()") -> compare.Comparison:
     """compare (each model it trains saved as train's are), then comparison.json, .md and .png."""
     result = compare.compare(cfg, seeds, calls, command, save=save_run)
-    _write_three(Path(cfg.out), "comparison", report_compare.comparison_record(result),
-                 report_compare.comparison_markdown(result),
-                 plots_summary.comparison_chart(**report_compare.comparison_chart_inputs(result)))
+    out = Path(cfg.out)
+    chart = plots_summary.comparison_chart(**report_compare.comparison_chart_inputs(result))
+    _write_report(out, "comparison", report_compare.comparison_record(result),
+                  report_compare.comparison_markdown(result), [(out / "comparison.png", chart)])
     return result
 
 
@@ -89,19 +92,10 @@ def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest
     """backtest, then backtest.json, .md and .png; returns the result and its JSON record."""
     result = backtest.backtest(cfg, s, command)
     record = report_backtest.backtest_record(result)
-    _write_three(Path(cfg.out), "backtest", record, report_backtest.backtest_markdown(result),
-                 plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result)))
+    out = Path(cfg.out)
+    chart = plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result))
+    _write_report(out, "backtest", record, report_backtest.backtest_markdown(result), [(out / "backtest.png", chart)])
     return result, record
-
-
-def _write_report(out: Path, record: dict, markdown: str, charts: list) -> list[Path]:
-    """backtest.json, backtest.md and every (path, figure) chart, replaced together; the charts' paths."""
-    write_together([
-        (out / "backtest.json", lambda tmp: tmp.write_text(dumps(record))),
-        (out / "backtest.md", lambda tmp: tmp.write_text(markdown)),
-        *((path, _png(fig)) for path, fig in charts),
-    ])
-    return [path for path, _ in charts]
 
 
 def coin_chart_name(name: str) -> str:
@@ -119,7 +113,7 @@ def run_backtest_coins(cfg, s, sources: dict[str, Path],
     charts = [(out / "backtest.png", plots_summary.coins_chart(**report_coins.coins_chart_inputs(result)))]
     charts += [(out / coin_chart_name(name), plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b, name)))
                for name, b in result.coins.items()]
-    return result, record, _write_report(out, record, report_coins.coins_markdown(result), charts)
+    return result, record, _write_report(out, "backtest", record, report_coins.coins_markdown(result), charts)
 
 
 def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
@@ -135,4 +129,4 @@ def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
                 plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
                     b, report_windows.section_name(result, coin, days))))
                for coin, by_window in result.runs.items() for days, b in by_window.items()]
-    return result, record, _write_report(out, record, report_windows.windows_markdown(result), charts)
+    return result, record, _write_report(out, "backtest", record, report_windows.windows_markdown(result), charts)

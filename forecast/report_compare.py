@@ -301,16 +301,16 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         "",
     ]
     gru_s, lstm_s = c.cells["gru"].seconds_per_epoch, c.cells["lstm"].seconds_per_epoch
+    training = _row("training (s per epoch, with validation)", gru_s, lstm_s, "{:.2f}")
+    train_ratio = verdicts.times(gru_s, lstm_s)
     if c.timing is None:
         params = [r.runs[0].trained.info.params for r in (g, l)]
-        speed = [_row("parameters", *params, "{:,}"), _row("training (s per epoch, with validation)", gru_s, lstm_s,
-                                                             "{:.2f}"),
-                 "", "Inference was not timed (`--calls 0`).", *training_note(verdicts.times(gru_s, lstm_s))]
+        speed = [_row("parameters", *params, "{:,}"), training,
+                 "", "Inference was not timed (`--calls 0`).", *training_note(train_ratio)]
     else:
         tg, tl = c.timing.models["gru"], c.timing.models["lstm"]
-        speed = [*(_row(*r) for r in _speed_rows(tg, tl, c.timing.batch)),
-                 _row("training (s per epoch, with validation)", gru_s, lstm_s, "{:.2f}"),
-                 "", *speed_notes(tg, tl, verdicts.times(gru_s, lstm_s))]
+        speed = [*(_row(*r) for r in _speed_rows(tg, tl, c.timing.batch)), training,
+                 "", *speed_notes(tg, tl, train_ratio)]
     parts["speed"] = [heading("Speed (this machine)", 1), "", "| | GRU | LSTM | GRU / LSTM |", "|---|---:|---:|---:|",
                       *speed, ""]
     parts["verdict"] = [
