@@ -36,6 +36,7 @@ from .backtest_plan import Fold, fold_dataset
 from .config import CELLS
 from .files import write_together
 from .intervals import trailing_volatility
+from .interval_methods import mean_square_return
 from .jsonio import dumps, jsonable, level_key
 from .metrics import Forecast
 from .model_info import DataInfo
@@ -46,7 +47,7 @@ from .windows import windowed
 
 log = logging.getLogger(__name__)
 
-TASK_SCHEMA = 2          # part of every task's hash: a new result layout never reads an old file
+TASK_SCHEMA = 3          # part of every task's hash: a new result layout never reads an old file
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class TaskResult:
     seed: int
     actual: np.ndarray       # (m,) closes on the fold's days, USD: from the price file
     forecast: Forecast       # point and bands from the task file; previous (naive) and volatility from the price file
+    val_point: np.ndarray    # (v,) the model's forecasts of the fold's validation days, USD (what other interval methods calibrate on)
     epochs_run: int
     best_epoch: int
     train_seconds: float
@@ -147,18 +149,29 @@ class FoldDays:
     actual: np.ndarray        # (m,) their closes, USD
     previous: np.ndarray      # (m,) the close before each: the naive forecast
     volatility: np.ndarray    # (m,) trailing volatility known the day before
+    val_dates: pd.DatetimeIndex  # (v,) the validation days before the origin: calibration days
+    val_actual: np.ndarray       # (v,) their closes, USD
+    val_previous: np.ndarray     # (v,) the close before each
+    val_windows: np.ndarray      # (v, window) the closes each validation day's forecast reads
+    windows: np.ndarray          # (m, window) the closes each of the fold's days' forecast reads
+    train_variance: float        # mean squared daily log return of the training closes (seeds the EWMA)
 
     @property
     def days(self) -> list[str]:
         return [f"{d:%Y-%m-%d}" for d in self.dates]
 
+    @property
+    def val_days(self) -> list[str]:
+        return [f"{d:%Y-%m-%d}" for d in self.val_dates]
+
 
 def fold_days(close: pd.Series, fold: Fold, window: int) -> FoldDays:
     """The fold's days from the closes, exactly as run_task's evaluation computes them."""
     X, y, dates = windowed(close, window)  # (n, window), (n,), (n,)
-    X = np.asarray(X[fold.split.test], dtype="float64")
-    return FoldDays(dates[fold.split.test], np.asarray(y[fold.split.test], dtype="float64"),
-                    X[:, -1], trailing_volatility(X))
+    X, y = np.asarray(X, dtype="float64"), np.asarray(y, dtype="float64")
+    test, val, train = (fold.split.test, fold.split.val, fold.split.train)
+    return FoldDays(dates[test], y[test], X[test][:, -1], trailing_volatility(X[test]),
+                    dates[val], y[val], X[val][:, -1], X[val], X[test], mean_square_return(X[train], y[train]))
 
 
 def run_task(cfg, close: pd.Series, data: DataInfo, task: Task) -> dict:
@@ -167,7 +180,8 @@ def run_task(cfg, close: pd.Series, data: DataInfo, task: Task) -> dict:
     every task shares come first, the task last: the engines call it fn(*shared, item)."""
     trained = _train(cfg, close, data, task, None)
     ev, info = trained.test, trained.info
-    return task_record(task, ev.actual, ev.forecast, info.epochs_run, info.best_epoch, info.train_seconds)
+    return task_record(task, ev.actual, ev.forecast, trained.val_point, info.epochs_run, info.best_epoch,
+                       info.train_seconds)
 
 
 def _train(cfg, close: pd.Series, data: DataInfo, task: Task, initial: list[np.ndarray] | None):
@@ -204,8 +218,8 @@ def run_link(cfg, close: pd.Series, data: DataInfo, link: Link) -> Trained:
     trained = _train(cfg, close, data, link.task, None if link.start is None else weights_from(link.start))
     ev, info = trained.test, trained.info
     weights = weights_bytes(trained.model.get_weights())
-    return Trained(task_record(link.task, ev.actual, ev.forecast, info.epochs_run, info.best_epoch,
-                               info.train_seconds, hashlib.sha256(weights).hexdigest()), weights)
+    return Trained(task_record(link.task, ev.actual, ev.forecast, trained.val_point, info.epochs_run,
+                               info.best_epoch, info.train_seconds, hashlib.sha256(weights).hexdigest()), weights)
 
 
 def following(tasks: tuple[Task, ...]) -> Callable[[Link, Trained], list[Link]]:
@@ -241,12 +255,13 @@ def weights_from(data: bytes) -> list[np.ndarray]:
         return [npz[f"arr_{k}"] for k in range(len(npz.files))]
 
 
-def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: int, train_seconds: float,
-                weights_sha256: str | None = None) -> dict:
+def task_record(task: Task, actual, f: Forecast, val_point, epochs_run: int, best_epoch: int,
+                train_seconds: float, weights_sha256: str | None = None) -> dict:
     """A task's result file: plain JSON (an unbounded interval's upper end is null), sealed with the
     sha256 of its content, task name and key included. `actual` and `previous` are there for people
-    reading the file; the backtest takes both from the price file. A warm task's also holds the
-    sha256 of its weights file (a cold task's has no such field)."""
+    reading the file; the backtest takes both from the price file. `validation` holds the forecasts
+    of the fold's validation days, which every other interval method calibrates on. A warm task's
+    also holds the sha256 of its weights file (a cold task's has no such field)."""
     record = jsonable({
         "name": task.name, "key": task.key,
         "cell": task.cell, "seed": task.seed,
@@ -254,9 +269,15 @@ def task_record(task: Task, actual, f: Forecast, epochs_run: int, best_epoch: in
         "point": _list(f.point), "actual": _list(actual), "previous": _list(f.previous),
         "intervals": {level_key(lv): {"model": _bounds(f.bands[lv]), "naive": _bounds(f.naive_bands[lv])}
                       for lv in f.bands},
+        "validation": {"dates": [f"{d:%Y-%m-%d}" for d in _val_dates(task)], "point": _list(val_point)},
         "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": train_seconds,
     } | ({} if weights_sha256 is None else {"weights_sha256": weights_sha256}))
     return record | {"content_sha256": content_sha256(record)}
+
+
+def _val_dates(task: Task) -> pd.DatetimeIndex:
+    first, last = task.key["fold"]["val"]
+    return pd.date_range(first, last, freq="D")
 
 
 def content_sha256(record: dict) -> str:
@@ -300,6 +321,11 @@ def check_record(record, task: Task, days: FoldDays) -> None:
     point = _numbers(record.get("point"), "point", len(days.days))
     if not (point > 0).all():
         raise Unusable("point holds a forecast at or below zero")
+    validation = record.get("validation")
+    if not isinstance(validation, dict) or validation.get("dates") != days.val_days:
+        raise Unusable(f"its validation dates are not the fold's {days.val_days[0]}..{days.val_days[-1]}")
+    if not (_numbers(validation.get("point"), "the validation point", len(days.val_days)) > 0).all():
+        raise Unusable("the validation point holds a forecast at or below zero")
     settings = task.key["settings"]
     levels = sorted(float(lv) for lv in settings["levels"])
     intervals = record.get("intervals")
@@ -381,6 +407,7 @@ def task_result(record: dict, days: FoldDays) -> TaskResult:
         cell=str(record["cell"]), seed=int(record["seed"]), actual=days.actual,
         forecast=Forecast(dates=days.dates, point=_floats(record["point"]), previous=days.previous,
                           volatility=days.volatility, bands=bands, naive_bands=naive_bands),
+        val_point=_floats(record["validation"]["point"]),
         epochs_run=int(record["epochs_run"]), best_epoch=int(record["best_epoch"]),
         train_seconds=float(record["train_seconds"]),
     )

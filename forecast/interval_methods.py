@@ -42,6 +42,23 @@ def ewma_sigma(returns, lam: float = RISKMETRICS_LAMBDA, initial_variance: float
     return np.sqrt(var)
 
 
+def mean_square_return(X, y) -> float:
+    """The mean squared daily log return of the closes that consecutive windows X (n, window) and
+    their targets y (n,) cover: the training days' variance that seeds the EWMA."""
+    closes = np.concatenate([np.asarray(X, dtype="float64")[0], np.asarray(y, dtype="float64")])  # (window + n,)
+    return float(np.mean(np.diff(np.log(closes)) ** 2))
+
+
+def window_sigma(X, initial_variance: float, lam: float = RISKMETRICS_LAMBDA) -> np.ndarray:
+    """The EWMA sigma of each window's target day, from the window's own daily log returns (all
+    known the day before), started at `initial_variance`: ewma_sigma over the window's returns, one
+    step past the last. (n, window) -> (n,). After 59 returns the start weighs lam^59 = 2.6%."""
+    returns = np.diff(np.log(np.asarray(X, dtype="float64")), axis=1)  # (n, window - 1)
+    k = returns.shape[1]
+    weights = (1 - lam) * lam ** np.arange(k - 1, -1, -1)               # (window - 1,): the latest return weighs most
+    return np.sqrt(lam ** k * initial_variance + returns ** 2 @ weights)
+
+
 def scaled_quantile(actual, predicted, sigma, level: float) -> float:
     """The conformal q of the volatility-scaled scores |log(actual / predicted)| / sigma."""
     return conformal_quantile(log_scores(actual, predicted) / np.asarray(sigma, dtype="float64"), level)

@@ -88,3 +88,4 @@ class TrainedModel:
     history: dict[str, list[float]] | None = None  # per-epoch losses; None when loaded from disk
     test: Evaluation | None = None         # the held-out test evaluation; None when loaded from disk
     path: Path | None = None               # the model.keras it was loaded from; None when just trained
+    val_point: object = None               # (n_val,) numpy forecasts of the validation days, USD; None when loaded

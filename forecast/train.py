@@ -101,13 +101,13 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarra
         trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=runtime.versions(),
     )
-    held_out = TrainedModel(model, info, history)
+    held_out = TrainedModel(model, info, history, val_point=val_point)
     test = forecast_scored(held_out, *dataset.part("test"))
     _finite(test.forecast.point)
     info = dataclasses.replace(info, test=TestSummary.of(test.metrics))
     if cfg.all_data:
         model, info = refit_all(cfg, dataset, info)
-    return TrainedModel(model, info, history, test)
+    return TrainedModel(model, info, history, test, val_point=val_point)
 
 
 def refit_all(cfg, dataset: Dataset, info: ModelInfo) -> tuple[keras.Model, ModelInfo]:
