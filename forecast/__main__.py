@@ -19,7 +19,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from .config import CELLS, MAX_SEED, SCALINGS, Config
+from .config import CELLS, INTERVAL_METHODS, MAX_SEED, SCALINGS, Config
 from .errors import ConfigError, ForecastError
 from .jsonio import dumps
 
@@ -149,6 +149,13 @@ def _cell(p, required=False) -> None:
                    required=required, help="recurrent layer of the model to use (default: %(default)s)")
 
 
+def _interval_method(p) -> None:
+    p.add_argument("--interval-method", choices=INTERVAL_METHODS, default=DEFAULTS.interval_method,
+                   help="how the ranges are drawn: scaled and mondrian follow the market's volatility, fixed is one "
+                        "width for every day, gauss is the EWMA volatility's normal quantile (default: %(default)s, "
+                        "chosen on the 2018-2025 backtest)")
+
+
 def _out(p) -> None:
     p.add_argument("--out", type=Path, default=DEFAULTS.out, metavar="DIR",
                    help="folder of saved models and results (default: %(default)s)")
@@ -215,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="forecast the next day's close with a saved model")
     _cell(p)
     _source(p, saved_model=True)
+    _interval_method(p)
     _out(p)
     _json(p, "the forecast")
     _quiet(p)
@@ -227,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=iso_date, metavar="DATE", help="last target day (default: the last)")
     p.add_argument("--in-sample", action="store_true",
                    help="without --since/--until: every target day, including those the model was trained on")
+    _interval_method(p)
     _out(p)
     _json(p, "the metrics")
     _quiet(p)

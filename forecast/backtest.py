@@ -33,6 +33,7 @@ from .engines import Engine
 from .errors import ConfigError
 from .intervals import VOLATILITY_DAYS
 from .metrics import DMTest, Forecast, ForecastMetrics, OverSeeds, dm_tests
+from .backtest_intervals import BacktestIntervals, backtest_intervals
 from .model_info import DataInfo
 from .regimes import Breakdown
 from .sources import load_prices
@@ -172,6 +173,7 @@ class Backtest(Aggregate):
     out: Path
     directory: Path                         # its task files
     breakdown: Breakdown                    # by year and market regime, and the GRU-vs-LSTM test's power
+    intervals: BacktestIntervals            # every interval method, calibrated fold by fold (first seed)
 
     @property
     def train_seconds(self) -> float:
@@ -304,6 +306,7 @@ def finish(p: CoinPlan, s: BacktestSettings, command: str, engine: Engine, start
         tasks=len(p.tasks), trained=len(p.pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
         directory=p.directory,
         breakdown=breakdown(a, p.close, np.concatenate([days[f.index].volatility for f in p.folds]), cfg.window),
+        intervals=backtest_intervals(p.close, p.folds, days, results, p.seeds[0], cfg.levels, cfg.window),
     )
 
 

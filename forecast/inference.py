@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
+from .interval_methods import saved_widths, window_sigma
 from .intervals import band, trailing_volatility
 from .metrics import Evaluation, Forecast, score_forecast
 from .model_info import TrainedModel
@@ -22,8 +23,9 @@ def predict_usd(model, scaling, X: np.ndarray) -> np.ndarray:
     return scaling.to_usd(X, z)                                      # (n,)
 
 
-def forecast(trained: TrainedModel, X: np.ndarray, dates) -> Forecast:
-    """The model's forecasts for windows X (n, window) whose target days are `dates`."""
+def forecast(trained: TrainedModel, X: np.ndarray, dates, method: str = "fixed") -> Forecast:
+    """The model's forecasts for windows X (n, window) whose target days are `dates`, with the
+    bands of interval `method` (one of interval_methods.PREDICT_METHODS)."""
     X = np.asarray(X, dtype="float64")
     point = predict_usd(trained.model, trained.info.scaling, X)  # (n,)
     if trained.path is not None and not np.isfinite(point).all():
@@ -32,16 +34,23 @@ def forecast(trained: TrainedModel, X: np.ndarray, dates) -> Forecast:
         raise ModelError(f"{trained.path}: the model gives non-finite forecasts (corrupt weights?); "
                          "retrain the model (python -m forecast train)")
     previous = X[:, -1]                                          # (n,)
-    cal = trained.info.calibration
+    cal, vc = trained.info.calibration, trained.info.volatility
+    sigma = window_sigma(X, vc.train_variance) if method != "fixed" else None  # (n,)
+
+    def bands(who: str, centre: np.ndarray, qs: dict[float, float]) -> dict:
+        if method == "fixed":  # needs no sigma: the one method a model without volatility calibration has
+            return {lv: band(centre, q) for lv, q in qs.items()}
+        return {lv: band(centre, saved_widths(method, q, vc, who, sigma, lv)) for lv, q in qs.items()}
+
     return Forecast(
         dates=pd.DatetimeIndex(dates),
         point=point,
         previous=previous,
         volatility=trailing_volatility(X),
-        bands={lv: band(point, q) for lv, q in cal.model.items()},
-        naive_bands={lv: band(previous, q) for lv, q in cal.naive.items()},
+        bands=bands("model", point, cal.model),
+        naive_bands=bands("naive", previous, cal.naive),
     )
 
 
-def forecast_scored(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates) -> Evaluation:
-    return score_forecast(y, forecast(trained, X, dates))
+def forecast_scored(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates, method: str = "fixed") -> Evaluation:
+    return score_forecast(y, forecast(trained, X, dates, method))

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 from scipy.special import xlogy
+from sklearn.metrics import mean_pinball_loss
 
-from .intervals import band, conformal_quantile, log_scores
+from .config import INTERVAL_METHODS
+from .intervals import band, conformal_quantile, kupiec_p_value, log_scores, terciles, winkler_score
 
 RISKMETRICS_LAMBDA = 0.94  # J.P. Morgan RiskMetrics (1996), daily data
 
@@ -165,3 +167,165 @@ def christoffersen_independence(misses) -> Christoffersen:
     log_alt = xlogy(n00, 1 - pi0) + xlogy(n01, pi0) + xlogy(n10, 1 - pi1) + xlogy(n11, pi1)
     lr = float(-2 * (log_null - log_alt))
     return Christoffersen(lr, float(stats.chi2.sf(lr, df=1)), (n00, n01, n10, n11))
+
+
+# --- the methods by name, and how each held ----------------------------------------------------
+
+ACI_GAMMA = 0.05   # ACI's step: the miss rate it targets moves 0.05 per day against each day's outcome
+
+
+@dataclass(frozen=True)
+class Days:
+    """One forecast on a run of days, with what every method reads, all known the day before each
+    day but `actual` (which only the online method reads, and only for the days before)."""
+
+    point: np.ndarray                   # (n,) forecasts, USD
+    actual: np.ndarray                  # (n,) closes, USD
+    sigma: np.ndarray                   # (n,) EWMA sigma, log units
+    garch: GarchT | None = None         # its .sigma (n,) on these days; None: the GARCH baseline is not run
+
+
+def _fixed(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    return np.full(len(days.point), conformal_quantile(log_scores(cal.actual, cal.point), level))
+
+
+def _scaled(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    return scaled_quantile(cal.actual, cal.point, cal.sigma, level) * days.sigma
+
+
+def _mondrian(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    m = mondrian(cal.actual, cal.point, cal.sigma, level)
+    return np.asarray(m.q)[m.group(days.sigma)]
+
+
+def _gauss(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    return stats.norm.ppf(0.5 + level / 200) * days.sigma
+
+
+def _garch(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    return days.garch.z(level) * days.garch.sigma
+
+
+def _aci(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    """Volatility-scaled conformal whose level follows the misses so far: day t's q is the
+    calibration scores' conformal quantile at 1 - alpha_t (unbounded at alpha_t <= 0, zero at >= 1)."""
+    scores = log_scores(cal.actual, cal.point) / cal.sigma           # (n_cal,)
+    outcome = log_scores(days.actual, days.point)                     # (n,), each read only after its day
+    alpha, widths, misses = 1 - level / 100, np.empty(len(days.point)), []
+    for t in range(len(days.point)):
+        alpha_t = aci_alphas(misses + [0], level, gamma)[t] if t else alpha
+        q = math.inf if alpha_t <= 0 else 0.0 if alpha_t >= 1 else conformal_quantile(scores, 100 * (1 - alpha_t))
+        widths[t] = q * days.sigma[t]
+        misses.append(int(outcome[t] > widths[t]))
+    return widths
+
+
+METHODS = {   # name -> half-widths (n,) in log units on `days`, calibrated on `cal`
+    "fixed": _fixed,        # split conformal on |log(actual / predicted)| (the method before issue 20)
+    "scaled": _scaled,      # the same scores over the EWMA sigma, times today's sigma
+    "mondrian": _mondrian,  # fixed-width conformal per EWMA-sigma tercile of the calibration days
+    "aci": _aci,            # scaled, with adaptive conformal inference over the days in sequence
+    "gauss": _gauss,        # the EWMA sigma times the normal quantile: no calibration
+    "garch-t": _garch,      # GARCH(1,1) sigma times its unit-variance t quantile: no calibration
+}
+ONLINE = ("aci",)  # reads each day's outcome before the next: evaluate and backtest only
+
+
+def check_method(name: str) -> str:
+    if name not in METHODS:
+        raise ValueError(f"unknown interval method {name!r}; valid: {', '.join(METHODS)}")
+    return name
+
+
+def half_widths(method: str, cal: Days, days: Days, level: float, gamma: float = ACI_GAMMA) -> np.ndarray:
+    """The half-widths (log units) of `method`'s `level`% band on each of `days`: the band is
+    point * exp(+-width). (n,)"""
+    return METHODS[check_method(method)](cal, days, level, gamma)
+
+
+@dataclass(frozen=True)
+class MethodMetrics:
+    level: float                                        # nominal coverage, %
+    days: int
+    coverage: float                                     # share of days inside
+    wilson: tuple[float, float]                         # Wilson 95% interval of the coverage
+    kupiec_p_value: float                               # is the miss rate the level's?
+    christoffersen_p_value: float                       # do misses cluster? (NaN: nothing to test)
+    mean_width_pct: float                               # % of the point forecast
+    interval_score_pct: float                           # mean Winkler score, % of the point forecast
+    pinball_pct: float                                  # mean pinball loss at the two quantiles, % of the point
+    coverage_by_volatility: tuple[float, float, float]  # calm, middle, volatile third of the days
+    unbounded: bool                                     # some day's band has no upper end
+
+
+def method_metrics(actual, point, widths, level: float, volatility) -> MethodMetrics:
+    """How a band point * exp(+-widths) held on `actual`; the scores in % of the point forecast so
+    that years of very different prices weigh alike. Terciles of `volatility` over these days."""
+    actual, point, widths = (np.asarray(v, dtype="float64") for v in (actual, point, widths))
+    lower, upper = band(point, widths)
+    inside = (actual >= lower) & (actual <= upper)
+    alpha, n, unbounded = 1 - level / 100, len(actual), bool(np.isinf(widths).any())
+    scaled = (actual / point, lower / point, upper / point)   # % of the point, after * 100
+    if unbounded:
+        score = pinball = math.inf
+    else:
+        score = 100 * winkler_score(*scaled, level)
+        pinball = 100 * (mean_pinball_loss(scaled[0], scaled[1], alpha=alpha / 2)
+                         + mean_pinball_loss(scaled[0], scaled[2], alpha=1 - alpha / 2)) / 2
+    return MethodMetrics(
+        level=float(level), days=n, coverage=float(inside.mean()),
+        wilson=wilson_interval(int(inside.sum()), n),
+        kupiec_p_value=kupiec_p_value(int((~inside).sum()), n, level),
+        christoffersen_p_value=christoffersen_independence(~inside).p_value,
+        mean_width_pct=math.inf if unbounded else float(100 * np.mean((upper - lower) / point)),
+        interval_score_pct=score, pinball_pct=pinball,
+        coverage_by_volatility=tuple(float(inside[g].mean()) if len(g) else math.nan for g in terciles(volatility)),
+        unbounded=unbounded,
+    )
+
+
+# --- what a saved model keeps: every method `predict` offers, drawn from a window alone -----------
+
+PREDICT_METHODS = INTERVAL_METHODS  # the others need a fit (garch-t) or outcomes (aci)
+
+
+@dataclass(frozen=True)
+class VolCalibration:
+    """The volatility methods' calibration on the validation days, for the model and the naive forecast."""
+
+    train_variance: float                            # mean squared daily log return of the training closes: the EWMA's start
+    cuts: tuple[float, float]                        # EWMA sigma at the calibration days' tercile boundaries
+    median_sigma: float                              # the calibration days' median EWMA sigma: "usual"
+    scaled: dict[str, dict[float, float]]            # "model" / "naive" -> level -> q of |log error| / sigma
+    mondrian: dict[str, dict[float, tuple[float, float, float]]]  # "model" / "naive" -> level -> q per third (inf: unbounded)
+
+    def group(self, sigma) -> np.ndarray:
+        return Mondrian(self.cuts, (0.0, 0.0, 0.0), (0, 0, 0)).group(sigma)
+
+
+def calibrate_volatility(actual, point, previous, windows, levels, train_variance: float) -> VolCalibration:
+    """VolCalibration from the validation days: their closes, the model's forecasts, the closes
+    before them (naive) and their windows (v, window), with the training days' variance."""
+    sigma = window_sigma(windows, train_variance)  # (v,)
+    scaled, groups = {}, {}
+    for who, centre in (("model", point), ("naive", previous)):
+        scaled[who] = {float(lv): scaled_quantile(actual, centre, sigma, lv) for lv in levels}
+        groups[who] = {float(lv): mondrian(actual, centre, sigma, lv) for lv in levels}
+    cuts = next(iter(groups["model"].values())).cuts
+    return VolCalibration(train_variance=float(train_variance), cuts=cuts, median_sigma=float(np.median(sigma)),
+                          scaled=scaled, mondrian={who: {lv: m.q for lv, m in g.items()} for who, g in groups.items()})
+
+
+def saved_widths(method: str, fixed_q: float, vc: VolCalibration, who: str, sigma, level: float) -> np.ndarray:
+    """The half-widths (log units) of a `PREDICT_METHODS` method's `level`% band for days of EWMA
+    `sigma` (n,), from what a saved model keeps (`fixed_q`: its fixed-width q for `who` at `level`)."""
+    sigma = np.asarray(sigma, dtype="float64")
+    if method == "fixed":
+        return np.full(len(sigma), fixed_q)
+    if method == "scaled":
+        return vc.scaled[who][level] * sigma
+    if method == "mondrian":
+        return np.asarray(vc.mondrian[who][level])[vc.group(sigma)]
+    if method == "gauss":
+        return stats.norm.ppf(0.5 + level / 200) * sigma
+    raise ValueError(f"unknown interval method {method!r}; valid: {', '.join(PREDICT_METHODS)}")

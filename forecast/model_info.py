@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .interval_methods import VolCalibration
 from .intervals import Calibration
 from .metrics import Evaluation, ForecastMetrics
 from .windows import MinMaxScaling, WindowScaling
@@ -66,6 +67,7 @@ class ModelInfo:
     params: int
     scaling: WindowScaling | MinMaxScaling
     calibration: Calibration      # interval q's from the held-out run's validation days
+    volatility: VolCalibration    # the volatility-following methods' calibration, on the same days
     settings: dict                # Config.model_settings() it was trained with
     data: DataInfo
     split: dict[str, Span]        # train / val / test of the held-out run

@@ -401,3 +401,51 @@ def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict
     ax.grid(axis="y", alpha=0.3)
     legend(ax)
     return fig
+
+
+METHOD_COLOURS = {"fixed": "tab:gray", "scaled": "tab:green", "mondrian": "tab:purple", "aci": "tab:olive",
+                  "gauss": "tab:cyan", "garch-t": "tab:pink"}
+
+
+def interval_methods_chart(dates, actual, point, bands: dict[str, tuple[np.ndarray, np.ndarray]], cell: str,
+                           level: float, coverage: dict[float, dict[str, tuple]], tolerance: dict[float, float],
+                           ax=None) -> Figure:
+    """Top: `cell`'s forecast with the `level`% bands of two methods over a stretch of days (the
+    backtest's most volatile), misses of each marked. Below, one panel per level: every method's
+    coverage on the calm, middle and volatile third of the days, against nominal and its tolerance."""
+    levels = list(coverage)
+    fig, axes = panels(ax, 1 + len(levels), (11, 4 + 2.6 * len(levels)), height_ratios=[1.5] + [1] * len(levels))
+    top = axes[0]
+    for (method, (lower, upper)), alpha in zip(bands.items(), (0.25, 0.35)):
+        c = METHOD_COLOURS[method]
+        missed = (actual < lower) | (actual > upper)
+        top.fill_between(dates, lower, upper, color=c, alpha=alpha, step="mid", lw=0,
+                         label=f"{method} {level:g}% band: {int(missed.sum())} of {len(actual)} days missed")
+        top.plot(dates[missed], actual[missed], "x", color=c, ms=7, mew=2)
+    top.plot(dates, actual, color=colour("actual"), lw=1.3, label="actual close")
+    top.plot(dates, point, color=colour(cell), lw=1, label=f"{cell} forecast")
+    top.yaxis.set_major_formatter(Money())
+    top.set_ylabel("close (USD)")
+    top.set_title(f"{cell}'s {level:g}% bands over the {len(dates)} most volatile consecutive days "
+                  f"({dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}); x: a day outside that band", fontsize=10)
+    dates_axis(top, dates[0], dates[-1])
+    legend(top)
+    thirds = np.arange(3)
+    for ax_, lv in zip(axes[1:], levels):
+        methods = list(coverage[lv])
+        width = 0.8 / len(methods)
+        for k, method in enumerate(methods):
+            ax_.bar(thirds + (k - (len(methods) - 1) / 2) * width, [100 * v for v in coverage[lv][method]],
+                    width, color=METHOD_COLOURS[method], label=method)
+        nominal, tol = lv, 100 * tolerance[lv]
+        ax_.axhspan(nominal - tol, nominal + tol, color="0.85", zorder=0, label=f"{nominal:g}% ± {tol:g} points")
+        ax_.axhline(nominal, color="black", lw=1, ls="--")
+        ax_.set_xticks(thirds, ["calm third", "middle third", "volatile third"])
+        lowest = min(min(v) for v in coverage[lv].values())
+        ax_.set_ylim(max(0, min(nominal - 25, 100 * lowest - 5)), 100)
+        ax_.set_ylabel(f"{lv:g}% coverage (%)")
+        ax_.set_title(f"{lv:g}% intervals: {cell}'s coverage per third of the days by trailing volatility, all folds",
+                      fontsize=10)
+        legend(ax_)
+    figure_title(fig, axes, "Which interval holds when markets move?", ax is None)
+    return fig

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_coins, report_compare,
-               report_use_model, report_windows, saved_model)
+               report_intervals, report_use_model, report_windows, saved_model)
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -89,12 +89,16 @@ def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()
 
 
 def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest, dict]:
-    """backtest, then backtest.json, .md and .png; returns the result and its JSON record."""
+    """backtest, then backtest.json, .md, .png and intervals.png (the interval methods); returns the
+    result and its JSON record."""
     result = backtest.backtest(cfg, s, command)
     record = report_backtest.backtest_record(result)
     out = Path(cfg.out)
     chart = plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(result))
-    _write_report(out, "backtest", record, report_backtest.backtest_markdown(result), [(out / "backtest.png", chart)])
+    methods = plots_summary.interval_methods_chart(**report_intervals.intervals_chart_inputs(
+        result.intervals, report_backtest.band_level(list(result.intervals.levels))))
+    _write_report(out, "backtest", record, report_backtest.backtest_markdown(result),
+                  [(out / "backtest.png", chart), (out / "intervals.png", methods)])
     return result, record
 
 

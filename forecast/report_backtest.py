@@ -15,6 +15,7 @@ from .intervals import IntervalMetrics
 from .jsonio import jsonable, level_key
 from .metrics import DMTest
 from .regimes import Group
+from .report_intervals import choice_sentence, intervals_markdown, intervals_record
 from .report import (
     BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, amount, decimals, dm_record, interval_notes, interval_record, interval_table,
     naive_record, over_seeds_record, p_value, spread_record, verdict,
@@ -128,6 +129,7 @@ def backtest_record(b: Backtest) -> dict:
         } for fr in b.folds],
         "verdict": backtest_verdict(b),
         **regimes_record(b),
+        "interval_methods": intervals_record(b.intervals),
     }
 
 
@@ -328,6 +330,7 @@ def _backtest_markdown(b: Backtest) -> str:
         "",
         *(f"- {n}" for n in interval_notes(intervals)),
         "",
+        *intervals_markdown(b.intervals, band),
         *regimes_markdown(b, pm),
         "## Per fold" + (" (mean ± std over seeds)" if many else ""),
         "",
@@ -385,10 +388,11 @@ def backtest_text(b: Backtest) -> str:
         "",
         *backtest_verdict(b),
         power_sentence(b),
+        "Interval methods: " + choice_sentence(b.intervals).replace("**", "") + " (backtest.md, intervals.png)",
         "",
         f"{b.trained} of {b.tasks} trainings run now ({b.engine.name}, {b.engine.workers} "
         f"worker{'s' if b.engine.workers != 1 else ''}), wall time {b.wall_seconds:,.0f} s",
-        f"written: {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}",
+        f"written: {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}, {out / 'intervals.png'}",
     ])
 
 

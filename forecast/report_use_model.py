@@ -18,12 +18,29 @@ def next_day_record(r: NextDay) -> dict:
     return {
         "cell": r.cell, "source": r.source, "last_date": r.last_date, "last_close": r.last_close,
         "date": r.date, "predicted_close": r.predicted_close, "change_pct": r.change_pct,
-        "intervals": {level_key(lv): {"lower": lo, "upper": hi} for lv, (lo, hi) in r.intervals.items()},
+        "intervals": _ranges(r.intervals),
+        "interval_method": r.method,
+        "volatility": {"sigma": r.sigma, "usual_sigma": r.usual_sigma, "ratio_to_usual": r.sigma / r.usual_sigma,
+                       "third": THIRDS[r.third],
+                       "meaning": "EWMA (lambda 0.94) std of daily log returns known today; usual: the median "
+                                  "over the validation days; third: where today's falls among theirs"},
+        "methods": {m: _ranges(iv) for m, iv in r.methods.items()},
         "test": None if r.test is None else {
             "first_date": r.test.first_date, "last_date": r.test.last_date, "days": r.test.days,
             "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
         "trained_until": r.trained_until,
     }
+
+
+THIRDS = ("calm", "middle", "volatile")
+
+
+def _ranges(intervals: dict[float, tuple[float, float]]) -> dict:
+    return {level_key(lv): {"lower": lo, "upper": hi} for lv, (lo, hi) in intervals.items()}
+
+
+METHOD_WORDS = {"fixed": "one width for every day", "scaled": "width in proportion to today's volatility",
+                "mondrian": "width of today's volatility third", "gauss": "normal quantile of today's volatility"}
 
 
 def next_day_text(r: NextDay) -> str:
@@ -35,6 +52,9 @@ def next_day_text(r: NextDay) -> str:
     for lv, (lo, hi) in r.intervals.items():
         shown = "unbounded (too few validation days to calibrate)" if math.isinf(hi) else f"{lo:,.2f} .. {hi:,.2f} USD"
         lines.append(f"  {_level(lv):<4} range  {shown}")
+    lines.append(f"  ranges by   {r.method} ({METHOD_WORDS[r.method]}); today's volatility {100 * r.sigma:.2f}% a day "
+                 f"is {r.sigma / r.usual_sigma:.2f}x the validation days' median {100 * r.usual_sigma:.2f}% "
+                 f"({THIRDS[r.third]} third)")
     if r.test is not None:
         t = r.test
         lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "

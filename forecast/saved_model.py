@@ -28,13 +28,14 @@ from . import config
 from .errors import ModelError
 from .files import clean_leftovers
 from .jsonio import content_sha256, dumps, jsonable, level_key
+from .interval_methods import VolCalibration
 from .intervals import Calibration
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .models import CELLS
 from .validate import is_iso_date, is_number
 from .windows import scaling_from_dict, scaling_to_dict
 
-SCHEMA = 3  # 3: data.csv / data.ticker, the source predict and evaluate default to
+SCHEMA = 4  # 3: data.csv / data.ticker, the source predict and evaluate default to; 4: intervals.volatility
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 RETRAIN = "retrain the model (python -m forecast train)"
@@ -74,9 +75,16 @@ def info_to_dict(info: ModelInfo) -> dict:
                       "over the n validation days; interval = predicted * exp(+-q); null q: unbounded",
             "first_date": cal.first_date, "last_date": cal.last_date, "days": cal.days,
             "model": jsonable(cal.model), "naive": jsonable(cal.naive),
+            "volatility": {
+                "method": "EWMA sigma (lambda 0.94) of each window's daily log returns, started at train_variance; "
+                          "scaled: q of |log(actual / predicted)| / sigma, interval predicted * exp(+-q sigma); "
+                          "mondrian: q of |log(actual / predicted)| per third of the validation days by sigma, "
+                          "split at cuts; null q: unbounded",
+                **jsonable(info.volatility),
+            },
         },
         **jsonable({f.name: getattr(info, f.name) for f in dataclasses.fields(info)
-                    if f.name not in ("cell", "window", "units", "params", "scaling", "calibration")}),
+                    if f.name not in ("cell", "window", "units", "params", "scaling", "calibration", "volatility")}),
     }
 
 
@@ -162,6 +170,40 @@ def _q_json(q: float) -> str:
     return "null" if math.isinf(q) else repr(q)
 
 
+def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...]) -> VolCalibration:
+    """intervals.volatility: positive finite sigmas, cut points in order, and for the model and naive
+    at exactly the calibration's levels a q (null: unbounded) that does not fall as the level rises."""
+    v = c.get(iv, "volatility", dict, "the volatility calibration", prefix="intervals.")
+    pre = "intervals.volatility."
+    positive = lambda x: 0 < x < math.inf  # noqa: E731
+    cuts = c.get(v, "cuts", list, "two sigmas in order", lambda x: len(x) == 2 and all(is_number(y) and positive(y)
+                                                                                        for y in x) and x[0] <= x[1], pre)
+
+    def qs(kind: str, who: str, width: int | None) -> dict:
+        found = c.get(v.get(kind), who, dict, f"level -> q at levels {', '.join(map(level_key, levels))}",
+                      lambda x: sorted(x) == sorted(map(level_key, levels)), f"{pre}{kind}.")
+        out, before = {}, None
+        for lv in sorted(levels):
+            raw = found[level_key(lv)]
+            items = [raw] if width is None else raw if isinstance(raw, list) and len(raw) == width else [False]
+            if not all(q is None or (is_number(q) and 0 <= q < 1e6) for q in items):
+                c.fail(f"{pre}{kind}.{who}.{level_key(lv)}", raw,
+                       "null (unbounded) or a width of at least 0" + ("" if width is None else f", {width} of them"))
+            q = tuple(math.inf if q is None else float(q) for q in items)
+            if before is not None and any(a > b for a, b in zip(before, q)):
+                c.fail(f"{pre}{kind}.{who}.{level_key(lv)}", raw, "no narrower than a lower level's")
+            out[lv], before = (q if width else q[0]), q
+        return out
+
+    return VolCalibration(
+        train_variance=c.get(v, "train_variance", (int, float), "a positive variance", positive, pre),
+        cuts=(float(cuts[0]), float(cuts[1])),
+        median_sigma=c.get(v, "median_sigma", (int, float), "a positive sigma", positive, pre),
+        scaled={who: qs("scaled", who, None) for who in ("model", "naive")},
+        mondrian={who: qs("mondrian", who, 3) for who in ("model", "naive")},
+    )
+
+
 def _source(c: _Checker, d: dict) -> dict:
     """data.csv (an absolute path) or data.ticker: exactly one, the source predict and evaluate default to."""
     if d.get("csv") is None:
@@ -189,6 +231,7 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     if calibration.model.keys() != calibration.naive.keys():  # each level is reported beside naive's
         c.fail("intervals.naive levels", _Shown(", ".join(map(level_key, calibration.naive)) or "none"),
                f"the model's levels ({', '.join(map(level_key, calibration.model))})")
+    volatility = _volatility(c, iv, calibration.levels)
     d = c.get(meta, "data", dict, "the data description")
     data = DataInfo(
         source=c.get(d, "source", str, "text", prefix="data."),
@@ -209,6 +252,7 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
         params=c.get(meta, "params", int, "a whole number", whole(1)),
         scaling=scaling,
         calibration=calibration,
+        volatility=volatility,
         settings=c.get(meta, "settings", dict, "the training settings"),
         data=data,
         split={name: c.span(split, name) for name in ("train", "val", "test")},

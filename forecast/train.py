@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from . import intervals
+from .interval_methods import calibrate_volatility, mean_square_return
 from .prices import Prices
 from .errors import ModelError
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
@@ -87,6 +88,8 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarra
         scaling=dataset.scaling,
         calibration=intervals.calibrate(y_val, val_point, X_val[:, -1], cfg.levels,
                                         split["val"].first, split["val"].last),
+        volatility=calibrate_volatility(y_val, val_point, X_val[:, -1], X_val, cfg.levels,
+                                        mean_square_return(*dataset.part("train")[:2])),
         settings=cfg.model_settings(),
         data=data,
         split=split,

@@ -18,6 +18,7 @@ from .errors import DataError, TooLittleData
 from .metrics import Evaluation
 from .model_info import ModelInfo, TestSummary, TrainedModel
 from .inference import forecast_scored, forecast
+from .interval_methods import PREDICT_METHODS, window_sigma
 from .windows import target_days, windowed
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,24 @@ class NextDay:
     date: str                                     # the day forecast: last_date + 1
     predicted_close: float
     change_pct: float
-    intervals: dict[float, tuple[float, float]]   # level % -> (lower, upper) USD
+    intervals: dict[float, tuple[float, float]]   # level % -> (lower, upper) USD, drawn by `method`
     test: TestSummary | None                      # how these settings did on held-out test days
     trained_until: str                            # the last day the weights saw
+    method: str                                   # the interval method of `intervals`
+    sigma: float                                  # today's EWMA sigma of daily log returns
+    usual_sigma: float                            # the calibration days' median sigma
+    third: int                                    # 0 calm, 1 middle, 2 volatile: today's sigma among the calibration days'
+    methods: dict[str, dict[float, tuple[float, float]]]  # every method predict can draw -> its intervals
 
 
 def next_day(cfg, own_source: bool = False) -> NextDay:
     saved, _, prices = load_for(cfg, own_source=own_source)
     X = prices.close.to_numpy()[-saved.info.window:][np.newaxis, :]  # (1, window)
     last_day = prices.close.index[-1].date()
-    f = forecast(saved, X, [last_day + timedelta(days=1)])
+    methods = {m: forecast(saved, X, [last_day + timedelta(days=1)], m) for m in PREDICT_METHODS}
+    f, vc = methods[cfg.interval_method], saved.info.volatility
     predicted, last_close = float(f.point[0]), float(X[0, -1])
+    sigma = float(window_sigma(X, vc.train_variance)[0])
     return NextDay(
         cell=saved.info.cell,
         source=prices.source,
@@ -78,10 +86,16 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
         date=(last_day + timedelta(days=1)).isoformat(),
         predicted_close=predicted,
         change_pct=100 * (predicted / last_close - 1),
-        intervals={lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in f.bands.items()},
+        intervals=_first_day(f),
         test=saved.info.test,
         trained_until=saved.info.trained_on.last,
+        method=cfg.interval_method, sigma=sigma, usual_sigma=vc.median_sigma, third=int(vc.group([sigma])[0]),
+        methods={m: _first_day(g) for m, g in methods.items()},
     )
+
+
+def _first_day(f) -> dict[float, tuple[float, float]]:
+    return {lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in f.bands.items()}
 
 
 def range_windows(window: int, prices: Prices, since: date | None, until: date | None):

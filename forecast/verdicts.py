@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from .interval_methods import MethodMetrics
 from .intervals import IntervalMetrics
 from .metrics import DMTest
 
@@ -204,3 +205,61 @@ def seed_dependent(p_values: list[float]) -> tuple[float, float] | None:
     if any(said) and not all(said):
         return min(p_values), max(p_values)
     return None
+
+
+# --- which interval method (issue 20) ---------------------------------------------------------------
+
+def tercile_tolerance(level: float) -> float:
+    """How far a volatility third's coverage may sit from nominal: 3 points at 80%, 2 at 95% (the
+    tails are where a miss costs most, so the bar tightens above 90%)."""
+    return 0.02 if level >= 90 else 0.03
+
+
+@dataclass(frozen=True)
+class MethodVerdict:
+    method: str
+    worst_gap: float        # largest |tercile coverage - nominal| / its tolerance, over levels and forecasts
+    kupiec_ok: bool         # Kupiec p >= ALPHA at every level and forecast
+    beats_fixed: bool       # interval score below fixed-width conformal's at every level and forecast
+    score_vs_fixed: float   # mean interval score / fixed's, over levels and forecasts
+
+    @property
+    def meets(self) -> bool:
+        return self.worst_gap <= 1 and self.kupiec_ok and self.beats_fixed
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    verdicts: tuple[MethodVerdict, ...]   # every candidate, in the order given
+    chosen: str                           # the one meeting the bar with the lowest score; else the closest to nominal
+    met: bool                             # whether the chosen one meets the bar
+
+
+def _or_inf(x: float) -> float:
+    """NaN (an empty third, or unbounded against unbounded) counts as the worst there is."""
+    return math.inf if math.isnan(x) else float(x)
+
+
+def choose_method(overall: dict[tuple[str, str, float], MethodMetrics], methods: Iterable[str],
+                  forecasts: Iterable[str], levels: Iterable[float], baseline: str = "fixed") -> MethodChoice:
+    """The interval method to show by default, from how each held over all days of a backtest
+    (`overall`: (method, forecast, level) -> its metrics): among those whose every volatility third
+    is within tolerance at every level, whose Kupiec p is at least ALPHA and whose interval score is
+    below the baseline's, the lowest mean interval score relative to the baseline; if none, the one
+    closest to nominal in its worst third."""
+    forecasts, levels = tuple(forecasts), tuple(levels)
+    verdicts = []
+    for method in methods:
+        keys = [(f, lv) for f in forecasts for lv in levels]
+        gaps = [abs(c - lv / 100) / tercile_tolerance(lv)
+                for f, lv in keys for c in overall[method, f, lv].coverage_by_volatility]
+        ratios = [overall[method, f, lv].interval_score_pct / overall[baseline, f, lv].interval_score_pct
+                  for f, lv in keys]
+        verdicts.append(MethodVerdict(
+            method=method, worst_gap=max(_or_inf(g) for g in gaps),
+            kupiec_ok=all(overall[method, f, lv].kupiec_p_value >= ALPHA for f, lv in keys),
+            beats_fixed=all(r < 1 for r in ratios), score_vs_fixed=_or_inf(sum(ratios) / len(ratios))))
+    meeting = [v for v in verdicts if v.meets]
+    chosen = (min(meeting, key=lambda v: v.score_vs_fixed) if meeting
+              else min(verdicts, key=lambda v: (v.worst_gap, v.score_vs_fixed)))
+    return MethodChoice(tuple(verdicts), chosen.method, chosen.meets)

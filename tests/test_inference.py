@@ -35,7 +35,7 @@ def trained(model, scaling, q=None):
     info = model_info.ModelInfo(
         cell="gru", window=3, units=1, params=1, scaling=scaling, calibration=cal, settings={},
         data=None, split={}, trained_on=None, seed=0, epochs_run=1, best_epoch=1, refit_epochs=None,
-        train_seconds=0.0, seconds_per_epoch=0.0, test=None, trained_at="", versions={})
+        train_seconds=0.0, seconds_per_epoch=0.0, test=None, trained_at="", versions={}, volatility=None)
     return model_info.TrainedModel(model=model, info=info)
 
 

@@ -95,7 +95,7 @@ def naive_mae(first: str, last: str) -> float:
 def test_model_json_records_the_source_as_an_absolute_path(kind, grid):
     cell, fit, scaling, out = kind
     meta = json.loads((out / cell / "model.json").read_text())
-    assert meta["schema"] == 3
+    assert meta["schema"] == 4
     assert (meta["data"]["csv"], meta["data"]["ticker"]) == (str(grid / "prices.csv"), None)
     assert (meta["cell"], meta["scaling"]["name"]) == (cell, scaling)
     assert meta["trained_on"] == dict(zip(("first", "last", "days"), SAW[fit]))
@@ -299,9 +299,9 @@ def test_only_no_csv_and_no_ticker_means_the_models_source(argv, own):
 
 
 def test_a_model_json_of_the_previous_schema_is_refused(gru_copy, capsys):
-    edit_meta(gru_copy / "gru", schema=2)
+    edit_meta(gru_copy / "gru", schema=3)
     assert one_error(capsys, "predict", "--out", gru_copy) == (
-        f"{gru_copy / 'gru' / 'model.json'} has schema 2, this version reads schema 3; {R}")
+        f"{gru_copy / 'gru' / 'model.json'} has schema 3, this version reads schema 4; {R}")
 
 
 @pytest.mark.parametrize(("csv", "ticker", "message"), [
@@ -381,8 +381,11 @@ def test_level_keys_read_back_as_the_same_level(level, key):
 def test_a_level_that_printed_as_100_is_usable(gru_copy, capsys):
     """With `:g` keys a 99.99999% level was saved as "100" and the model could not be read back."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    v = meta["intervals"]["volatility"]
+    volatility = {**v, "scaled": {who: {"80": 1.3, "99.99999": None} for who in ("model", "naive")},
+                  "mondrian": {who: {"80": [0.02, 0.03, 0.04], "99.99999": [None] * 3} for who in ("model", "naive")}}
     edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "model": {"80": 0.03, "99.99999": None},
-                                           "naive": {"80": 0.03, "99.99999": None}})
+                                           "naive": {"80": 0.03, "99.99999": None}, "volatility": volatility})
     code, text, err = run(capsys, "predict", "--out", gru_copy, "--json")
     assert code == 0, err
     assert set(json.loads(text)["intervals"]) == {"80", "99.99999"}

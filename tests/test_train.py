@@ -78,7 +78,7 @@ def test_save_run_writes_the_run_and_nothing_else(trained):
 def test_model_json(trained, prices):
     cfg, result, directory = trained
     meta = read_json(directory / "model.json")
-    assert meta["schema"] == 3
+    assert meta["schema"] == 4
     assert (meta["cell"], meta["window"], meta["features"], meta["units"]) == (cfg.cell, WINDOW, 1, 4)
     assert meta["model_sha256"] == saved_model.file_sha256(directory / "model.keras")
 
