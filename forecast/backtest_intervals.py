@@ -17,8 +17,8 @@ import pandas as pd
 from .backtest_plan import Fold
 from .backtest_task import FoldDays, TaskResult
 from .config import CELLS
-from .interval_methods import (ACI_GAMMA, METHODS, ONLINE, Days, MethodMetrics, garch_t, half_widths,
-                               method_metrics, window_sigma)
+from .interval_methods import (ACI_GAMMA, METHODS, ONLINE, Days, MethodMetrics, garch_for, method_metrics,
+                               widths_by_method, window_sigma)
 from .verdicts import MethodChoice, choose_method
 
 FORECASTS = (*CELLS, "naive")
@@ -55,12 +55,10 @@ def fold_inputs(close: np.ndarray, fold: Fold, d: FoldDays, window: int) -> tupl
     replaces the point): closes, EWMA sigma and GARCH-t sigma, all from the price file. The GARCH is
     fitted on the returns of the training closes only. Close position of target day j: j + window."""
     start, stop = fold.split.train.start, fold.split.test.stop
-    # (r,): return k is close start+k+1 over start+k, up to the last day's (which only its own sigma reads: none)
-    returns = np.diff(np.log(close[start:stop + window]))
-    garch = garch_t(returns, train_days=fold.split.train.stop - 1 + window - start)
+    closes = close[start:stop + window]  # (n,): target j's close is at j + window - start
 
-    def garch_on(part: slice):  # target j's sigma is the forecast for return j + window - start - 1
-        return replace(garch, sigma=garch.sigma[np.arange(part.start, part.stop) + window - start - 1])
+    def garch_on(part: slice):
+        return garch_for(closes, fold.split.train.stop + window - start, np.arange(part.start, part.stop) + window - start)
 
     return (Days(d.val_previous, d.val_actual, window_sigma(d.val_windows, d.train_variance), garch_on(fold.split.val)),
             Days(d.previous, d.actual, window_sigma(d.windows, d.train_variance), garch_on(fold.split.test)))
@@ -84,12 +82,10 @@ def backtest_intervals(close: pd.Series, folds: tuple[Fold, ...], days: dict[int
             cal = naive_cal if run is None else replace(naive_cal, point=run.val_point)
             out = naive_out if run is None else replace(naive_out, point=run.forecast.point)
             points[forecast].append(out.point)
-            for method in METHODS:
-                for level in levels:
-                    w = half_widths(method, cal, out, level, gamma)
-                    widths.setdefault((method, forecast, level), []).append(w)
-                    per_fold.setdefault((method, forecast, level), []).append(
-                        method_metrics(d.actual, out.point, w, level, d.volatility))
+            for (method, level), w in widths_by_method(cal, out, levels, gamma).items():
+                widths.setdefault((method, forecast, level), []).append(w)
+                per_fold.setdefault((method, forecast, level), []).append(
+                    method_metrics(d.actual, out.point, w, level, d.volatility))
     actual = np.concatenate([days[f.index].actual for f in folds])
     volatility = np.concatenate([days[f.index].volatility for f in folds])
     joined = {f: np.concatenate(p) for f, p in points.items()}

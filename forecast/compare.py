@@ -22,8 +22,8 @@ from .sources import load_prices
 from .errors import ModelError
 from .metrics import DMTest, ErrorMetrics, Evaluation, ForecastMetrics, OverSeeds, Spread, dm_tests
 from .model_info import DataInfo, Span, TrainedModel
-from .inference import forecast_scored
-from .train import train
+from .inference import forecast_scored, predict_usd
+from .train import judge_methods, train
 from .windows import Dataset, build_dataset, rows_needed
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class SeedRun:
     trained: TrainedModel
     test: Evaluation          # on the comparison's test days
     reused: bool              # loaded from disk rather than trained
+    methods: dict | None = None  # (method, "model"/"naive", level) -> MethodMetrics on the test days (train.judge_methods)
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,14 @@ def get_run(cfg, prices: Prices, dataset: Dataset, directory: Path, save: Save) 
     saved = _reusable(directory, cfg, prices)
     if saved is not None:
         log.info("%s seed %d: reusing %s (same data and settings)", cfg.cell.upper(), cfg.seed, directory)
-        return SeedRun(saved, forecast_scored(saved, *dataset.part("test")), reused=True)
+        test = forecast_scored(saved, *dataset.part("test"))
+        val_point = predict_usd(saved.model, saved.info.scaling, dataset.part("val")[0])  # (n_val,)
+        return SeedRun(saved, test, reused=True, methods=judge_methods(
+            dataset, saved.info.volatility.train_variance, val_point, test.forecast.point, cfg.levels))
     log.info("%s seed %d: training", cfg.cell.upper(), cfg.seed)
     trained = train(cfg, prices)
     save(directory, trained)
-    return SeedRun(trained, trained.test, reused=False)
+    return SeedRun(trained, trained.test, reused=False, methods=trained.methods)
 
 
 def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *, save: Save) -> Comparison:

@@ -34,22 +34,26 @@ def forecast(trained: TrainedModel, X: np.ndarray, dates, method: str = "fixed")
         raise ModelError(f"{trained.path}: the model gives non-finite forecasts (corrupt weights?); "
                          "retrain the model (python -m forecast train)")
     previous = X[:, -1]                                          # (n,)
-    cal, vc = trained.info.calibration, trained.info.volatility
-    sigma = window_sigma(X, vc.train_variance) if method != "fixed" else None  # (n,)
-
-    def bands(who: str, centre: np.ndarray, qs: dict[float, float]) -> dict:
-        if method == "fixed":  # needs no sigma: the one method a model without volatility calibration has
-            return {lv: band(centre, q) for lv, q in qs.items()}
-        return {lv: band(centre, saved_widths(method, q, vc, who, sigma, lv)) for lv, q in qs.items()}
-
+    widths = method_widths(trained, X, method)
     return Forecast(
         dates=pd.DatetimeIndex(dates),
         point=point,
         previous=previous,
         volatility=trailing_volatility(X),
-        bands=bands("model", point, cal.model),
-        naive_bands=bands("naive", previous, cal.naive),
+        bands={lv: band(point, w) for lv, w in widths["model"].items()},
+        naive_bands={lv: band(previous, w) for lv, w in widths["naive"].items()},
     )
+
+
+def method_widths(trained: TrainedModel, X: np.ndarray, method: str) -> dict[str, dict[float, np.ndarray]]:
+    """The half-widths (log units) of `method`'s bands on windows X (n, window): "model" and
+    "naive" -> level -> (n,)."""
+    cal, vc = trained.info.calibration, trained.info.volatility
+    if method == "fixed":  # needs no sigma: the one method a model without volatility calibration has
+        return {who: {lv: np.full(len(X), q) for lv, q in qs.items()} for who, qs in (("model", cal.model), ("naive", cal.naive))}
+    sigma = window_sigma(X, vc.train_variance)  # (n,)
+    return {who: {lv: saved_widths(method, q, vc, who, sigma, lv) for lv, q in qs.items()}
+            for who, qs in (("model", cal.model), ("naive", cal.naive))}
 
 
 def forecast_scored(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates, method: str = "fixed") -> Evaluation:

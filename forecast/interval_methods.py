@@ -17,7 +17,7 @@ Calibration days are validation days only; nothing here sees a test day before i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -137,6 +137,15 @@ def garch_t(returns, train_days: int) -> GarchT:
     return GarchT(float(params["omega"]), float(params["alpha[1]"]), float(params["beta[1]"]), float(params["nu"]), sigma)
 
 
+def garch_for(closes, train_closes: int, targets) -> GarchT:
+    """GARCH-t fitted on the daily log returns among the first `train_closes` of `closes`, with
+    .sigma for each position in `targets` (each from the returns before it)."""
+    targets = np.asarray(targets)
+    returns = np.diff(np.log(np.asarray(closes, dtype="float64")[:targets.max() + 1]))  # return k: close k+1 over k
+    fit = garch_t(returns, train_days=train_closes - 1)
+    return replace(fit, sigma=fit.sigma[targets - 1])
+
+
 # --- judging the misses ----------------------------------------------------------------------
 
 def wilson_interval(inside: int, days: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -241,6 +250,11 @@ def half_widths(method: str, cal: Days, days: Days, level: float, gamma: float =
     """The half-widths (log units) of `method`'s `level`% band on each of `days`: the band is
     point * exp(+-width). (n,)"""
     return METHODS[check_method(method)](cal, days, level, gamma)
+
+
+def widths_by_method(cal: Days, days: Days, levels, gamma: float = ACI_GAMMA) -> dict[tuple[str, float], np.ndarray]:
+    """Every method's half-widths at every level: (method, level) -> (n,)."""
+    return {(method, float(lv)): half_widths(method, cal, days, lv, gamma) for method in METHODS for lv in levels}
 
 
 @dataclass(frozen=True)

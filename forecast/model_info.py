@@ -91,3 +91,4 @@ class TrainedModel:
     test: Evaluation | None = None         # the held-out test evaluation; None when loaded from disk
     path: Path | None = None               # the model.keras it was loaded from; None when just trained
     val_point: object = None               # (n_val,) numpy forecasts of the validation days, USD; None when loaded
+    methods: dict | None = None            # (method, "model"/"naive", level) -> MethodMetrics on the test days; None when loaded

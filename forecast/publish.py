@@ -40,7 +40,7 @@ def save_run(directory: Path, trained: TrainedModel) -> Path:
     def fill(tmp: Path) -> None:
         saved_model.write_model(tmp, trained)
         if trained.test is not None:
-            (tmp / METRICS_FILE).write_text(dumps(report.metrics_record(trained.test.metrics, split="test")))
+            (tmp / METRICS_FILE).write_text(dumps(report.test_record(trained)))
             _png(plots.forecast_chart(**report.train_chart_inputs(trained)))(tmp / "forecast.png")
         if trained.history is not None:
             _png(plots.history_chart(**report.history_chart_inputs(trained)))(tmp / "history.png")

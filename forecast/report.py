@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from . import verdicts
+from .interval_methods import MethodMetrics
 from .intervals import IntervalMetrics
 from .jsonio import level_key
 from .metrics import SCALAR_METRICS, DMTest, ErrorMetrics, ForecastMetrics, OverSeeds, Spread
@@ -144,6 +145,42 @@ def metrics_record(m: ForecastMetrics, **first) -> dict:
         "intervals": {level_key(lv): interval_record(i) for lv, i in m.intervals.items()},
         "naive": naive_record(m),
     }
+
+
+def method_record(m: MethodMetrics) -> dict:
+    """How one interval method held (interval_methods.method_metrics), as every JSON record gives it."""
+    calm, middle, volatile = m.coverage_by_volatility
+    return {"coverage": m.coverage, "wilson_95": list(m.wilson), "kupiec_p_value": m.kupiec_p_value,
+            "christoffersen_p_value": m.christoffersen_p_value, "mean_width_pct": m.mean_width_pct,
+            "interval_score_pct": m.interval_score_pct, "pinball_pct": m.pinball_pct,
+            "coverage_by_volatility": {"calm": calm, "middle": middle, "volatile": volatile},
+            "days": m.days, "unbounded": m.unbounded}
+
+
+def methods_record(methods: dict[tuple[str, str, float], MethodMetrics]) -> dict:
+    """(method, forecast, level) -> metrics as method -> forecast -> level -> record."""
+    out: dict = {}
+    for (method, who, lv), m in methods.items():
+        out.setdefault(method, {}).setdefault(who, {})[level_key(lv)] = method_record(m)
+    return out
+
+
+def number(value: float, digits: int = 2) -> str:
+    return "unbounded" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def methods_table(rows: list[tuple[str, str, MethodMetrics]]) -> str:
+    """Markdown table of interval methods: (method, forecast name, metrics) per row."""
+    lines = ["| method | forecast | coverage [Wilson 95%] | Kupiec p | Christoffersen p | width % | "
+             "interval score % | pinball % | calm / middle / volatile |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, name, m in rows:
+        low, high = m.wilson
+        lines.append(f"| {method} | {name} | {100 * m.coverage:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+                     f"{p_value(m.kupiec_p_value)} | {p_value(m.christoffersen_p_value)} | {number(m.mean_width_pct)} | "
+                     f"{number(m.interval_score_pct)} | {number(m.pinball_pct, 3)} | "
+                     f"{' / '.join(f'{100 * c:.1f}%' for c in m.coverage_by_volatility)} |")
+    return "\n".join(lines)
 
 
 def spread_record(s: Spread) -> dict:
@@ -308,6 +345,7 @@ def train_summary(trained: TrainedModel, directory=None) -> str:
         *(f"  {_level(lv)} interval: held on {100 * i.coverage:.1f}% of days (naive's: "
           f"{100 * m.naive_intervals[lv].coverage:.1f}%), mean width {_width(i, ' USD')}"
           for lv, i in m.intervals.items()),
+        *_methods_lines(trained),
         f"  {info.epochs_run} epochs (best {info.best_epoch}) in {info.train_seconds:.1f} s",
     ]
     if info.refit_epochs is not None:
@@ -319,13 +357,34 @@ def train_summary(trained: TrainedModel, directory=None) -> str:
     return "\n".join(lines)
 
 
+def _methods_lines(trained: TrainedModel) -> list[str]:
+    """Each interval method at the charts' level on the test days: coverage overall and per
+    volatility third, and the interval score (metrics.json has every level and the naive's)."""
+    if not trained.methods:
+        return []
+    levels = sorted({lv for _, _, lv in trained.methods})
+    level = BAND_LEVEL if BAND_LEVEL in levels else levels[0]
+    rows = [f"  {_level(level)} interval by method: coverage, calm / middle / volatile third, interval score (% of forecast)"]
+    for (method, who, lv), m in trained.methods.items():
+        if who == "model" and lv == level:
+            thirds = " / ".join(f"{100 * c:.1f}" for c in m.coverage_by_volatility)
+            rows.append(f"    {method:<9}{100 * m.coverage:5.1f}%   {thirds:<18}  {number(m.interval_score_pct)}")
+    return rows
+
+
+def test_record(trained: TrainedModel) -> dict:
+    """metrics.json: the held-out test result, every interval method included."""
+    return {**metrics_record(trained.test.metrics, split="test"),
+            "interval_methods": methods_record(trained.methods or {})}
+
+
 def train_record(trained: TrainedModel, directory) -> dict:
     """`train --json`: metrics.json's content (the held-out test result), led by the cell and
     where the run was saved, followed by how training went."""
     info = trained.info
     return {
         "cell": info.cell, "saved_to": str(directory),
-        **metrics_record(trained.test.metrics, split="test"),
+        **test_record(trained),
         "epochs_run": info.epochs_run, "best_epoch": info.best_epoch, "train_seconds": info.train_seconds,
         "refit_epochs": info.refit_epochs, "trained_on": info.trained_on,
     }

@@ -10,11 +10,14 @@ import dataclasses
 from . import verdicts
 from .bench import Bench, InferenceTiming, ModelTiming, gru_over_lstm, predict_over_fast
 from .compare import Comparison
+from .config import Config
+from .interval_methods import METHODS, MethodMetrics
 from .jsonio import jsonable, level_key
 from .metrics import SCALAR_METRICS, ForecastMetrics
 from .report import (
-    BAND_LEVEL, _band_inputs, _fmt, _label, _p, _pair_name, dm_record, interval_notes, interval_record,
-    interval_spreads, interval_table, metric_spreads, metrics_table, spread_record, verdict,
+    BAND_LEVEL, _band_inputs, _fmt, _label, _level, _p, _pair_name, dm_record, interval_notes, interval_record,
+    interval_spreads, interval_table, methods_record, methods_table, metric_spreads, metrics_table, spread_record,
+    verdict,
 )
 from .verdicts import Pace
 
@@ -210,6 +213,7 @@ def comparison_record(c: Comparison) -> dict:
             "reused_saved_model": [r.reused for r in result.runs],
             "seeds": metric_spreads(result),
             "intervals": interval_spreads(result),
+            "interval_methods_first_seed": methods_record(result.runs[0].methods or {}),
         }
     record["paired_difference_gru_minus_lstm"] = {m: spread_record(c.paired(m)) for m in SCALAR_METRICS}
     record["dm_test"] = {
@@ -222,6 +226,13 @@ def comparison_record(c: Comparison) -> dict:
                                      for s, t in c.dm_by_seed.items()]
     record["timing"] = timing and {k: v for k, v in timing.items() if k not in c.cells}
     return record
+
+
+def _method_rows(c: Comparison, method: str, level: float) -> list[tuple[str, MethodMetrics]]:
+    """The first seed's GRU and LSTM, then naive's, for one method and level."""
+    runs = {cell: r.runs[0].methods for cell, r in c.cells.items()}
+    return [*((_label(cell), m[method, "model", level]) for cell, m in runs.items()),
+            ("naive", runs["gru"][method, "naive", level])]
 
 
 def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
@@ -288,7 +299,14 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         "",
         *(f"- {n}" for n in interval_notes(intervals)),
         "",
-    ]
+    ] + ([] if g.runs[0].methods is None else [
+        f"Every interval method (issue 20), calibrated on the same validation days; width and scores in % of "
+        f"the forecast; the default, {Config().interval_method}, was chosen on the 2018-2025 backtest, not here:",
+        "",
+        methods_table([(f"{method} {_level(lv)}", name, m) for lv in first['gru'].intervals for method in METHODS
+                       for name, m in _method_rows(c, method, lv)]),
+        "",
+    ])
     parts["dm"] = [
         heading(f"Is the difference real? Diebold-Mariano (squared error, HLN small-sample correction, "
                 f"seed {seeds[0]})", 1),

@@ -4,14 +4,12 @@ method held for each forecast and level over all days and fold by fold, and whic
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .backtest_intervals import FORECASTS, BacktestIntervals
 from .interval_methods import METHODS, ONLINE, MethodMetrics
 from .jsonio import level_key
-from .report import _level, p_value
+from .report import _level, method_record, methods_table, number
 from .verdicts import ALPHA, MethodVerdict, tercile_tolerance
 
 METHOD_NOTES = {
@@ -26,15 +24,6 @@ METHOD_NOTES = {
                "forward without refitting; no calibration",
 }
 NAMES = {"gru": "GRU", "lstm": "LSTM", "naive": "naive"}
-
-
-def method_record(m: MethodMetrics) -> dict:
-    calm, middle, volatile = m.coverage_by_volatility
-    return {"coverage": m.coverage, "wilson_95": list(m.wilson), "kupiec_p_value": m.kupiec_p_value,
-            "christoffersen_p_value": m.christoffersen_p_value, "mean_width_pct": m.mean_width_pct,
-            "interval_score_pct": m.interval_score_pct, "pinball_pct": m.pinball_pct,
-            "coverage_by_volatility": {"calm": calm, "middle": middle, "volatile": volatile},
-            "days": m.days, "unbounded": m.unbounded}
 
 
 def _fold_record(m: MethodMetrics) -> dict:
@@ -71,18 +60,6 @@ def choice_rule(bi: BacktestIntervals) -> str:
             "if none, the closest to nominal in its worst third")
 
 
-def _cell(value: float, digits: int = 2) -> str:
-    return "unbounded" if math.isinf(value) else f"{value:.{digits}f}"
-
-
-def _row(method: str, forecast: str, m: MethodMetrics) -> str:
-    low, high = m.wilson
-    return (f"| {method} | {NAMES[forecast]} | {100 * m.coverage:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
-            f"{p_value(m.kupiec_p_value)} | {p_value(m.christoffersen_p_value)} | {_cell(m.mean_width_pct)} | "
-            f"{_cell(m.interval_score_pct)} | {_cell(m.pinball_pct, 3)} | "
-            f"{' / '.join(f'{100 * c:.1f}%' for c in m.coverage_by_volatility)} |")
-
-
 def choice_sentence(bi: BacktestIntervals) -> str:
     v = next(v for v in bi.choice.verdicts if v.method == bi.choice.chosen)
     if bi.choice.met:
@@ -105,14 +82,11 @@ def intervals_markdown(bi: BacktestIntervals, band: float) -> list[str]:
              "volatility.", ""]
     for lv in bi.levels:
         lines += [f"### {_level(lv)}", "",
-                  "| method | forecast | coverage [Wilson 95%] | Kupiec p | Christoffersen p | width % | "
-                  "interval score % | pinball % | calm / middle / volatile |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-                  *(_row(m, f, bi.get(m, f, lv).overall) for m in METHODS for f in FORECASTS), ""]
+                  methods_table([(m, NAMES[f], bi.get(m, f, lv).overall) for m in METHODS for f in FORECASTS]), ""]
     lines += ["### The default for `predict`", "", f"Rule: {choice_rule(bi)}.", "",
               "| method | worst third, in tolerances | Kupiec p >= 0.05 everywhere | interval score / fixed's | meets |",
               "|---|---:|---|---:|---|",
-              *(f"| {v.method} | {_cell(v.worst_gap)} | {'yes' if v.kupiec_ok else 'no'} | {_cell(v.score_vs_fixed, 3)} "
+              *(f"| {v.method} | {number(v.worst_gap)} | {'yes' if v.kupiec_ok else 'no'} | {number(v.score_vs_fixed, 3)} "
                 f"| {'yes' if v.meets else 'no'} |" for v in bi.choice.verdicts),
               "", choice_sentence(bi), ""]
     chosen = bi.choice.chosen if bi.choice.chosen != "fixed" else "scaled"

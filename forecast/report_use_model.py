@@ -9,8 +9,10 @@ import math
 
 from .jsonio import level_key
 from .report import (
-    _band_inputs, _label, _level, coverage_notes, interval_table, metrics_record, metrics_table, times_naive,
+    _band_inputs, _label, _level, coverage_notes, interval_table, methods_record, methods_table, metrics_record,
+    metrics_table, times_naive,
 )
+from .interval_methods import PREDICT_METHODS
 from .use_model import NextDay, RangeEvaluation
 
 
@@ -62,9 +64,15 @@ def next_day_text(r: NextDay) -> str:
     return "\n".join(lines)
 
 
+def _method_order(item) -> tuple:
+    (method, who, level), _ = item
+    return (level, PREDICT_METHODS.index(method), who != "model")
+
+
 def evaluate_record(r: RangeEvaluation) -> dict:
-    return metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, sample=r.sample,
-                          days_in_sample=r.seen_days, model_saw_until=r.model_saw_until)
+    return {**metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, sample=r.sample,
+                             days_in_sample=r.seen_days, model_saw_until=r.model_saw_until, interval_method=r.method),
+            "interval_methods": methods_record(r.methods or {})}
 
 
 def _sample_text(r: RangeEvaluation) -> str:
@@ -83,8 +91,13 @@ def evaluate_text(r: RangeEvaluation) -> str:
         f"{name} on {r.source}, target days {m.first_date}..{m.last_date} ({m.days} days), {_sample_text(r)}",
         metrics_table({name: m}, m.naive),
         "",
+        f"intervals by {r.method}:",
         interval_table({name: m.intervals, "naive": m.naive_intervals}),
         *(f"note: {n}" for n in coverage_notes(name, m.intervals)),
+        "",
+        "every interval method a saved model can draw (width and scores in % of the forecast):",
+        methods_table([(f"{method} {_level(lv)}", name if who == "model" else "naive", x)
+                       for (method, who, lv), x in sorted((r.methods or {}).items(), key=_method_order)]),
     ]
     if r.overlap:
         lines.append("note: the range overlaps the days the model was trained or early-stopped on "

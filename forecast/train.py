@@ -18,7 +18,9 @@ import keras
 import numpy as np
 
 from . import intervals
-from .interval_methods import calibrate_volatility, mean_square_return
+from .interval_methods import (Days, MethodMetrics, calibrate_volatility, garch_for, mean_square_return, method_metrics,
+                               widths_by_method, window_sigma)
+from .intervals import trailing_volatility
 from .prices import Prices
 from .errors import ModelError
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
@@ -108,9 +110,31 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarra
     test = forecast_scored(held_out, *dataset.part("test"))
     _finite(test.forecast.point)
     info = dataclasses.replace(info, test=TestSummary.of(test.metrics))
+    methods = judge_methods(dataset, info.volatility.train_variance, val_point, test.forecast.point, cfg.levels)
     if cfg.all_data:
         model, info = refit_all(cfg, dataset, info)
-    return TrainedModel(model, info, history, test, val_point=val_point)
+    return TrainedModel(model, info, history, test, val_point=val_point, methods=methods)
+
+
+def judge_methods(dataset: Dataset, train_variance: float, val_point: np.ndarray, test_point: np.ndarray,
+                  levels) -> dict[tuple[str, str, float], MethodMetrics]:
+    """Every interval method calibrated on the validation days and judged on the test days, for the
+    model and the naive forecast: (method, "model" or "naive", level) -> how it held. The GARCH
+    baseline is fitted on the training days' returns only."""
+    (X_val, y_val, _), (X_test, y_test, _) = dataset.part("val"), dataset.part("test")
+    split, window = dataset.split, dataset.X.shape[1]
+    closes = np.concatenate([dataset.X[0], dataset.y])  # (window + n,): target i's close is at window + i
+
+    def days(part: slice, X: np.ndarray, y: np.ndarray, point: np.ndarray) -> Days:
+        targets = np.arange(part.start, part.stop) + window
+        return Days(point, y, window_sigma(X, train_variance), garch_for(closes, window + split.train.stop, targets))
+
+    volatility, found = trailing_volatility(X_test), {}
+    for who, cal_point, point in (("model", val_point, test_point), ("naive", X_val[:, -1], X_test[:, -1])):
+        cal, out = days(split.val, X_val, y_val, cal_point), days(split.test, X_test, y_test, point)
+        for (method, level), widths in widths_by_method(cal, out, levels).items():
+            found[method, who, level] = method_metrics(y_test, point, widths, level, volatility)
+    return found
 
 
 def refit_all(cfg, dataset: Dataset, info: ModelInfo) -> tuple[keras.Model, ModelInfo]:

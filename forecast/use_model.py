@@ -17,8 +17,8 @@ from .sources import load_prices
 from .errors import DataError, TooLittleData
 from .metrics import Evaluation
 from .model_info import ModelInfo, TestSummary, TrainedModel
-from .inference import forecast_scored, forecast
-from .interval_methods import PREDICT_METHODS, window_sigma
+from .inference import forecast, forecast_scored, method_widths
+from .interval_methods import PREDICT_METHODS, method_metrics, window_sigma
 from .windows import target_days, windowed
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,8 @@ class RangeEvaluation:
     info: ModelInfo                  # the saved model's description: its split, the days it saw
     seen_days: int                   # days of the range the model was trained or early-stopped on
     chart: Path | None               # where publish wrote the chart; None before, or if it could not be written
+    method: str = "fixed"            # the interval method of evaluation's bands
+    methods: dict | None = None      # (method, "model"/"naive", level) -> MethodMetrics, every method predict can draw
 
     @property
     def model_saw_until(self) -> str:
@@ -166,10 +168,14 @@ def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
     X, y, dates = range_windows(saved.info.window, prices, since, until)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
-    evaluation = forecast_scored(saved, X, y, dates)
+    evaluation = forecast_scored(saved, X, y, dates, cfg.interval_method)
+    f = evaluation.forecast
+    methods = {(m, who, lv): method_metrics(y, f.point if who == "model" else f.previous, w, lv, f.volatility)
+               for m in PREDICT_METHODS for who, by_level in method_widths(saved, X, m).items()
+               for lv, w in by_level.items()}
     seen = saved.info.trained_on
     seen_days = int(((dates >= pd.Timestamp(seen.first)) & (dates <= pd.Timestamp(seen.last))).sum())
     return RangeEvaluation(
         cell=saved.info.cell, source=prices.source, evaluation=evaluation,
-        info=saved.info, seen_days=seen_days, chart=None,
+        info=saved.info, seen_days=seen_days, chart=None, method=cfg.interval_method, methods=methods,
     )
