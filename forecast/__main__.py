@@ -151,9 +151,9 @@ def _cell(p, required=False) -> None:
 
 def _interval_method(p) -> None:
     p.add_argument("--interval-method", choices=INTERVAL_METHODS, default=DEFAULTS.interval_method,
-                   help="how the ranges are drawn: scaled and mondrian follow the market's volatility, fixed is one "
-                        "width for every day, gauss is the EWMA volatility's normal quantile (default: %(default)s, "
-                        "chosen on the 2018-2025 backtest)")
+                   help="how the ranges are drawn: mondrian (a width per volatility third) and scaled (a width in "
+                        "proportion to volatility) follow the market, fixed is one width for every day, gauss the EWMA "
+                        "volatility's normal quantile (default: %(default)s, chosen on the 2018-2025 backtest: README)")
 
 
 def _out(p) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from .backtest_plan import Fold
 from .backtest_task import FoldDays, TaskResult
 from .config import CELLS
-from .interval_methods import (ACI_GAMMA, METHODS, ONLINE, Days, MethodMetrics, garch_for, method_metrics,
+from .interval_methods import (ACI_GAMMA, PREDICT_METHODS, Days, MethodMetrics, garch_for, method_metrics,
                                widths_by_method, window_sigma)
 from .verdicts import MethodChoice, choose_method
 
@@ -95,8 +95,7 @@ def backtest_intervals(close: pd.Series, folds: tuple[Fold, ...], days: dict[int
         found[method, forecast, level] = MethodResult(
             method, forecast, level, method_metrics(actual, joined[forecast], w, level, volatility),
             tuple(per_fold[method, forecast, level]), w)
-    choice = choose_method({k: r.overall for k, r in found.items()}, [m for m in METHODS if m not in ONLINE],
-                           CELLS, levels)
+    choice = choose_method({k: r.overall for k, r in found.items()}, PREDICT_METHODS, CELLS, levels)
     return BacktestIntervals(seed=seed, gamma=gamma, levels=tuple(levels), results=found, choice=choice,
                              dates=pd.DatetimeIndex(np.concatenate([days[f.index].dates.values for f in folds])),
                              actual=actual, points=joined, sigma=np.concatenate(sigmas))

@@ -135,10 +135,10 @@ class TaskResult:
     seed: int
     actual: np.ndarray       # (m,) closes on the fold's days, USD: from the price file
     forecast: Forecast       # point and bands from the task file; previous (naive) and volatility from the price file
-    val_point: np.ndarray    # (v,) the model's forecasts of the fold's validation days, USD (what other interval methods calibrate on)
     epochs_run: int
     best_epoch: int
     train_seconds: float
+    val_point: np.ndarray | None = None  # (v,) forecasts of the fold's validation days, USD: what interval methods calibrate on
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ def check_record(record, task: Task, days: FoldDays) -> None:
     validation = record.get("validation")
     if not isinstance(validation, dict) or validation.get("dates") != days.val_days:
         raise Unusable(f"its validation dates are not the fold's {days.val_days[0]}..{days.val_days[-1]}")
-    if not (_numbers(validation.get("point"), "the validation point", len(days.val_days)) > 0).all():
+    if not (_numbers(validation.get("point"), "the validation point", len(days.val_days), of="validation days") > 0).all():
         raise Unusable("the validation point holds a forecast at or below zero")
     settings = task.key["settings"]
     levels = sorted(float(lv) for lv in settings["levels"])
@@ -360,11 +360,11 @@ def _level_order(key: str) -> tuple:
         return (1, 0.0, key)
 
 
-def _numbers(values, name: str, days: int, unbounded: bool = False) -> np.ndarray:
+def _numbers(values, name: str, days: int, unbounded: bool = False, of: str = "days") -> np.ndarray:
     """A list of `days` finite numbers (null, an unbounded end, only where `unbounded`)."""
     if not isinstance(values, list) or len(values) != days:
         has = len(values) if isinstance(values, list) else "no list of"
-        raise Unusable(f"{name} has {has} values, the fold has {days} days")
+        raise Unusable(f"{name} has {has} values, the fold has {days} {of}")
     if not all((isinstance(v, (int, float)) and not isinstance(v, bool)) or (unbounded and v is None) for v in values):
         raise Unusable(f"{name} holds a value that is not a number")
     try:

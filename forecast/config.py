@@ -58,7 +58,7 @@ class Config:
     levels: tuple[float, ...] = (80.0, 95.0)  # central coverage in %, calibrated on validation
     # the band predict and evaluate show; every one is calibrated at training, so it does not change
     # a trained model. The default was chosen on the 2018-2025 backtest (README, "Prediction intervals")
-    interval_method: str = _io("scaled")
+    interval_method: str = _io("mondrian")
     # output
     out: Path = _io(Path("artifacts"))      # models, metrics and charts go to <out>/<cell>/
     quiet: bool = _io(False)                # only the final summary

@@ -411,27 +411,39 @@ def interval_methods_chart(dates, actual, point, bands: dict[str, tuple[np.ndarr
                            level: float, coverage: dict[float, dict[str, tuple]], tolerance: dict[float, float],
                            ax=None) -> Figure:
     """Top: `cell`'s forecast with the `level`% bands of two methods over a stretch of days (the
-    backtest's most volatile), misses of each marked. Below, one panel per level: every method's
-    coverage on the calm, middle and volatile third of the days, against nominal and its tolerance."""
+    backtest's most volatile); below it the same bands as half-widths in % of the forecast beside
+    each day's actual error, so a miss is a dot above its method's line. Then one panel per level:
+    every method's coverage on the calm, middle and volatile third of the days, against nominal and
+    its tolerance."""
     levels = list(coverage)
-    fig, axes = panels(ax, 1 + len(levels), (11, 4 + 2.6 * len(levels)), height_ratios=[1.5] + [1] * len(levels))
-    top = axes[0]
-    for (method, (lower, upper)), alpha in zip(bands.items(), (0.25, 0.35)):
+    fig, axes = panels(ax, 2 + len(levels), (11, 6.5 + 2.6 * len(levels)), height_ratios=[1.4, 1] + [1] * len(levels))
+    top, widths = axes[0], axes[1]
+    error = 100 * np.abs(actual / point - 1)  # (n,) the day's actual error, % of the forecast
+    for k, (method, (lower, upper)) in enumerate(bands.items()):
         c = METHOD_COLOURS[method]
         missed = (actual < lower) | (actual > upper)
-        top.fill_between(dates, lower, upper, color=c, alpha=alpha, step="mid", lw=0,
-                         label=f"{method} {level:g}% band: {int(missed.sum())} of {len(actual)} days missed")
-        top.plot(dates[missed], actual[missed], "x", color=c, ms=7, mew=2)
+        label = f"{method} {level:g}% band: {int(missed.sum())} of {len(actual)} days missed"
+        if k == 0:  # the first as an outline, so that the second, filled, stays visible under it
+            top.step(dates, lower, where="mid", color=c, lw=1.2, ls="--", label=label)
+            top.step(dates, upper, where="mid", color=c, lw=1.2, ls="--")
+        else:
+            top.fill_between(dates, lower, upper, color=c, alpha=0.3, step="mid", lw=0, label=label)
+        widths.step(dates, 100 * (upper / point - 1), where="mid", color=c, lw=1.6, ls="--" if k == 0 else "-",
+                    label=f"{method}: upper half-width")
     top.plot(dates, actual, color=colour("actual"), lw=1.3, label="actual close")
     top.plot(dates, point, color=colour(cell), lw=1, label=f"{cell} forecast")
     top.yaxis.set_major_formatter(Money())
     top.set_ylabel("close (USD)")
-    top.set_title(f"{cell}'s {level:g}% bands over the {len(dates)} most volatile consecutive days "
-                  f"({dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}); x: a day outside that band", fontsize=10)
-    dates_axis(top, dates[0], dates[-1])
-    legend(top)
+    top.set_title(f"{cell}'s {level:g}% bands over the {len(dates)} most volatile consecutive out-of-sample days "
+                  f"({dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d})", fontsize=10)
+    widths.plot(dates, error, "o", color=colour("actual"), ms=3, label="|actual / forecast - 1|: above a line, a miss")
+    widths.set_ylabel("% of the forecast")
+    widths.set_title("each band's half-width beside the day's actual error", fontsize=10)
+    for a_ in (top, widths):
+        dates_axis(a_, dates[0], dates[-1])
+        legend(a_)
     thirds = np.arange(3)
-    for ax_, lv in zip(axes[1:], levels):
+    for ax_, lv in zip(axes[2:], levels):
         methods = list(coverage[lv])
         width = 0.8 / len(methods)
         for k, method in enumerate(methods):

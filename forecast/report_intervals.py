@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backtest_intervals import FORECASTS, BacktestIntervals
-from .interval_methods import METHODS, ONLINE, MethodMetrics
+from .interval_methods import METHODS, PREDICT_METHODS, MethodMetrics
 from .jsonio import level_key
 from .report import _level, method_record, methods_table, number
 from .verdicts import ALPHA, MethodVerdict, tercile_tolerance
@@ -21,7 +21,7 @@ METHOD_NOTES = {
            "it reads each day's outcome before the next, so `predict` cannot use it",
     "gauss": "forecast * exp(+-z sigma_t), z the normal quantile: the EWMA sigma, no calibration",
     "garch-t": "GARCH(1,1) with Student-t errors (arch), fitted on the fold's training days and filtered "
-               "forward without refitting; no calibration",
+               "forward without refitting; no calibration; a baseline `predict` does not draw",
 }
 NAMES = {"gru": "GRU", "lstm": "LSTM", "naive": "naive"}
 
@@ -54,7 +54,7 @@ def intervals_record(bi: BacktestIntervals) -> dict:
 
 def choice_rule(bi: BacktestIntervals) -> str:
     tolerances = ", ".join(f"{_level(lv)} within {100 * tercile_tolerance(lv):g} points" for lv in bi.levels)
-    return (f"of the methods `predict` can use ({', '.join(m for m in METHODS if m not in ONLINE)}), judged on "
+    return (f"of the methods `predict` can use ({', '.join(PREDICT_METHODS)}), judged on "
             f"GRU and LSTM: coverage in every volatility third ({tolerances}), Kupiec p >= {ALPHA:g} and an "
             "interval score below fixed's at every level; of those the lowest interval score relative to fixed; "
             "if none, the closest to nominal in its worst third")

@@ -37,7 +37,9 @@ def test_json_is_the_only_stdout_and_the_three_files_are_written(serial):
     assert record == json.loads((out / "backtest.json").read_text())
     assert (out / "backtest.md").read_text().startswith("# Rolling-origin backtest")
     assert (out / "backtest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in out.iterdir()) == ["backtest", "backtest.json", "backtest.md", "backtest.png"]
+    assert (out / "intervals.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["backtest", "backtest.json", "backtest.md", "backtest.png",
+                                                     "intervals.png"]
     assert len(task_files(out)) == TASKS
     assert "{" not in stderr  # --json: the JSON on stdout only; progress and the summary on stderr
     assert record["engine"]["name"] == "serial" and record["engine"]["workers"] == 1
@@ -246,7 +248,7 @@ def test_by_year_by_regime_and_power_through_the_cli(serial, prices_csv):
     record = json.loads(stdout_of(out))
     assert list(record) == ["command", "data", "settings", "backtest", "engine", "tasks", "wall_seconds",
                             "train_seconds", "overall", "dm_test", "dm_test_by_seed", "folds", "verdict",
-                            "by_year", "by_regime", "power"]
+                            "by_year", "by_regime", "power", "interval_methods"]
     days = FOLDS * STEP
     years = record["by_year"]["groups"]
     assert sum(g["days"] for g in years.values()) == days and sum(g["folds"] for g in years.values()) == FOLDS

@@ -157,8 +157,14 @@ REAL = {"point", "nan-point", "truncated"}  # trained again for real; the other 
     (shorten_all, True, "its dates are not the fold's days 2021-05-25..2021-05-27"),
     (set_value(["epochs_run"], lambda v: 5), True, "epochs 5 (best 1) outside 1..1"),
     (set_value(["seed"], lambda v: 43), True, "made by another task"),
+    (set_value(["validation", "point", 0], lambda v: -v), True, "the validation point holds a forecast at or below zero"),
+    (set_value(["validation", "point"], lambda v: v[1:]), True, "the validation point has 20 values, the fold has 21 validation days"),
+    (set_value(["validation", "dates"], lambda v: v[1:] + ["2099-01-01"]), True, "its validation dates are not the fold's 2021-05-04..2021-05-24"),
+    (set_value(["validation"], lambda v: None), True, "its validation dates are not the fold's 2021-05-04..2021-05-24"),
+    (set_value(["validation", "point", 0], lambda v: v * 1.01), False, "content hash mismatch"),
 ], ids=["point", "upper", "point-resealed", "naive-band-resealed", "levels-not-nested", "dates-shifted",
-        "level-dropped", "nan-point", "huge-point", "nan-lower", "point-shortened", "all-shortened", "epochs", "other-seed"])
+        "level-dropped", "nan-point", "huge-point", "nan-lower", "point-shortened", "all-shortened", "epochs", "other-seed",
+        "validation-negative", "validation-shortened", "validation-dates", "validation-missing", "validation-point"])
 def test_a_task_file_that_fails_its_check_is_trained_again(small, capsys, monkeypatch, prices_csv, tmp_path, request,
                                                             edit, sealed, reason):
     """One task file edited (its old hash kept, or resealed): that task alone is trained again, one

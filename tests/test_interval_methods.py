@@ -1,13 +1,18 @@
 """interval_methods: every number from a hand computation or a closed form."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from forecast import intervals
-from forecast.interval_methods import (aci_alphas, christoffersen_independence, ewma_sigma, garch_t, mondrian,
-                                       scaled_band, scaled_quantile, wilson_interval)
+from forecast.csv_source import load_csv
+from forecast.interval_methods import (PREDICT_METHODS, Days, GarchT, aci_alphas, calibrate_volatility,
+                                       christoffersen_independence, ewma_sigma, garch_for, garch_t, half_widths,
+                                       mean_square_return, method_metrics, mondrian, saved_widths, scaled_band,
+                                       scaled_quantile, wilson_interval, window_sigma)
+from tests.conftest import REAL_CSV
 
 
 def test_ewma_sigma_uses_only_the_days_before():
@@ -121,3 +126,106 @@ def test_garch_is_fitted_on_training_days_and_filtered_forward_with_the_same_par
     # arch's t has unit variance: the 95% quantile of t(nu) scaled by sqrt((nu - 2) / nu)
     from scipy import stats
     assert fit.z(95) == pytest.approx(stats.t.ppf(0.975, fit.nu) * math.sqrt((fit.nu - 2) / fit.nu))
+
+
+# --- sigma from a window, the methods by name, how a band held -------------------------------------
+
+def test_window_sigma_is_the_ewma_of_the_windows_own_returns():
+    X = np.array([[100.0, 110.0, 99.0], [50.0, 50.0, 50.0]])
+    r0, r1 = math.log(1.1), math.log(0.9)
+    # var_0 = 0.01; after r0: 0.5 * 0.01 + 0.5 r0^2; after r1: 0.5 * that + 0.5 r1^2. Flat closes: 0.25 * 0.01
+    expected = [math.sqrt(0.5 * (0.5 * 0.01 + 0.5 * r0 ** 2) + 0.5 * r1 ** 2), math.sqrt(0.25 * 0.01)]
+    np.testing.assert_allclose(window_sigma(X, 0.01, lam=0.5), expected)
+    # the default lambda is RiskMetrics' 0.94
+    np.testing.assert_allclose(window_sigma(X[:1], 0.01),
+                               math.sqrt(0.94 * (0.94 * 0.01 + 0.06 * r0 ** 2) + 0.06 * r1 ** 2))
+
+
+def test_mean_square_return_covers_the_windows_and_their_targets():
+    # consecutive windows [100, 110] and [110, 99] with targets 99 and 99: closes 100 110 99 99
+    assert mean_square_return([[100.0, 110.0], [110.0, 99.0]], [99.0, 99.0]) == pytest.approx(
+        (math.log(1.1) ** 2 + math.log(0.9) ** 2 + 0.0) / 3)
+
+
+def test_method_metrics_by_hand():
+    actual, point, vol = np.array([100.0, 103.0, 90.0, 110.0]), np.full(4, 100.0), [1, 2, 3, 4]
+    w = math.log(1.05)  # band 95.238..105 around every forecast of 100
+    m = method_metrics(actual, point, np.full(4, w), 80, vol)
+    lower, upper = 100 / 1.05, 105.0
+    assert m.coverage == 0.5 and m.days == 4 and not m.unbounded
+    assert m.coverage_by_volatility == (1.0, 0.0, 0.0)  # thirds of 4 days: 2, 1, 1
+    assert m.mean_width_pct == pytest.approx(upper - lower)  # % of a forecast of 100
+    # Winkler with alpha 0.2: width + 10 x the distance outside
+    assert m.interval_score_pct == pytest.approx(upper - lower + (10 * (lower - 90) + 10 * (110 - upper)) / 4)
+    # pinball at the 10% quantile (lower) and the 90% (upper), averaged over the two
+    low_loss = [0.1 * (a - lower) if a >= lower else 0.9 * (lower - a) for a in actual]
+    high_loss = [0.9 * (a - upper) if a >= upper else 0.1 * (upper - a) for a in actual]
+    assert m.pinball_pct == pytest.approx((np.mean(low_loss) + np.mean(high_loss)) / 2)
+    assert m.wilson == wilson_interval(2, 4)
+    assert m.kupiec_p_value == intervals.kupiec_p_value(2, 4, 80)
+    assert m.christoffersen_p_value == christoffersen_independence([0, 0, 1, 1]).p_value
+    wide = method_metrics(actual, point, [w, w, math.inf, w], 80, vol)
+    assert wide.unbounded and math.isinf(wide.interval_score_pct) and math.isinf(wide.pinball_pct)
+    assert wide.coverage == 0.75
+
+
+def _days(actual, point, sigma, garch=None):
+    return Days(np.asarray(point, dtype=float), np.asarray(actual, dtype=float), np.asarray(sigma, dtype=float), garch)
+
+
+def test_each_method_by_name():
+    cal = _days(ACTUAL, PREDICTED, np.full(9, 0.02))
+    days = _days([100.0, 100.0], [100.0, 100.0], [0.01, 0.04])
+    np.testing.assert_allclose(half_widths("fixed", cal, days, 80), [0.05, 0.05])
+    np.testing.assert_allclose(half_widths("scaled", cal, days, 80), [0.025, 0.10])  # q 2.5 sigmas
+    np.testing.assert_allclose(half_widths("gauss", cal, days, 80), 1.2815515655446004 * np.array([0.01, 0.04]))
+    fit = GarchT(0.1, 0.1, 0.8, 5.0, np.array([0.03, 0.02]))
+    np.testing.assert_allclose(half_widths("garch-t", cal, replace(days, garch=fit), 80), fit.z(80) * fit.sigma)
+    with pytest.raises(ValueError) as info:
+        half_widths("conformal", cal, days, 80)
+    assert str(info.value) == "unknown interval method 'conformal'; valid: fixed, scaled, mondrian, aci, gauss, garch-t"
+
+
+@pytest.mark.parametrize(("gamma", "expected"), [
+    # a miss on day 0 (score 0.10 > 0.05): alpha 0.2 + 0.1 (0.2 - 1) = 0.12, the 9th of 9 scores (rank
+    # ceil(10 * 0.88)); day 1 holds: alpha 0.12 + 0.1 * 0.2 = 0.14, rank ceil(8.6) = 9 again
+    (0.1, [0.05, 0.06, 0.06]),
+    # gamma 0.3: alpha 0.2 - 0.24 < 0 after the miss: no finite band is wide enough
+    (0.3, [0.05, math.inf, math.inf]),
+])
+def test_aci_widens_after_a_miss(gamma, expected):
+    cal = _days(ACTUAL, PREDICTED, np.ones(9))  # scores .01 .03 .02 .05 .04 .02 .06 .01 .03
+    days = _days(100 * np.exp([0.10, 0.0, 0.0]), np.full(3, 100.0), np.ones(3))
+    np.testing.assert_allclose(half_widths("aci", cal, days, 80, gamma), expected)
+
+
+def test_a_saved_calibration_draws_the_bands_the_methods_draw():
+    rng = np.random.default_rng(3)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 200)))
+    X = np.lib.stride_tricks.sliding_window_view(closes[:-1], 20)  # (181, 20)
+    y, point = closes[20:], closes[19:-1] * np.exp(rng.normal(0, 0.005, 180))
+    tv = mean_square_return(X[:100], y[:100])
+    val, test = slice(100, 150), slice(150, 180)
+    vc = calibrate_volatility(y[val], point[val], X[val][:, -1], X[val], (80.0, 95.0), tv)
+    assert vc.train_variance == tv and vc.median_sigma == float(np.median(window_sigma(X[val], tv)))
+    for who, centre in (("model", point), ("naive", X[:, -1])):
+        cal = _days(y[val], centre[val], window_sigma(X[val], tv))
+        days = _days(y[test], centre[test], window_sigma(X[test], tv))
+        for method in PREDICT_METHODS:
+            for level in (80.0, 95.0):
+                fixed_q = intervals.conformal_quantile(intervals.log_scores(y[val], centre[val]), level)
+                np.testing.assert_allclose(saved_widths(method, fixed_q, vc, who, days.sigma, level),
+                                           half_widths(method, cal, days, level), err_msg=f"{method} {who} {level}")
+
+
+def test_garch_for_reads_only_the_returns_before_each_target():
+    closes = load_csv(REAL_CSV).close.to_numpy()[:400]  # real BTC: a GARCH fit with alpha > 0 (iid draws give 0)
+    fit = garch_for(closes, 300, [310, 320])
+    assert fit.alpha > 0.01
+    whole = garch_t(np.diff(np.log(closes[:321])), train_days=299)
+    np.testing.assert_array_equal(fit.sigma, whole.sigma[[309, 319]])  # return k is close k+1's
+    changed = closes.copy()
+    changed[320] *= 1.5  # the target day's own close, and anything after, is never read for its sigma
+    np.testing.assert_array_equal(garch_for(changed, 300, [310, 320]).sigma, fit.sigma)
+    changed[319] *= 1.5  # the day before's close is: its return moves the target's sigma
+    assert garch_for(changed, 300, [310, 320]).sigma[1] != fit.sigma[1]

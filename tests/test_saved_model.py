@@ -438,3 +438,93 @@ def test_a_range_without_days_after_training_names_the_way_to_in_sample(grid):
     with pytest.raises(DataError, match="no target days after the GRU model's training data"):
         use_model.evaluate_range(cfg)
     assert use_model.evaluate_range(cfg, in_sample=True).seen_days == 115
+
+
+# --- the interval methods a saved model keeps (issue 20) ---------------------------------------------
+
+def _volatility_edit(meta: dict, change) -> dict:
+    intervals = json.loads(json.dumps(meta["intervals"]))
+    change(intervals["volatility"])
+    return intervals
+
+
+def _set(path, value):
+    def change(v):
+        for key in path[:-1]:
+            v = v[key]
+        v[path[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize("change, key, shown, need", [
+    (_set(["cuts"], [0.03, 0.02]), "cuts", "[0.03, 0.02]", "two sigmas in order"),
+    (_set(["train_variance"], 0), "train_variance", "0", "a positive variance"),
+    (_set(["median_sigma"], None), "median_sigma", "None", "a positive sigma"),
+    (_set(["scaled", "model"], {"80": 1.2}), "scaled.model", "{'80': 1.2}", "level -> q at levels 80, 95"),
+    (_set(["scaled", "naive", "80"], -1), "scaled.naive.80", "-1", "null (unbounded) or a width of at least 0"),
+    (_set(["mondrian", "model", "80"], [0.01, 0.02]), "mondrian.model.80", "[0.01, 0.02]",
+     "null (unbounded) or a width of at least 0, 3 of them"),
+    (_set(["mondrian", "naive", "95"], [0.0, 0.0, 0.0]), "mondrian.naive.95", "[0.0, 0.0, 0.0]",
+     "no narrower than a lower level's"),
+], ids=["cuts", "variance", "median", "level-missing", "negative-q", "two-groups", "narrower"])
+def test_a_bad_volatility_calibration_is_refused(gru_copy, capsys, change, key, shown, need):
+    meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    if "naive.95" in key:  # a finite 80% q above the edited 95% one
+        meta["intervals"]["volatility"]["mondrian"]["naive"]["80"] = [0.01, 0.01, 0.01]
+    edit_meta(gru_copy / "gru", intervals=_volatility_edit(meta, change))
+    assert one_error(capsys, "predict", "--out", gru_copy) == (
+        f"{gru_copy / 'gru' / 'model.json'}: intervals.volatility.{key} is {shown}, expected {need}; {R}")
+
+
+def test_a_model_json_without_the_volatility_calibration_is_refused(gru_copy, capsys):
+    meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    del meta["intervals"]["volatility"]
+    edit_meta(gru_copy / "gru", intervals=meta["intervals"])
+    assert one_error(capsys, "predict", "--out", gru_copy) == (
+        f"{gru_copy / 'gru' / 'model.json'}: intervals.volatility is missing, expected the volatility calibration; {R}")
+
+
+def _ewma_by_hand(closes, start: float) -> float:
+    var = start
+    for a, b in zip(closes, closes[1:]):
+        var = 0.94 * var + 0.06 * math.log(b / a) ** 2
+    return math.sqrt(var)
+
+
+def test_predict_draws_every_method_from_the_last_window(gru_copy, capsys):
+    meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    v, q_fixed = meta["intervals"]["volatility"], meta["intervals"]["model"]["80"]
+    sigma = _ewma_by_hand(list(WALK.iloc[-5:]), v["train_variance"])  # window 5: the last 5 closes
+    code, text, err = run(capsys, "predict", "--out", gru_copy, "--json")
+    assert code == 0, err
+    r = json.loads(text)
+    point = r["predicted_close"]
+    assert r["interval_method"] == "scaled" and r["volatility"]["sigma"] == pytest.approx(sigma, rel=1e-12)
+    assert r["volatility"]["usual_sigma"] == v["median_sigma"]
+    low, high = v["cuts"]
+    assert r["volatility"]["third"] == ("calm" if sigma < low else "middle" if sigma < high else "volatile")
+    q = v["scaled"]["model"]["80"] * sigma
+    assert (r["intervals"]["80"]["lower"], r["intervals"]["80"]["upper"]) == pytest.approx(
+        (point * math.exp(-q), point * math.exp(q)), rel=1e-12)
+    assert r["methods"]["scaled"] == r["intervals"]
+    assert (r["methods"]["fixed"]["80"]["lower"], r["methods"]["fixed"]["80"]["upper"]) == pytest.approx(
+        (point * math.exp(-q_fixed), point * math.exp(q_fixed)), rel=1e-12)
+    z = 1.2815515655446004 * sigma  # gauss: the normal 90% quantile
+    assert r["methods"]["gauss"]["80"]["upper"] == pytest.approx(point * math.exp(z), rel=1e-12)
+    group = 0 if sigma < low else 1 if sigma < high else 2
+    qm = v["mondrian"]["model"]["80"][group]
+    assert r["methods"]["mondrian"]["80"]["upper"] == (None if qm is None else pytest.approx(point * math.exp(qm)))
+    code, text, _ = run(capsys, "predict", "--out", gru_copy, "--interval-method", "fixed", "--json")
+    assert json.loads(text)["intervals"] == r["methods"]["fixed"]
+    code, text, _ = run(capsys, "predict", "--out", gru_copy)
+    assert (f"  ranges by   scaled (width in proportion to today's volatility); today's volatility {100 * sigma:.2f}% "
+            f"a day is {sigma / v['median_sigma']:.2f}x the validation days' median {100 * v['median_sigma']:.2f}% "
+            f"({r['volatility']['third']} third)") in text.splitlines()
+
+
+def test_an_unknown_interval_method_is_a_usage_error(gru_copy, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "--out", str(gru_copy), "--interval-method", "garch-t"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "argument --interval-method: invalid choice: 'garch-t' (choose from 'fixed', 'scaled', 'mondrian', 'gauss')")

@@ -6,9 +6,10 @@ import math
 import pytest
 
 from forecast import verdicts
+from forecast.interval_methods import MethodMetrics
 from forecast.intervals import IntervalMetrics
 from forecast.metrics import DMTest
-from forecast.verdicts import Folds, LevelFindings, Pace, Standing, Verdict, Versus
+from forecast.verdicts import Folds, LevelFindings, Pace, Standing, Verdict, Versus, choose_method, tercile_tolerance
 
 
 def dm(statistic, p):
@@ -163,3 +164,48 @@ def test_folds_ahead(ahead, folds, said):
 ])
 def test_a_test_depends_on_the_seed_where_the_seeds_disagree(p_values, unsettled):
     assert verdicts.seed_dependent(p_values) == unsettled
+
+
+# --- which interval method -----------------------------------------------------------------------
+
+def _held(thirds: tuple, kupiec: float = 0.5, score: float = 10.0) -> MethodMetrics:
+    """Only what choose_method reads is meaningful: coverage per third, Kupiec p, interval score."""
+    return MethodMetrics(level=0.0, days=300, coverage=sum(thirds) / 3, wilson=(0.0, 1.0), kupiec_p_value=kupiec,
+                         christoffersen_p_value=0.5, mean_width_pct=1.0, interval_score_pct=score, pinball_pct=0.1,
+                         coverage_by_volatility=thirds, unbounded=False)
+
+
+def _overall(rows: dict[str, dict[float, MethodMetrics]]) -> dict:
+    return {(method, cell, lv): m for method, by in rows.items() for lv, m in by.items() for cell in ("gru", "lstm")}
+
+
+def test_the_method_meeting_the_bar_with_the_lowest_score_is_chosen():
+    rows = {
+        "fixed": {80.0: _held((0.90, 0.80, 0.70)), 95.0: _held((0.99, 0.95, 0.90))},
+        # within 3 and 2 points in every third, Kupiec fine, scores 0.9 and 0.8 of fixed's: meets
+        "scaled": {80.0: _held((0.78, 0.80, 0.829), score=9.0), 95.0: _held((0.94, 0.95, 0.969), score=8.0)},
+        # within the bar too, with a lower score, but Kupiec rejects its 95%
+        "mondrian": {80.0: _held((0.80, 0.80, 0.80), score=5.0), 95.0: _held((0.95, 0.95, 0.95), 0.01, 5.0)},
+        # the best score, but its volatile third is 3.1 points under 80%
+        "gauss": {80.0: _held((0.80, 0.80, 0.769), score=4.0), 95.0: _held((0.95, 0.95, 0.95), score=4.0)},
+    }
+    choice = choose_method(_overall(rows), rows, ("gru", "lstm"), (80.0, 95.0))
+    assert (choice.chosen, choice.met) == ("scaled", True)
+    v = {x.method: x for x in choice.verdicts}
+    assert v["scaled"].worst_gap == pytest.approx(0.029 / 0.03) and v["scaled"].score_vs_fixed == pytest.approx(0.85)
+    assert v["fixed"].worst_gap == pytest.approx(0.10 / 0.03) and not v["fixed"].beats_fixed
+    assert v["mondrian"].worst_gap == 0 and not v["mondrian"].kupiec_ok and not v["mondrian"].meets
+    assert v["gauss"].worst_gap == pytest.approx(0.031 / 0.03) and not v["gauss"].meets
+
+
+def test_without_a_method_meeting_the_bar_the_closest_to_nominal_is_chosen():
+    nan = float("nan")
+    rows = {
+        "fixed": {80.0: _held((0.90, 0.80, 0.70))},
+        "scaled": {80.0: _held((0.84, 0.80, 0.76), score=9.0)},       # 4 points off: 1.33 tolerances
+        "mondrian": {80.0: _held((0.80, nan, 0.80), score=1.0)},       # an empty third counts as the worst
+    }
+    choice = choose_method(_overall(rows), rows, ("gru", "lstm"), (80.0,))
+    assert (choice.chosen, choice.met) == ("scaled", False)
+    assert {x.method: x.worst_gap for x in choice.verdicts}["mondrian"] == float("inf")
+    assert tercile_tolerance(80) == 0.03 and tercile_tolerance(95) == 0.02
