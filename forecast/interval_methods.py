@@ -17,6 +17,7 @@ Calibration days are validation days only; nothing here sees a test day before i
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,14 +62,29 @@ def window_sigma(X, initial_variance: float, lam: float = RISKMETRICS_LAMBDA) ->
     return np.sqrt(lam ** k * initial_variance + returns ** 2 @ weights)
 
 
+def scaled_scores(actual, predicted, sigma) -> np.ndarray:
+    """|log(actual / predicted)| / sigma; on a day of sigma 0 (flat prices) an exact forecast
+    scores 0 and any other inf, rather than NaN."""
+    errors, sigma = log_scores(actual, predicted), np.asarray(sigma, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(errors == 0, 0.0, errors / sigma)
+
+
+def times_sigma(q, sigma) -> np.ndarray:
+    """q * sigma as a width: an unbounded q stays unbounded even where sigma is 0."""
+    q, sigma = np.asarray(q, dtype="float64"), np.asarray(sigma, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(q), np.inf, q * sigma)
+
+
 def scaled_quantile(actual, predicted, sigma, level: float) -> float:
     """The conformal q of the volatility-scaled scores |log(actual / predicted)| / sigma."""
-    return conformal_quantile(log_scores(actual, predicted) / np.asarray(sigma, dtype="float64"), level)
+    return conformal_quantile(scaled_scores(actual, predicted, sigma), level)
 
 
 def scaled_band(point, sigma, q: float) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) = point * exp(-+q sigma_t): wide on wild days, narrow on calm ones."""
-    return band(point, q * np.asarray(sigma, dtype="float64"))
+    return band(point, times_sigma(q, sigma))
 
 
 @dataclass(frozen=True)
@@ -128,8 +144,12 @@ def garch_t(returns, train_days: int) -> GarchT:
     from arch import arch_model  # statsmodels and arch load only where the GARCH baseline is wanted
 
     r = 100 * np.asarray(returns, dtype="float64")
-    fit = arch_model(r, mean="Zero", vol="GARCH", p=1, q=1, dist="t").fit(last_obs=train_days, disp="off")
-    variance = fit.forecast(horizon=1, start=0, reindex=False).variance.to_numpy()[:, 0]  # (n,): for day t + 1
+    # Flat or very short series make arch warn; a baseline's warnings would reach every command's stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = arch_model(r, mean="Zero", vol="GARCH", p=1, q=1, dist="t").fit(last_obs=train_days, disp="off",
+                                                                            show_warning=False)
+        variance = fit.forecast(horizon=1, start=0, reindex=False).variance.to_numpy()[:, 0]  # (n,): for day t + 1
     # made at the close of day t, so day t's sigma is the forecast made the day before
     first = fit.conditional_volatility[0]
     sigma = np.concatenate([[first], np.sqrt(variance[:-1])]) / 100
@@ -199,7 +219,7 @@ def _fixed(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
 
 
 def _scaled(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
-    return scaled_quantile(cal.actual, cal.point, cal.sigma, level) * days.sigma
+    return times_sigma(scaled_quantile(cal.actual, cal.point, cal.sigma, level), days.sigma)
 
 
 def _mondrian(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
@@ -218,13 +238,13 @@ def _garch(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
 def _aci(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
     """Volatility-scaled conformal whose level follows the misses so far: day t's q is the
     calibration scores' conformal quantile at 1 - alpha_t (unbounded at alpha_t <= 0, zero at >= 1)."""
-    scores = log_scores(cal.actual, cal.point) / cal.sigma           # (n_cal,)
+    scores = scaled_scores(cal.actual, cal.point, cal.sigma)         # (n_cal,)
     outcome = log_scores(days.actual, days.point)                     # (n,), each read only after its day
     alpha, widths, misses = 1 - level / 100, np.empty(len(days.point)), []
     for t in range(len(days.point)):
         alpha_t = aci_alphas(misses + [0], level, gamma)[t] if t else alpha
         q = math.inf if alpha_t <= 0 else 0.0 if alpha_t >= 1 else conformal_quantile(scores, 100 * (1 - alpha_t))
-        widths[t] = q * days.sigma[t]
+        widths[t] = times_sigma(q, days.sigma[t])
         misses.append(int(outcome[t] > widths[t]))
     return widths
 
@@ -337,7 +357,7 @@ def saved_widths(method: str, fixed_q: float, vc: VolCalibration, who: str, sigm
     if method == "fixed":
         return np.full(len(sigma), fixed_q)
     if method == "scaled":
-        return vc.scaled[who][level] * sigma
+        return times_sigma(vc.scaled[who][level], sigma)
     if method == "mondrian":
         return np.asarray(vc.mondrian[who][level])[vc.group(sigma)]
     if method == "gauss":

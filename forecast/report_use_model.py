@@ -22,7 +22,7 @@ def next_day_record(r: NextDay) -> dict:
         "date": r.date, "predicted_close": r.predicted_close, "change_pct": r.change_pct,
         "intervals": _ranges(r.intervals),
         "interval_method": r.method,
-        "volatility": {"sigma": r.sigma, "usual_sigma": r.usual_sigma, "ratio_to_usual": r.sigma / r.usual_sigma,
+        "volatility": {"sigma": r.sigma, "usual_sigma": r.usual_sigma, "ratio_to_usual": _ratio(r),
                        "third": THIRDS[r.third],
                        "meaning": "EWMA (lambda 0.94) std of daily log returns known today; usual: the median "
                                   "over the validation days; third: where today's falls among theirs"},
@@ -35,6 +35,11 @@ def next_day_record(r: NextDay) -> dict:
 
 
 THIRDS = ("calm", "middle", "volatile")
+
+
+def _ratio(r: NextDay) -> float:
+    """Today's sigma over the usual one; NaN (null in JSON) where the validation days never moved."""
+    return r.sigma / r.usual_sigma if r.usual_sigma else math.nan
 
 
 def _ranges(intervals: dict[float, tuple[float, float]]) -> dict:
@@ -54,9 +59,9 @@ def next_day_text(r: NextDay) -> str:
     for lv, (lo, hi) in r.intervals.items():
         shown = "unbounded (too few validation days to calibrate)" if math.isinf(hi) else f"{lo:,.2f} .. {hi:,.2f} USD"
         lines.append(f"  {_level(lv):<4} range  {shown}")
-    lines.append(f"  ranges by   {r.method} ({METHOD_WORDS[r.method]}); today's volatility {100 * r.sigma:.2f}% a day "
-                 f"is {r.sigma / r.usual_sigma:.2f}x the validation days' median {100 * r.usual_sigma:.2f}% "
-                 f"({THIRDS[r.third]} third)")
+    times = "" if math.isnan(_ratio(r)) else f"{_ratio(r):.2f}x "
+    lines.append(f"  ranges by   {r.method} ({METHOD_WORDS[r.method]}); today's volatility {100 * r.sigma:.2f}% a day, "
+                 f"{times}the validation days' median {100 * r.usual_sigma:.2f}% ({THIRDS[r.third]} third)")
     if r.test is not None:
         t = r.test
         lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "

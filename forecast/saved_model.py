@@ -175,9 +175,9 @@ def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...]) -> VolCalibrat
     at exactly the calibration's levels a q (null: unbounded) that does not fall as the level rises."""
     v = c.get(iv, "volatility", dict, "the volatility calibration", prefix="intervals.")
     pre = "intervals.volatility."
-    positive = lambda x: 0 < x < math.inf  # noqa: E731
-    cuts = c.get(v, "cuts", list, "two sigmas in order", lambda x: len(x) == 2 and all(is_number(y) and positive(y)
-                                                                                        for y in x) and x[0] <= x[1], pre)
+    sigma = lambda x: 0 <= x < math.inf  # noqa: E731  (0: prices that never moved)
+    cuts = c.get(v, "cuts", list, "two sigmas in order", lambda x: len(x) == 2 and all(is_number(y) and sigma(y)
+                                                                                     for y in x) and x[0] <= x[1], pre)
 
     def qs(kind: str, who: str, width: int | None) -> dict:
         found = c.get(v.get(kind), who, dict, f"level -> q at levels {', '.join(map(level_key, levels))}",
@@ -196,9 +196,9 @@ def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...]) -> VolCalibrat
         return out
 
     return VolCalibration(
-        train_variance=c.get(v, "train_variance", (int, float), "a positive variance", positive, pre),
+        train_variance=c.get(v, "train_variance", (int, float), "a variance of at least 0", sigma, pre),
         cuts=(float(cuts[0]), float(cuts[1])),
-        median_sigma=c.get(v, "median_sigma", (int, float), "a positive sigma", positive, pre),
+        median_sigma=c.get(v, "median_sigma", (int, float), "a sigma of at least 0", sigma, pre),
         scaled={who: qs("scaled", who, None) for who in ("model", "naive")},
         mondrian={who: qs("mondrian", who, 3) for who in ("model", "naive")},
     )

@@ -106,14 +106,15 @@ def test_refit_is_checked_and_the_cli_offers_the_same_names(capsys, prices_csv):
 
 
 def test_cold_task_names_are_the_ones_existing_task_files_carry():
-    """Pinned before warm refits existed: a cold task's key, and so its name, did not change."""
+    """Pinned: a cold task's key, and so its name, changes only with the task file's layout (schema 3,
+    which keeps the validation days' forecasts, renamed every task once; warm refits did not)."""
     close = random_walk(120 + WINDOW, seed=1)
     folds = make_folds(close.index[WINDOW:], BacktestSettings(folds=2, step=20))
     assert [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close)] == [
-        "2021-03-27_gru_seed42_c0a6b7283c45fa26", "2021-03-27_gru_seed43_f21f38eb091a07ae",
-        "2021-03-27_lstm_seed42_e16428fd92733f1c", "2021-03-27_lstm_seed43_9e36f6455e881567",
-        "2021-04-16_gru_seed42_dcef3e05a57f4cc1", "2021-04-16_gru_seed43_c1479b5fca6d5ac8",
-        "2021-04-16_lstm_seed42_818595e5ed5bef1c", "2021-04-16_lstm_seed43_491b03538fc3610b"]
+        "2021-03-27_gru_seed42_e8f9170b14247eb2", "2021-03-27_gru_seed43_d729eb429a08aa15",
+        "2021-03-27_lstm_seed42_4ea96258464b6431", "2021-03-27_lstm_seed43_596dcf17026f3362",
+        "2021-04-16_gru_seed42_5f549e9e7552ae88", "2021-04-16_gru_seed43_5c7dd130db49144b",
+        "2021-04-16_lstm_seed42_7e5450cff91132a2", "2021-04-16_lstm_seed43_4e7a19427711ac91"]
     assert [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close, "cold")] == \
            [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close)]
 

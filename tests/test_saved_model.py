@@ -346,7 +346,8 @@ def test_a_naive_q_of_zero_is_accepted(gru_copy, capsys):
     edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "naive": {"80": 0, "95": None}})
     code, _, err = run(capsys, "predict", "--out", gru_copy, "--quiet")
     assert code == 0, err
-    record = report_use_model.evaluate_record(use_model.evaluate_range(Config(out=gru_copy), own_source=True))
+    record = report_use_model.evaluate_record(use_model.evaluate_range(Config(out=gru_copy, interval_method="fixed"),
+                                                                       own_source=True))
     # No close of the random walk repeats the previous one: a zero-width interval never holds.
     assert (record["naive"]["intervals"]["80"]["coverage"], record["naive"]["intervals"]["80"]["mean_width_usd"]) == (0, 0)
 
@@ -458,8 +459,8 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, key, shown, need", [
     (_set(["cuts"], [0.03, 0.02]), "cuts", "[0.03, 0.02]", "two sigmas in order"),
-    (_set(["train_variance"], 0), "train_variance", "0", "a positive variance"),
-    (_set(["median_sigma"], None), "median_sigma", "None", "a positive sigma"),
+    (_set(["train_variance"], -0.1), "train_variance", "-0.1", "a variance of at least 0"),
+    (_set(["median_sigma"], None), "median_sigma", "None", "a sigma of at least 0"),
     (_set(["scaled", "model"], {"80": 1.2}), "scaled.model", "{'80': 1.2}", "level -> q at levels 80, 95"),
     (_set(["scaled", "naive", "80"], -1), "scaled.naive.80", "-1", "null (unbounded) or a width of at least 0"),
     (_set(["mondrian", "model", "80"], [0.01, 0.02]), "mondrian.model.80", "[0.01, 0.02]",
@@ -495,7 +496,7 @@ def test_predict_draws_every_method_from_the_last_window(gru_copy, capsys):
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     v, q_fixed = meta["intervals"]["volatility"], meta["intervals"]["model"]["80"]
     sigma = _ewma_by_hand(list(WALK.iloc[-5:]), v["train_variance"])  # window 5: the last 5 closes
-    code, text, err = run(capsys, "predict", "--out", gru_copy, "--json")
+    code, text, err = run(capsys, "predict", "--out", gru_copy, "--json", "--interval-method", "scaled")
     assert code == 0, err
     r = json.loads(text)
     point = r["predicted_close"]
@@ -516,9 +517,11 @@ def test_predict_draws_every_method_from_the_last_window(gru_copy, capsys):
     assert r["methods"]["mondrian"]["80"]["upper"] == (None if qm is None else pytest.approx(point * math.exp(qm)))
     code, text, _ = run(capsys, "predict", "--out", gru_copy, "--interval-method", "fixed", "--json")
     assert json.loads(text)["intervals"] == r["methods"]["fixed"]
+    code, text, _ = run(capsys, "predict", "--out", gru_copy, "--json")  # the default: mondrian
+    assert (json.loads(text)["interval_method"], json.loads(text)["intervals"]) == ("mondrian", r["methods"]["mondrian"])
     code, text, _ = run(capsys, "predict", "--out", gru_copy)
-    assert (f"  ranges by   scaled (width in proportion to today's volatility); today's volatility {100 * sigma:.2f}% "
-            f"a day is {sigma / v['median_sigma']:.2f}x the validation days' median {100 * v['median_sigma']:.2f}% "
+    assert (f"  ranges by   mondrian (width of today's volatility third); today's volatility {100 * sigma:.2f}% "
+            f"a day, {sigma / v['median_sigma']:.2f}x the validation days' median {100 * v['median_sigma']:.2f}% "
             f"({r['volatility']['third']} third)") in text.splitlines()
 
 

@@ -56,7 +56,7 @@ def _test_windows(cfg, result):
 def test_next_day(trained, csv_path):
     cfg, result = trained
     close = load_csv(csv_path).close
-    forecast = use_model.next_day(cfg)
+    forecast = use_model.next_day(cfg.replace(interval_method="fixed"))
 
     assert forecast.cell == cfg.cell
     assert forecast.source == str(csv_path)
@@ -74,6 +74,9 @@ def test_next_day(trained, csv_path):
                                                       forecast.predicted_close * np.exp(q)))
     assert forecast.test == result.info.test
     json.dumps(report_use_model.next_day_record(forecast))  # plain JSON (an unbounded 95% interval included)
+    default = use_model.next_day(cfg)  # mondrian, chosen on the 2018-2025 backtest
+    assert default.method == "mondrian" and default.intervals == forecast.methods["mondrian"]
+    assert default.predicted_close == forecast.predicted_close
 
 
 def test_next_day_from_an_earlier_end(trained):
