@@ -156,6 +156,12 @@ def _interval_method(p) -> None:
                         "volatility's normal quantile (default: %(default)s, chosen on the 2018-2025 backtest: README)")
 
 
+def _aci_gamma(p) -> None:
+    p.add_argument("--aci-gamma", type=float, default=DEFAULTS.aci_gamma, metavar="GAMMA",
+                   help="step of adaptive conformal inference, reported beside the other interval methods: after "
+                        "each day the miss rate it targets moves by GAMMA x (nominal - missed) (default: %(default)s)")
+
+
 def _out(p) -> None:
     p.add_argument("--out", type=Path, default=DEFAULTS.out, metavar="DIR",
                    help="folder of saved models and results (default: %(default)s)")
@@ -236,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-sample", action="store_true",
                    help="without --since/--until: every target day, including those the model was trained on")
     _interval_method(p)
+    _aci_gamma(p)
     _out(p)
     _json(p, "the metrics")
     _quiet(p)
@@ -273,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trainings at once; 1 runs in this process without Ray, more start a local Ray (default: %(default)s)")
     g.add_argument("--address", metavar="HOST:PORT",
                    help="run on the existing Ray cluster at this address (default: $RAY_ADDRESS if set)")
+    _aci_gamma(p)
     _out(p)
     _json(p, "the backtest (backtest.json)")
 

@@ -306,7 +306,7 @@ def finish(p: CoinPlan, s: BacktestSettings, command: str, engine: Engine, start
         tasks=len(p.tasks), trained=len(p.pending), wall_seconds=time.perf_counter() - started, out=Path(cfg.out),
         directory=p.directory,
         breakdown=breakdown(a, p.close, np.concatenate([days[f.index].volatility for f in p.folds]), cfg.window),
-        intervals=backtest_intervals(p.close, p.folds, days, results, p.seeds[0], cfg.levels, cfg.window),
+        intervals=backtest_intervals(p.close, p.folds, days, results, p.seeds[0], cfg.levels, cfg.window, cfg.aci_gamma),
     )
 
 

@@ -59,6 +59,7 @@ class Config:
     # the band predict and evaluate show; every one is calibrated at training, so it does not change
     # a trained model. The default was chosen on the 2018-2025 backtest (README, "Prediction intervals")
     interval_method: str = _io("mondrian")
+    aci_gamma: float = _io(0.05)            # adaptive conformal inference's step in evaluate and backtest (reported beside)
     # output
     out: Path = _io(Path("artifacts"))      # models, metrics and charts go to <out>/<cell>/
     quiet: bool = _io(False)                # only the final summary
@@ -104,6 +105,8 @@ def _problems(c: Config):
         choice("scaling", SCALINGS),
         choice("cell", CELLS),
         choice("interval_method", INTERVAL_METHODS),
+        not (isinstance(c.aci_gamma, (int, float)) and not isinstance(c.aci_gamma, bool) and 0 < c.aci_gamma < 1)
+        and f"aci_gamma must be a number between 0 and 1 (exclusive), got {c.aci_gamma!r}",
         whole("units", 1),
         not (isinstance(c.learning_rate, (int, float)) and math.isfinite(c.learning_rate) and c.learning_rate > 0)
         and f"learning_rate must be a positive finite number, got {c.learning_rate!r}",

@@ -236,10 +236,15 @@ def _garch(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
 
 
 def _aci(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
+    return aci_widths(scaled_scores(cal.actual, cal.point, cal.sigma), days, level, gamma)
+
+
+def aci_widths(scores, days: Days, level: float, gamma: float = ACI_GAMMA) -> np.ndarray:
     """Volatility-scaled conformal whose level follows the misses so far: day t's q is the
-    calibration scores' conformal quantile at 1 - alpha_t (unbounded at alpha_t <= 0, zero at >= 1)."""
-    scores = scaled_scores(cal.actual, cal.point, cal.sigma)         # (n_cal,)
-    outcome = log_scores(days.actual, days.point)                     # (n,), each read only after its day
+    calibration `scores`' (|log error| / sigma) conformal quantile at 1 - alpha_t (unbounded at
+    alpha_t <= 0, zero at >= 1), each day's outcome read only after its band is drawn. (n,)"""
+    scores = np.asarray(scores, dtype="float64")                      # (n_cal,)
+    outcome = log_scores(days.actual, days.point)                     # (n,)
     alpha, widths, misses = 1 - level / 100, np.empty(len(days.point)), []
     for t in range(len(days.point)):
         alpha_t = aci_alphas(misses + [0], level, gamma)[t] if t else alpha
@@ -330,6 +335,7 @@ class VolCalibration:
     train_variance: float                            # mean squared daily log return of the training closes: the EWMA's start
     cuts: tuple[float, float]                        # EWMA sigma at the calibration days' tercile boundaries
     median_sigma: float                              # the calibration days' median EWMA sigma: "usual"
+    scores: dict[str, tuple[float, ...]]             # "model" / "naive" -> the sorted |log error| / sigma: ACI's calibration
     scaled: dict[str, dict[float, float]]            # "model" / "naive" -> level -> q of |log error| / sigma
     mondrian: dict[str, dict[float, tuple[float, float, float]]]  # "model" / "naive" -> level -> q per third (inf: unbounded)
 
@@ -341,13 +347,14 @@ def calibrate_volatility(actual, point, previous, windows, levels, train_varianc
     """VolCalibration from the validation days: their closes, the model's forecasts, the closes
     before them (naive) and their windows (v, window), with the training days' variance."""
     sigma = window_sigma(windows, train_variance)  # (v,)
-    scaled, groups = {}, {}
+    scaled, groups, scores = {}, {}, {}
     for who, centre in (("model", point), ("naive", previous)):
-        scaled[who] = {float(lv): scaled_quantile(actual, centre, sigma, lv) for lv in levels}
+        scores[who] = tuple(float(x) for x in np.sort(scaled_scores(actual, centre, sigma)))
+        scaled[who] = {float(lv): conformal_quantile(scores[who], lv) for lv in levels}
         groups[who] = {float(lv): mondrian(actual, centre, sigma, lv) for lv in levels}
     cuts = next(iter(groups["model"].values())).cuts
     return VolCalibration(train_variance=float(train_variance), cuts=cuts, median_sigma=float(np.median(sigma)),
-                          scaled=scaled, mondrian={who: {lv: m.q for lv, m in g.items()} for who, g in groups.items()})
+                          scores=scores, scaled=scaled, mondrian={who: {lv: m.q for lv, m in g.items()} for who, g in groups.items()})
 
 
 def saved_widths(method: str, fixed_q: float, vc: VolCalibration, who: str, sigma, level: float) -> np.ndarray:

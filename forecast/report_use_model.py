@@ -71,12 +71,13 @@ def next_day_text(r: NextDay) -> str:
 
 def _method_order(item) -> tuple:
     (method, who, level), _ = item
-    return (level, PREDICT_METHODS.index(method), who != "model")
+    return (level, (*PREDICT_METHODS, "aci").index(method), who != "model")
 
 
 def evaluate_record(r: RangeEvaluation) -> dict:
     return {**metrics_record(r.evaluation.metrics, cell=r.cell, source=r.source, sample=r.sample,
-                             days_in_sample=r.seen_days, model_saw_until=r.model_saw_until, interval_method=r.method),
+                             days_in_sample=r.seen_days, model_saw_until=r.model_saw_until, interval_method=r.method,
+                             aci_gamma=r.aci_gamma),
             "interval_methods": methods_record(r.methods or {})}
 
 
@@ -100,7 +101,8 @@ def evaluate_text(r: RangeEvaluation) -> str:
         interval_table({name: m.intervals, "naive": m.naive_intervals}),
         *(f"note: {n}" for n in coverage_notes(name, m.intervals)),
         "",
-        "every interval method a saved model can draw (width and scores in % of the forecast):",
+        f"every interval method a saved model can draw, and ACI (gamma {r.aci_gamma:g}: adjusted after each day's "
+        "outcome); width and scores in % of the forecast:",
         methods_table([(f"{method} {_level(lv)}", name if who == "model" else "naive", x)
                        for (method, who, lv), x in sorted((r.methods or {}).items(), key=_method_order)]),
     ]

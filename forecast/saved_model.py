@@ -29,7 +29,7 @@ from .errors import ModelError
 from .files import clean_leftovers
 from .jsonio import content_sha256, dumps, jsonable, level_key
 from .interval_methods import VolCalibration
-from .intervals import Calibration
+from .intervals import Calibration, conformal_quantile
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .models import CELLS
 from .validate import is_iso_date, is_number
@@ -77,7 +77,8 @@ def info_to_dict(info: ModelInfo) -> dict:
             "model": jsonable(cal.model), "naive": jsonable(cal.naive),
             "volatility": {
                 "method": "EWMA sigma (lambda 0.94) of each window's daily log returns, started at train_variance; "
-                          "scaled: q of |log(actual / predicted)| / sigma, interval predicted * exp(+-q sigma); "
+                          "scores: the validation days' |log(actual / predicted)| / sigma, sorted (ACI's calibration); "
+                          "scaled: their conformal q, interval predicted * exp(+-q sigma); "
                           "mondrian: q of |log(actual / predicted)| per third of the validation days by sigma, "
                           "split at cuts; null q: unbounded",
                 **jsonable(info.volatility),
@@ -170,7 +171,7 @@ def _q_json(q: float) -> str:
     return "null" if math.isinf(q) else repr(q)
 
 
-def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...]) -> VolCalibration:
+def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...], days: int) -> VolCalibration:
     """intervals.volatility: positive finite sigmas, cut points in order, and for the model and naive
     at exactly the calibration's levels a q (null: unbounded) that does not fall as the level rises."""
     v = c.get(iv, "volatility", dict, "the volatility calibration", prefix="intervals.")
@@ -195,13 +196,32 @@ def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...]) -> VolCalibrat
             out[lv], before = (q if width else q[0]), q
         return out
 
+    scores = {who: _scores(c, v, who, days) for who in ("model", "naive")}
+    scaled = {who: qs("scaled", who, None) for who in ("model", "naive")}
+    for who, by_level in scaled.items():  # each q is its scores' conformal quantile: an edited one is seen
+        for lv, q in by_level.items():
+            if q != conformal_quantile(scores[who], lv):
+                c.fail(f"{pre}scaled.{who}.{level_key(lv)}", _Shown(_q_json(q)),
+                       f"the conformal q of its scores, {_q_json(conformal_quantile(scores[who], lv))}")
     return VolCalibration(
         train_variance=c.get(v, "train_variance", (int, float), "a variance of at least 0", sigma, pre),
         cuts=(float(cuts[0]), float(cuts[1])),
         median_sigma=c.get(v, "median_sigma", (int, float), "a sigma of at least 0", sigma, pre),
-        scaled={who: qs("scaled", who, None) for who in ("model", "naive")},
+        scores=scores, scaled=scaled,
         mondrian={who: qs("mondrian", who, 3) for who in ("model", "naive")},
     )
+
+
+def _scores(c: _Checker, v: dict, who: str, days: int) -> tuple[float, ...]:
+    """intervals.volatility.scores.<who>: one score per calibration day, each null (inf) or at least 0,
+    in ascending order."""
+    found = c.get(v.get("scores"), who, list, f"{days} scores in ascending order (null: unbounded)",
+                  lambda x: len(x) == days and all(y is None or (is_number(y) and y >= 0) for y in x),
+                  "intervals.volatility.scores.")
+    values = tuple(math.inf if y is None else float(y) for y in found)
+    if list(values) != sorted(values):
+        c.fail(f"intervals.volatility.scores.{who}", _Shown("not in ascending order"), f"{days} scores in ascending order")
+    return values
 
 
 def _source(c: _Checker, d: dict) -> dict:
@@ -231,7 +251,7 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     if calibration.model.keys() != calibration.naive.keys():  # each level is reported beside naive's
         c.fail("intervals.naive levels", _Shown(", ".join(map(level_key, calibration.naive)) or "none"),
                f"the model's levels ({', '.join(map(level_key, calibration.model))})")
-    volatility = _volatility(c, iv, calibration.levels)
+    volatility = _volatility(c, iv, calibration.levels, calibration.days)
     d = c.get(meta, "data", dict, "the data description")
     data = DataInfo(
         source=c.get(d, "source", str, "text", prefix="data."),

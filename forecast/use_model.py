@@ -18,7 +18,7 @@ from .errors import DataError, TooLittleData
 from .metrics import Evaluation
 from .model_info import ModelInfo, TestSummary, TrainedModel
 from .inference import forecast, forecast_scored, method_widths
-from .interval_methods import PREDICT_METHODS, method_metrics, window_sigma
+from .interval_methods import PREDICT_METHODS, Days, aci_widths, method_metrics, window_sigma
 from .windows import target_days, windowed
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ class RangeEvaluation:
     seen_days: int                   # days of the range the model was trained or early-stopped on
     chart: Path | None               # where publish wrote the chart; None before, or if it could not be written
     method: str = "fixed"            # the interval method of evaluation's bands
-    methods: dict | None = None      # (method, "model"/"naive", level) -> MethodMetrics, every method predict can draw
+    methods: dict | None = None      # (method, "model"/"naive", level) -> MethodMetrics: every method predict can draw, and ACI
+    aci_gamma: float | None = None   # ACI's step in `methods`
 
     @property
     def model_saw_until(self) -> str:
@@ -173,9 +174,16 @@ def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
     methods = {(m, who, lv): method_metrics(y, f.point if who == "model" else f.previous, w, lv, f.volatility)
                for m in PREDICT_METHODS for who, by_level in method_widths(saved, X, m).items()
                for lv, w in by_level.items()}
+    vc = saved.info.volatility
+    sigma = window_sigma(X, vc.train_variance)  # (n,)
+    for who, centre in (("model", f.point), ("naive", f.previous)):  # ACI: the days in order, each after the last
+        for lv in saved.info.calibration.levels:
+            widths = aci_widths(vc.scores[who], Days(centre, y, sigma), lv, cfg.aci_gamma)
+            methods["aci", who, lv] = method_metrics(y, centre, widths, lv, f.volatility)
     seen = saved.info.trained_on
     seen_days = int(((dates >= pd.Timestamp(seen.first)) & (dates <= pd.Timestamp(seen.last))).sum())
     return RangeEvaluation(
         cell=saved.info.cell, source=prices.source, evaluation=evaluation,
         info=saved.info, seen_days=seen_days, chart=None, method=cfg.interval_method, methods=methods,
+        aci_gamma=cfg.aci_gamma,
     )

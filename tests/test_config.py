@@ -46,7 +46,7 @@ def test_coercions():
 
 
 def test_model_settings_are_every_field_but_where_data_comes_from_and_results_go():
-    io = {"ticker", "csv", "start", "end", "cache_dir", "out", "quiet", "interval_method"}
+    io = {"ticker", "csv", "start", "end", "cache_dir", "out", "quiet", "interval_method", "aci_gamma"}
     settings = Config(test_start=date(2024, 5, 1)).model_settings()
     assert set(settings) == {f.name for f in dataclasses.fields(Config)} - io
     assert settings["test_start"] == "2024-05-01" and settings["levels"] == [80.0, 95.0]

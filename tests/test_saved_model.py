@@ -20,6 +20,7 @@ from forecast import jsonio, report_use_model, saved_model, use_model
 from forecast.__main__ import _own_source, build_parser, config_from_args, main
 from forecast.config import Config
 from forecast.errors import ConfigError, DataError
+from forecast.intervals import conformal_quantile
 from forecast.prices import Prices
 from forecast.train import data_info
 from tests.conftest import random_walk, write_yahoo_csv
@@ -383,7 +384,8 @@ def test_a_level_that_printed_as_100_is_usable(gru_copy, capsys):
     """With `:g` keys a 99.99999% level was saved as "100" and the model could not be read back."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     v = meta["intervals"]["volatility"]
-    volatility = {**v, "scaled": {who: {"80": 1.3, "99.99999": None} for who in ("model", "naive")},
+    q80 = {who: conformal_quantile([math.inf if x is None else x for x in v["scores"][who]], 80) for who in v["scores"]}
+    volatility = {**v, "scaled": {who: {"80": q80[who], "99.99999": None} for who in ("model", "naive")},
                   "mondrian": {who: {"80": [0.02, 0.03, 0.04], "99.99999": [None] * 3} for who in ("model", "naive")}}
     edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "model": {"80": 0.03, "99.99999": None},
                                            "naive": {"80": 0.03, "99.99999": None}, "volatility": volatility})
@@ -467,12 +469,18 @@ def _set(path, value):
      "null (unbounded) or a width of at least 0, 3 of them"),
     (_set(["mondrian", "naive", "95"], [0.0, 0.0, 0.0]), "mondrian.naive.95", "[0.0, 0.0, 0.0]",
      "no narrower than a lower level's"),
-], ids=["cuts", "variance", "median", "level-missing", "negative-q", "two-groups", "narrower"])
+    (_set(["scores", "model", 0], 99.0), "scores.model", "not in ascending order", "17 scores in ascending order"),
+    (_set(["scores", "naive"], [0.5]), "scores.naive", "[0.5]", "17 scores in ascending order (null: unbounded)"),
+    (_set(["scaled", "model", "80"], 1.0), "scaled.model.80", "1.0", "the conformal q of its scores, SCORES_Q"),
+], ids=["cuts", "variance", "median", "level-missing", "negative-q", "two-groups", "narrower", "scores-order",
+        "scores-count", "q-not-its-scores"])
 def test_a_bad_volatility_calibration_is_refused(gru_copy, capsys, change, key, shown, need):
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     if "naive.95" in key:  # a finite 80% q above the edited 95% one
         meta["intervals"]["volatility"]["mondrian"]["naive"]["80"] = [0.01, 0.01, 0.01]
     edit_meta(gru_copy / "gru", intervals=_volatility_edit(meta, change))
+    scores = meta["intervals"]["volatility"]["scores"]["model"]
+    need = need.replace("SCORES_Q", repr(conformal_quantile(scores, 80)))
     assert one_error(capsys, "predict", "--out", gru_copy) == (
         f"{gru_copy / 'gru' / 'model.json'}: intervals.volatility.{key} is {shown}, expected {need}; {R}")
 
@@ -523,6 +531,38 @@ def test_predict_draws_every_method_from_the_last_window(gru_copy, capsys):
     assert (f"  ranges by   mondrian (width of today's volatility third); today's volatility {100 * sigma:.2f}% "
             f"a day, {sigma / v['median_sigma']:.2f}x the validation days' median {100 * v['median_sigma']:.2f}% "
             f"({r['volatility']['third']} third)") in text.splitlines()
+
+
+def test_evaluate_runs_aci_over_the_days_in_order(gru_copy, capsys):
+    """By hand: each day's q is the stored scores' conformal quantile at 1 - alpha_t, alpha moving by
+    gamma (0.2 - missed) after each day; the band is the point * exp(+-q sigma)."""
+    meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    v = meta["intervals"]["volatility"]
+    code, text, err = run(capsys, "evaluate", "--out", gru_copy, "--aci-gamma", "0.02", "--json")
+    assert code == 0, err
+    r = json.loads(text)
+    assert r["aci_gamma"] == 0.02
+    first, last = date.fromisoformat(r["first_date"]), date.fromisoformat(r["last_date"])
+    closes = WALK.loc[:last.isoformat()].to_numpy()
+    days = (last - first).days + 1
+    alpha, inside, widths = 0.2, [], []
+    for k in range(days):
+        window = closes[len(closes) - days - 5 + k:len(closes) - days + k]    # the 5 closes before day k
+        actual, sigma = closes[len(closes) - days + k], _ewma_by_hand(list(window), v["train_variance"])
+        q = math.inf if alpha <= 0 else 0.0 if alpha >= 1 else conformal_quantile(v["scores"]["naive"], 100 * (1 - alpha))
+        held = abs(math.log(actual / window[-1])) <= q * sigma
+        inside.append(held)
+        widths.append(100 * (math.exp(q * sigma) - math.exp(-q * sigma)))  # % of the forecast
+        alpha += 0.02 * (0.2 - (not held))
+    assert r["interval_methods"]["aci"]["naive"]["80"]["coverage"] == pytest.approx(np.mean(inside))
+    assert math.isfinite(max(widths))  # gamma 0.02 keeps alpha inside (0, 1) here: every band finite
+    assert r["interval_methods"]["aci"]["naive"]["80"]["mean_width_pct"] == pytest.approx(np.mean(widths))
+    assert r["interval_methods"]["aci"]["naive"]["80"]["days"] == days == r["days"]
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--out", str(gru_copy), "--aci-gamma", "1"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: aci_gamma must be a number between 0 and 1 (exclusive), got 1.0")
 
 
 def test_an_unknown_interval_method_is_a_usage_error(gru_copy, capsys):
