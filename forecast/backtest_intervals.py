@@ -56,12 +56,10 @@ def fold_inputs(close: np.ndarray, fold: Fold, d: FoldDays, window: int) -> tupl
     fitted on the returns of the training closes only. Close position of target day j: j + window."""
     start, stop = fold.split.train.start, fold.split.test.stop
     closes = close[start:stop + window]  # (n,): target j's close is at j + window - start
-
-    def garch_on(part: slice):
-        return garch_for(closes, fold.split.train.stop + window - start, np.arange(part.start, part.stop) + window - start)
-
-    return (Days(d.val_previous, d.val_actual, window_sigma(d.val_windows, d.train_variance), garch_on(fold.split.val)),
-            Days(d.previous, d.actual, window_sigma(d.windows, d.train_variance), garch_on(fold.split.test)))
+    val_garch, test_garch = garch_for(closes, fold.split.train.stop + window - start,
+                                      *(np.arange(p.start, p.stop) + window - start for p in (fold.split.val, fold.split.test)))
+    return (Days(d.val_previous, d.val_actual, window_sigma(d.val_windows, d.train_variance), val_garch),
+            Days(d.previous, d.actual, window_sigma(d.windows, d.train_variance), test_garch))
 
 
 def backtest_intervals(close: pd.Series, folds: tuple[Fold, ...], days: dict[int, FoldDays],

@@ -157,13 +157,14 @@ def garch_t(returns, train_days: int) -> GarchT:
     return GarchT(float(params["omega"]), float(params["alpha[1]"]), float(params["beta[1]"]), float(params["nu"]), sigma)
 
 
-def garch_for(closes, train_closes: int, targets) -> GarchT:
-    """GARCH-t fitted on the daily log returns among the first `train_closes` of `closes`, with
-    .sigma for each position in `targets` (each from the returns before it)."""
-    targets = np.asarray(targets)
-    returns = np.diff(np.log(np.asarray(closes, dtype="float64")[:targets.max() + 1]))  # return k: close k+1 over k
+def garch_for(closes, train_closes: int, *parts) -> list[GarchT]:
+    """GARCH-t fitted once on the daily log returns among the first `train_closes` of `closes`, as
+    one GarchT per array of positions in `parts`, its .sigma for each (each from the returns before it)."""
+    parts = [np.asarray(p) for p in parts]
+    last = max(int(p.max()) for p in parts)
+    returns = np.diff(np.log(np.asarray(closes, dtype="float64")[:last + 1]))  # return k: close k+1 over k
     fit = garch_t(returns, train_days=train_closes - 1)
-    return replace(fit, sigma=fit.sigma[targets - 1])
+    return [replace(fit, sigma=fit.sigma[p - 1]) for p in parts]
 
 
 # --- judging the misses ----------------------------------------------------------------------

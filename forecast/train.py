@@ -124,14 +124,11 @@ def judge_methods(dataset: Dataset, train_variance: float, val_point: np.ndarray
     (X_val, y_val, _), (X_test, y_test, _) = dataset.part("val"), dataset.part("test")
     split, window = dataset.split, dataset.X.shape[1]
     closes = np.concatenate([dataset.X[0], dataset.y])  # (window + n,): target i's close is at window + i
-
-    def days(part: slice, X: np.ndarray, y: np.ndarray, point: np.ndarray) -> Days:
-        targets = np.arange(part.start, part.stop) + window
-        return Days(point, y, window_sigma(X, train_variance), garch_for(closes, window + split.train.stop, targets))
-
+    garch = garch_for(closes, window + split.train.stop, *(np.arange(p.start, p.stop) + window for p in (split.val, split.test)))
+    sigma = [window_sigma(X, train_variance) for X in (X_val, X_test)]  # (n_val,), (n_test,)
     volatility, found = trailing_volatility(X_test), {}
     for who, cal_point, point in (("model", val_point, test_point), ("naive", X_val[:, -1], X_test[:, -1])):
-        cal, out = days(split.val, X_val, y_val, cal_point), days(split.test, X_test, y_test, point)
+        cal, out = Days(cal_point, y_val, sigma[0], garch[0]), Days(point, y_test, sigma[1], garch[1])
         for (method, level), widths in widths_by_method(cal, out, levels).items():
             found[method, who, level] = method_metrics(y_test, point, widths, level, volatility)
     return found

@@ -220,12 +220,14 @@ def test_a_saved_calibration_draws_the_bands_the_methods_draw():
 
 def test_garch_for_reads_only_the_returns_before_each_target():
     closes = load_csv(REAL_CSV).close.to_numpy()[:400]  # real BTC: a GARCH fit with alpha > 0 (iid draws give 0)
-    fit = garch_for(closes, 300, [310, 320])
+    fit, = garch_for(closes, 300, [310, 320])
+    one, two = garch_for(closes, 300, [310], [320])  # one fit, two parts
+    assert (one.sigma[0], two.sigma[0]) == tuple(fit.sigma) and one.alpha == two.alpha == fit.alpha
     assert fit.alpha > 0.01
     whole = garch_t(np.diff(np.log(closes[:321])), train_days=299)
     np.testing.assert_array_equal(fit.sigma, whole.sigma[[309, 319]])  # return k is close k+1's
     changed = closes.copy()
     changed[320] *= 1.5  # the target day's own close, and anything after, is never read for its sigma
-    np.testing.assert_array_equal(garch_for(changed, 300, [310, 320]).sigma, fit.sigma)
+    np.testing.assert_array_equal(garch_for(changed, 300, [310, 320])[0].sigma, fit.sigma)
     changed[319] *= 1.5  # the day before's close is: its return moves the target's sigma
-    assert garch_for(changed, 300, [310, 320]).sigma[1] != fit.sigma[1]
+    assert garch_for(changed, 300, [310, 320])[0].sigma[1] != fit.sigma[1]
