@@ -3,7 +3,7 @@
 No model is trained: the naive forecast (tomorrow = today) gets every method of
 forecast/interval_methods.py on the folds of `backtest --first-test 2018-01-01` (monthly, expanding,
 the last 15% of each fold's history for calibration, exactly backtest_plan.make_folds), so the
-methods can be compared in seconds before they are wired into the commands (issue 20). Per method and
+methods can be compared in seconds without training (issue 20; `backtest` runs them on the models). Per method and
 level, over all out-of-sample days: coverage with its Wilson 95% interval, Kupiec's p, Christoffersen's
 independence p, mean width (% of the forecast), Winkler score (% of the forecast), and coverage per
 tercile of the ex-ante EWMA volatility (cut points over the out-of-sample days, for the report only).
