@@ -19,7 +19,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from .config import CELLS, INTERVAL_METHODS, MAX_SEED, SCALINGS, Config
+from .config import CELLS, INPUT_SETS, INPUTS, INTERVAL_METHODS, MAX_SEED, SCALINGS, Config, parse_inputs
 from .errors import ConfigError, ForecastError
 from .jsonio import dumps
 
@@ -113,6 +113,14 @@ def train_window(text: str) -> int | None:
     return None if text == "all" else positive_int(text)
 
 
+def inputs_list(text: str) -> tuple[str, ...]:
+    """--inputs: comma-separated input names, or a shorthand (ohlcv)."""
+    try:
+        return parse_inputs(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -179,6 +187,12 @@ def _json(p, what: str) -> None:
 def _training(p, test_start: bool = True) -> None:
     g = p.add_argument_group("windows and training")
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
+    many = not test_start  # a backtest compares several sets of inputs in one run
+    shorthands = ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_SETS.items())
+    g.add_argument("--inputs", type=inputs_list, action="append" if many else "store", metavar="NAMES",
+                   help=f"what the model reads of each day, comma-separated: {', '.join(INPUTS)}, or {shorthands}; "
+                        "close is always in (default: close)"
+                        + ("; repeat it to compare sets of inputs in one run" if many else ""))
     if test_start:  # a backtest has folds instead
         g.add_argument("--test-start", type=iso_date, metavar="DATE",
                        help="first test target day (default: the last 15%% of target days)")
@@ -313,6 +327,12 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             twice = next(n for n in args.sources if [c for c, _ in args.csv].count(n) > 1)
             parser.error(f"coin name {twice!r} is given twice; name each file: --csv NAME=PATH")
         args.csv = args.csv[0][1] if len(args.csv) == 1 else None
+    if isinstance(getattr(args, "inputs", None), list):  # backtest: each --inputs one set to compare
+        args.input_sets = list(dict.fromkeys(args.inputs))
+        if len(args.input_sets) < len(args.inputs):
+            twice = next(i for i in args.input_sets if args.inputs.count(i) > 1)
+            parser.error(f"--inputs {','.join(twice)} is given twice")
+        args.inputs = args.inputs[0]
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:

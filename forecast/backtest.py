@@ -216,6 +216,7 @@ class CoinPlan:
     name: str | None                        # the coin's name in a multi-coin run; None for a single series
     cfg: object                             # the Config its tasks train with (its own price file)
     close: pd.Series
+    table: pd.DataFrame | None              # the columns cfg.inputs read beside the close; None for the close alone
     data: DataInfo
     folds: tuple[Fold, ...]
     seeds: tuple[int, ...]
@@ -241,7 +242,8 @@ def prepare(cfg, s: BacktestSettings, directory: Path, progress: Callable[[str],
         raise ConfigError(f"seeds {cfg.seed}..{cfg.seed + s.seeds - 1} go past {MAX_SEED - 1}")
     folds = make_folds(dates, s, cfg.val_fraction)
     seeds = tuple(cfg.seed + k for k in range(s.seeds))
-    tasks = plan(cfg, folds, seeds, close, s.refit)
+    table = prices.columns(cfg.inputs)
+    tasks = plan(cfg, folds, seeds, close, s.refit, table)
     days = {fold.index: fold_days(close, fold, cfg.window) for fold in folds}  # from the price file, never a task file
     if s.refit == "warm":  # a chain per cell and seed: each item one task, which queues its chain's next fold
         records, items = resume_warm(directory, tasks, days)
@@ -251,7 +253,7 @@ def prepare(cfg, s: BacktestSettings, directory: Path, progress: Callable[[str],
     if records:
         progress(f"resuming{'' if name is None else ' ' + name}: {len(records)} of {len(tasks)} tasks already "
                  f"finished in {directory}")
-    return CoinPlan(name, cfg, close, data_info(prices), folds, seeds, tasks, directory, days, records,
+    return CoinPlan(name, cfg, close, table, data_info(prices), folds, seeds, tasks, directory, days, records,
                     tuple(t for t in tasks if t.name not in records), tuple(items))
 
 
@@ -272,7 +274,7 @@ def run_pending(plans: list[CoinPlan], s: BacktestSettings, out: Path, started: 
     done = 0
     try:
         for p in plans:
-            shared = (p.cfg, p.close, p.data)  # run_task(cfg, close, data, task), run_link(cfg, close, data, link)
+            shared = (p.cfg, p.close, p.table, p.data)  # run_task(cfg, close, table, data, task), run_link(..., link)
             fn, after = (run_link, following(p.tasks)) if s.refit == "warm" else (run_task, None)
             runs = (engines.run_ray(ray, engine.workers, fn, shared, p.items, p.label, after) if ray is not None
                     else engines.run_serial(fn, shared, p.items, p.label, after))

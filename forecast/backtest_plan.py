@@ -17,7 +17,7 @@ import pandas as pd
 from .errors import ConfigError, DataError, TooLittleData
 from .model_info import Span
 from .validate import whole_problem
-from .windows import Dataset, Split, get_scaling
+from .windows import Dataset, Split, fit_scaling
 
 DEFAULT_FOLDS = 12
 MIN_FOLD_DAYS = 3        # days per fold, at least: --step below is refused, a shorter last partial fold dropped
@@ -161,11 +161,15 @@ def make_folds(dates: pd.DatetimeIndex, s: BacktestSettings, val_fraction: float
     return tuple(folds)
 
 
-def fold_dataset(X: np.ndarray, y: np.ndarray, dates: pd.DatetimeIndex, fold: Fold, scaling: str) -> Dataset:
+def fold_dataset(X: np.ndarray, y: np.ndarray, dates: pd.DatetimeIndex, fold: Fold, scaling: str,
+                 F: np.ndarray | None = None, inputs: tuple[str, ...] = ("close",)) -> Dataset:
     """The fold's rows only, from its first training day to its last out-of-sample day, with the
-    scaling fitted on its training rows: nothing at or after the origin reaches the fit."""
+    scaling fitted on its training rows: nothing at or after the origin reaches the fit. F: every
+    window's inputs after the close (windows.input_windows), None for the close alone."""
     lo, hi = fold.split.train.start, fold.split.test.stop
     split = Split(*(slice(p.start - lo, p.stop - lo) for p in (fold.split.train, fold.split.val, fold.split.test)))
     X, y, dates = X[lo:hi], y[lo:hi], dates[lo:hi]  # (m, window), (m,), (m,): the fold's target days
-    return Dataset(X=X, y=y, dates=dates, split=split,
-                   scaling=get_scaling(scaling).fit(X[split.train], y[split.train]))
+    F = None if F is None else F[lo:hi]             # (m, window, k)
+    train = split.train
+    return Dataset(X=X, y=y, dates=dates, split=split, F=F,
+                   scaling=fit_scaling(scaling, X[train], y[train], None if F is None else F[train], inputs))

@@ -43,7 +43,7 @@ from .model_info import DataInfo
 from .prices import Prices
 from .train import train_dataset
 from .validate import is_whole
-from .windows import windowed
+from .windows import input_windows, windowed
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +78,26 @@ def task_cfg(cfg, cell: str, seed: int):
     return cfg.replace(cell=cell, seed=seed, quiet=True, all_data=False, test_start=None)
 
 
-def read_slice(close: pd.Series, fold: Fold, window: int) -> pd.Series:
-    """The closes a fold's windows read: target position p's window is close[p : p+window] and its
-    target close[p+window], so targets start..stop-1 read close[start : stop+window]."""
+def read_slice(close, fold: Fold, window: int):
+    """The closes (or the other columns, on the same days) a fold's windows read: target position p's
+    window is close[p : p+window] and its target close[p+window], so targets start..stop-1 read
+    close[start : stop+window]."""
     return close.iloc[fold.split.train.start:fold.split.test.stop + window]
 
 
 def make_task(cfg, fold: Fold, cell: str, seed: int, close: pd.Series, refit: str = "cold",
-              after: str | None = None) -> Task:
+              after: str | None = None, table: pd.DataFrame | None = None) -> Task:
     """A task and its name. The hash covers the model settings (cell and seed included), the fold's
-    bounds and the sha256 of the closes it reads; not where results go, nor --quiet. A warm task's
+    bounds and the sha256 of the closes it reads (and of the other columns its inputs read, from
+    `table`); not where results go, nor --quiet. A warm task's
     also covers the name of the task it starts from (`after`, None on the first fold), so that a
     changed earlier fold changes every later one; a cold task's key is what it always was."""
     key = {
         "schema": TASK_SCHEMA,
         "settings": task_cfg(cfg, cell, seed).model_settings(),
         "fold": fold.bounds(),
-        "data_sha256": Prices(close=read_slice(close, fold, cfg.window), source="").sha256(),
+        "data_sha256": Prices(close=read_slice(close, fold, cfg.window), source="",
+                              table=None if table is None else read_slice(table, fold, cfg.window)).sha256(cfg.inputs),
     }
     if refit == "warm":
         key |= {"refit": refit, "after": after}
@@ -103,16 +106,17 @@ def make_task(cfg, fold: Fold, cell: str, seed: int, close: pd.Series, refit: st
 
 
 def plan(cfg, folds: tuple[Fold, ...], seeds: tuple[int, ...], close: pd.Series,
-         refit: str = "cold") -> tuple[Task, ...]:
+         refit: str = "cold", table: pd.DataFrame | None = None) -> tuple[Task, ...]:
     """Every task in the fixed order results are aggregated in: fold, cell, seed; warm ones each
     after the same cell and seed's task on the fold before."""
     if refit != "warm":
-        return tuple(make_task(cfg, fold, cell, seed, close) for fold in folds for cell in CELLS for seed in seeds)
+        return tuple(make_task(cfg, fold, cell, seed, close, table=table)
+                     for fold in folds for cell in CELLS for seed in seeds)
     tasks, before = [], {}
     for fold in folds:
         for cell in CELLS:
             for seed in seeds:
-                task = make_task(cfg, fold, cell, seed, close, refit, before.get((cell, seed)))
+                task = make_task(cfg, fold, cell, seed, close, refit, before.get((cell, seed)), table)
                 tasks.append(task)
                 before[task.chain] = task.name
     return tuple(tasks)
@@ -174,21 +178,24 @@ def fold_days(close: pd.Series, fold: Fold, window: int) -> FoldDays:
                     dates[val], y[val], X[val][:, -1], X[val], X[test], mean_square_return(X[train], y[train]))
 
 
-def run_task(cfg, close: pd.Series, data: DataInfo, task: Task) -> dict:
+def run_task(cfg, close: pd.Series, table: pd.DataFrame | None, data: DataInfo, task: Task) -> dict:
     """Trains one task's model on its fold and returns its result file's content. Pure: the same
     settings, fold and closes give the same numbers, in this process or a Ray worker. The arguments
-    every task shares come first, the task last: the engines call it fn(*shared, item)."""
-    trained = _train(cfg, close, data, task, None)
+    every task shares come first, the task last: the engines call it fn(*shared, item). `table`: the
+    columns cfg.inputs read beside the close (Prices.columns), None for the close alone."""
+    trained = _train(cfg, close, table, data, task, None)
     ev, info = trained.test, trained.info
     return task_record(task, ev.actual, ev.forecast, trained.val_point, info.epochs_run, info.best_epoch,
                        info.train_seconds)
 
 
-def _train(cfg, close: pd.Series, data: DataInfo, task: Task, initial: list[np.ndarray] | None):
+def _train(cfg, close: pd.Series, table: pd.DataFrame | None, data: DataInfo, task: Task,
+           initial: list[np.ndarray] | None):
     # Each task starts from a fresh Keras state, wherever it runs and whatever ran before it.
     keras.backend.clear_session(free_memory=True)
     X, y, dates = windowed(close, cfg.window)  # (n, window), (n,), (n,)
-    dataset = fold_dataset(X, y, dates, task.fold, cfg.scaling)
+    F = input_windows(close, table, cfg.inputs, cfg.window)  # (n, window, k) or None
+    dataset = fold_dataset(X, y, dates, task.fold, cfg.scaling, F, cfg.inputs)
     return train_dataset(task_cfg(cfg, task.cell, task.seed), dataset, data, initial)
 
 
@@ -212,10 +219,10 @@ class Trained:
     weights: bytes
 
 
-def run_link(cfg, close: pd.Series, data: DataInfo, link: Link) -> Trained:
+def run_link(cfg, close: pd.Series, table: pd.DataFrame | None, data: DataInfo, link: Link) -> Trained:
     """run_task for a warm task: from the weights the link carries, and with its trained weights
     returned (their sha256 in the result) for the next fold of its chain and for its task file."""
-    trained = _train(cfg, close, data, link.task, None if link.start is None else weights_from(link.start))
+    trained = _train(cfg, close, table, data, link.task, None if link.start is None else weights_from(link.start))
     ev, info = trained.test, trained.info
     weights = weights_bytes(trained.model.get_weights())
     return Trained(task_record(link.task, ev.actual, ev.forecast, trained.val_point, info.epochs_run,

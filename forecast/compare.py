@@ -89,7 +89,7 @@ def _reusable(directory: Path, cfg, prices: Prices) -> TrainedModel | None:
         if (Path(directory) / saved_model.META_FILE).exists():
             log.warning("replacing the model in %s: %s", directory, e)
         return None
-    if info.settings != cfg.model_settings() or info.data.sha256 != prices.sha256():
+    if info.settings != cfg.model_settings() or info.data.sha256 != prices.sha256(cfg.inputs):
         log.warning("replacing the model in %s: it was trained on other data or settings", directory)
         return None
     try:
@@ -118,7 +118,7 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *
     handed to `save` (publish.save_run) with the folder it belongs in."""
     cfg = cfg.replace(all_data=False)  # the comparison is about held-out test days
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
-    dataset = build_dataset(prices.close, cfg)  # one split for both cells
+    dataset = build_dataset(prices.close, cfg, prices.columns(cfg.inputs))  # one split for both cells
     X_test, y_test, dates = dataset.part("test")
     seed_list = tuple(cfg.seed + k for k in range(seeds))
     cells = {

@@ -19,8 +19,20 @@ from .validate import whole_problem
 CELLS = ("gru", "lstm")
 INTERVAL_METHODS = ("fixed", "scaled", "mondrian", "gauss")  # the bands predict and evaluate can draw (interval_methods)
 SCALINGS = ("window", "minmax")
+# What a model may read of each day, in the one order its input channels take. close: the close as a
+# log ratio to the window's last close (the one input of the window scaling, always first); open, high,
+# low: the same ratio for that price; range: log(high / low), the day's range; volume: log of the
+# day's volume over the window's mean volume. Every one is known at the window's last day.
+INPUTS = ("close", "open", "high", "low", "range", "volume")
+INPUT_SETS = {"ohlcv": ("close", "open", "high", "low", "volume")}  # shorthands --inputs takes
 LOSSES = ("huber", "mse")
 MAX_SEED = 2**32  # numpy's and TensorFlow's generators take seeds below this
+
+
+def _since(default):
+    """A setting added after models and backtest task files were saved: at its default it is left
+    out of model_settings(), so that what was saved before it stays reusable; any other value is in."""
+    return field(default=default, metadata={"omit_default": True})
 
 
 def _io(default):
@@ -43,6 +55,7 @@ class Config:
     test_fraction: float = 0.15             # share of target days for the test, ignored with test_start
     test_start: date | None = None          # first test target day; validation is the 15/85 before it
     scaling: str = "window"                 # "window": log ratios to the window's last close; "minmax"
+    inputs: tuple[str, ...] = _since(("close",))  # what the model reads of each day (INPUTS), close first
     # model and training (defaults chosen on the validation split, see README)
     cell: str = "gru"                       # "gru" or "lstm"; nothing else differs between the two
     units: int = 16                         # recurrent units: 16 and 32 tie on validation, so the smaller
@@ -70,6 +83,8 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, Path(value))
+        if isinstance(self.inputs, (list, str)):
+            object.__setattr__(self, "inputs", parse_inputs(self.inputs) if isinstance(self.inputs, str) else tuple(self.inputs))
         if not isinstance(self.levels, tuple) or list(self.levels) != sorted(set(self.levels)):
             object.__setattr__(self, "levels", tuple(sorted({float(v) for v in self.levels})))
         for problem in _problems(self):
@@ -83,8 +98,32 @@ class Config:
         model is reused only when these and the data hash match."""
         return {
             f.name: jsonable(getattr(self, f.name))
-            for f in dataclasses.fields(self) if not f.metadata.get("io")
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("io") and not (f.metadata.get("omit_default") and getattr(self, f.name) == f.default)
         }
+
+
+def parse_inputs(text: str) -> tuple[str, ...]:
+    """"close,high,low" or a shorthand ("ohlcv") -> the inputs in their channel order; ConfigError
+    quoting a name that is not an input, or one given twice."""
+    if text.strip().lower() in INPUT_SETS:
+        return INPUT_SETS[text.strip().lower()]
+    names = [n.strip().lower() for n in text.split(",")]
+    for name in names:
+        if name not in INPUTS:
+            raise ConfigError(f"unknown input {name!r}; valid: {', '.join(INPUTS)} "
+                              f"(or {', '.join(INPUT_SETS)}), comma-separated")
+    twice = sorted({n for n in names if names.count(n) > 1}, key=INPUTS.index)
+    if twice:
+        raise ConfigError(f"input {twice[0]!r} is given twice in {text!r}")
+    if "close" not in names:  # the forecast is the next close relative to the window's last close
+        names.insert(0, "close")
+    return tuple(sorted(names, key=INPUTS.index))
+
+
+def inputs_label(inputs: tuple[str, ...]) -> str:
+    """How reports name a set of inputs: "close", "close,high,low", "ohlcv"."""
+    return next((short for short, names in INPUT_SETS.items() if names == tuple(inputs)), ",".join(inputs))
 
 
 def _problems(c: Config):
@@ -103,6 +142,7 @@ def _problems(c: Config):
         and f"val_fraction and test_fraction must be shares that leave training days, "
             f"got {c.val_fraction!r} and {c.test_fraction!r}",
         choice("scaling", SCALINGS),
+        *_input_problems(c),
         choice("cell", CELLS),
         choice("interval_method", INTERVAL_METHODS),
         not (isinstance(c.aci_gamma, (int, float)) and not isinstance(c.aci_gamma, bool) and 0 < c.aci_gamma < 1)
@@ -121,6 +161,21 @@ def _problems(c: Config):
         *_alike(c.levels),
     ]
     return [problem for problem in checks if problem]
+
+
+def _input_problems(c: Config) -> list[str]:
+    inputs = c.inputs
+    if not (isinstance(inputs, tuple) and inputs and all(isinstance(n, str) for n in inputs)):
+        return [f"inputs must be a tuple of input names, got {inputs!r}"]
+    unknown = [n for n in inputs if n not in INPUTS]
+    if unknown:
+        return [f"unknown input {unknown[0]!r}; valid: {', '.join(INPUTS)}"]
+    if list(inputs) != sorted(set(inputs), key=INPUTS.index) or inputs[0] != "close":
+        return [f"inputs must start with close, name each input once and follow the order {', '.join(INPUTS)}; "
+                f"got {', '.join(inputs)}"]
+    if len(inputs) > 1 and c.scaling != "window":
+        return [f"inputs other than close need scaling 'window' (minmax scales price levels), got {c.scaling!r}"]
+    return []
 
 
 def _alike(levels) -> list[str]:

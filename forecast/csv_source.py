@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .prices import GENESIS, Prices, check_gaps, check_span, finish, utc_today
+from .prices import COLUMNS, GENESIS, Prices, check_gaps, check_span, checked_table, finish, utc_today
 from .errors import DataError
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time")
 CLOSE_NAMES = ("close", "adj close")
+# The other columns (prices.COLUMNS) by the names files give them; Bitstamp's minute data has "Volume_(BTC)".
+COLUMN_NAMES = {"open": ("open",), "high": ("high",), "low": ("low",), "volume": ("volume", "volume (btc)")}
 
 # The date formats a column may be in, each with how it reads 01/02/2021. A column is parsed with
 # ONE of them: value by value, pandas reads 13/02/2021 day first and 01/02/2021 month first.
@@ -509,12 +511,28 @@ def _check_dates(index: pd.DatetimeIndex, path, today: date, rows, earliest) -> 
     check_gaps(index, str(path), rows)
 
 
+@dataclass(frozen=True)
+class PriceColumns:
+    """A price file's daily closes (gaps as NaN) and its other columns on the same days."""
+    close: pd.Series
+    table: pd.DataFrame       # open, high, low, volume: the ones the file has and that passed their checks
+    missing: dict[str, str]   # the others: column -> why not
+
+
 def parse_price_frame(frame: pd.DataFrame, path, *, today: date | None = None,
                       earliest: date | None = GENESIS) -> pd.Series:
     """Raw CSV frame -> daily close Series (gaps as NaN). Every problem is a one-line DataError.
 
     Dates must lie between `earliest` (None: any) and `today` (UTC, the default).
     """
+    return parse_price_columns(frame, path, today=today, earliest=earliest, others=False).close
+
+
+def parse_price_columns(frame: pd.DataFrame, path, *, today: date | None = None,
+                        earliest: date | None = GENESIS, others: bool = True) -> PriceColumns:
+    """parse_price_frame, with the open, high, low and volume columns read too (`others`). A problem
+    with the dates or closes is a DataError; one with another column only leaves that column out,
+    with its reason (prices.checked_table), so that a file stays usable for the close alone."""
     today = today or utc_today()
     date_col = _pick(frame, DATE_NAMES, "date", path)
     close_col = _pick(frame, CLOSE_NAMES, "close", path)
@@ -524,7 +542,37 @@ def parse_price_frame(frame: pd.DataFrame, path, *, today: date | None = None,
         close = _parse_closes(frame[close_col], index, close_col, path)
         if not intraday:
             _check_one_row_a_day(index, frame[date_col], frame[close_col], path)
-        return _daily(close, path, intraday, today, earliest)
+        daily = _daily(close, path, intraday, today, earliest)
+        if not others:
+            return PriceColumns(daily, pd.DataFrame(index=daily.index), {})
+        raw, missing = _other_columns(frame, close, intraday, path)
+    table, missing = checked_table(daily, raw, missing, str(path))
+    return PriceColumns(daily, table, missing)
+
+
+def _other_columns(frame: pd.DataFrame, close: pd.Series, intraday: bool, path) -> tuple[dict, dict]:
+    """Each other column as numbers per day: a daily file's as written, an intraday file's over its
+    traded rows (the day's first open, highest high, lowest low, summed volume)."""
+    raw, missing = {}, {}
+    traded = close.notna().to_numpy()
+    for column in COLUMNS:
+        name = next((n for n in COLUMN_NAMES[column] if n in frame.columns), None)
+        if name is None:
+            missing[column] = f"no {column.title()!r} column"
+            continue
+        text = frame[name].astype(str).str.strip()
+        try:
+            values = pd.to_numeric(_plain_numbers(text, name, path), errors="coerce")
+        except DataError as e:
+            missing[column] = str(e).removeprefix(f"{path}: ")
+            continue
+        series = pd.Series(values.to_numpy(dtype="float64"), index=close.index)
+        if intraday:
+            series = series[traded].sort_index()
+            how = {"open": "first", "high": "max", "low": "min", "volume": "sum"}[column]
+            series = getattr(series.resample("1D"), how)(**({"min_count": 1} if how == "sum" else {}))
+        raw[column] = series
+    return raw, missing
 
 
 def load_csv(path, start=None, end=None, min_rows: int = 1, *,
@@ -532,5 +580,5 @@ def load_csv(path, start=None, end=None, min_rows: int = 1, *,
     """A price file, validated; `today` (UTC by default) bounds its dates."""
     path = Path(path)
     now = (today or utc_today)()
-    close = parse_price_frame(read_csv_frame(path), path, today=now)
-    return finish(close, str(path), start, end, min_rows)
+    parsed = parse_price_columns(read_csv_frame(path), path, today=now)
+    return finish(parsed.close, str(path), start, end, min_rows, table=parsed.table, missing=parsed.missing)

@@ -17,17 +17,18 @@ from .metrics import Evaluation, Forecast, score_forecast
 from .model_info import TrainedModel
 
 
-def predict_usd(model, scaling, X: np.ndarray) -> np.ndarray:
-    """Next-day closes in USD for windows X (n, window) of USD closes."""
-    z = model.predict(scaling.inputs(X), batch_size=1024, verbose=0)  # (n, 1)
-    return scaling.to_usd(X, z)                                      # (n,)
+def predict_usd(model, scaling, X: np.ndarray, F: np.ndarray | None = None) -> np.ndarray:
+    """Next-day closes in USD for windows X (n, window) of USD closes; F (n, window, k), the inputs
+    after the close (windows.input_windows) of a model that reads more than the close."""
+    z = model.predict(scaling.inputs(X, F), batch_size=1024, verbose=0)  # (n, 1)
+    return scaling.to_usd(X, z)                                         # (n,)
 
 
-def forecast(trained: TrainedModel, X: np.ndarray, dates, method: str = "fixed") -> Forecast:
+def forecast(trained: TrainedModel, X: np.ndarray, dates, method: str = "fixed", F: np.ndarray | None = None) -> Forecast:
     """The model's forecasts for windows X (n, window) whose target days are `dates`, with the
-    bands of interval `method` (one of interval_methods.PREDICT_METHODS)."""
+    bands of interval `method` (one of interval_methods.PREDICT_METHODS); F as predict_usd takes it."""
     X = np.asarray(X, dtype="float64")
-    point = predict_usd(trained.model, trained.info.scaling, X)  # (n,)
+    point = predict_usd(trained.model, trained.info.scaling, X, F)  # (n,)
     if trained.path is not None and not np.isfinite(point).all():
         # Training checks its own outputs ("training diverged"); a saved model that passed its hash
         # checks and still gives inf or NaN has weights that were edited and resealed.
@@ -56,5 +57,6 @@ def method_widths(trained: TrainedModel, X: np.ndarray, method: str) -> dict[str
             for who, qs in (("model", cal.model), ("naive", cal.naive))}
 
 
-def forecast_scored(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates, method: str = "fixed") -> Evaluation:
-    return score_forecast(y, forecast(trained, X, dates, method))
+def forecast_scored(trained: TrainedModel, X: np.ndarray, y: np.ndarray, dates, method: str = "fixed",
+                    F: np.ndarray | None = None) -> Evaluation:
+    return score_forecast(y, forecast(trained, X, dates, method, F))

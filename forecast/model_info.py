@@ -82,6 +82,11 @@ class ModelInfo:
     trained_at: str
     versions: dict[str, str]
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the model reads of each day (config.INPUTS), in its channel order."""
+        return ("close",) + tuple(getattr(self.scaling, "extra", ()))
+
 
 @dataclass(frozen=True)
 class TrainedModel:

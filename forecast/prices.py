@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 GENESIS = date(2009, 1, 3)  # Bitcoin's first block: an older date in a price file is a typo
 MAX_GAP_DAYS = 30           # longer runs of missing days are a typo or the wrong file, never filled
+COLUMNS = ("open", "high", "low", "volume")  # what a price file may hold beside the close, for --inputs
+# The columns each input reads beside the close (config.INPUTS).
+INPUT_COLUMNS = {"close": (), "open": ("open",), "high": ("high",), "low": ("low",), "range": ("high", "low"),
+                 "volume": ("volume",)}
 
 
 @dataclass(frozen=True)
@@ -32,17 +36,55 @@ class Prices:
     source: str                               # "Yahoo Finance BTC-USD", the CSV path, or "embedded snapshot ..."
     gaps: tuple[tuple[date, date], ...] = ()  # runs of missing days, filled with the previous close
     cache: Path | None = None                 # the Yahoo cache file, when its prices were used
+    # open, high, low, volume on the close's days, the ones the source has and that passed their checks
+    table: pd.DataFrame | None = None
+    missing: tuple[tuple[str, str], ...] = ()  # (column, why the source cannot give it), for the others
 
     @property
     def filled_days(self) -> int:
         return gap_days(self.gaps)
 
-    def sha256(self) -> str:
-        """Fingerprint of the exact series a model was trained on: dates and closes."""
+    def sha256(self, inputs: tuple[str, ...] = ("close",)) -> str:
+        """Fingerprint of the exact series a model was trained on: dates and closes, and the other
+        columns its inputs read (none for close alone, so that fingerprint is what it always was)."""
         h = hashlib.sha256()
         h.update(self.close.index.strftime("%Y-%m-%d").str.cat(sep=",").encode())
         h.update(np.ascontiguousarray(self.close.to_numpy(dtype="float64")).tobytes())
+        for column in columns_for(inputs):
+            h.update(column.encode())
+            h.update(np.ascontiguousarray(self.table[column].to_numpy(dtype="float64")).tobytes())
         return h.hexdigest()
+
+    def why_not(self, column: str) -> str | None:
+        """Why the source cannot give `column`; None when it can."""
+        if self.table is not None and column in self.table.columns:
+            return None
+        return dict(self.missing).get(column, f"no {column!r} column")
+
+    def supported_inputs(self) -> tuple[str, ...]:
+        return tuple(name for name, columns in INPUT_COLUMNS.items() if all(self.why_not(c) is None for c in columns))
+
+    def require(self, inputs: tuple[str, ...]) -> None:
+        """DataError naming the first input the source cannot give, and why."""
+        for name in inputs:
+            for column in INPUT_COLUMNS[name]:
+                reason = self.why_not(column)
+                if reason is not None:
+                    raise DataError(f"{self.source} cannot give the input {name!r}: {reason}; "
+                                    f"it supports {','.join(self.supported_inputs())}")
+
+    def columns(self, inputs: tuple[str, ...]) -> pd.DataFrame | None:
+        """The columns `inputs` read beside the close (None for close alone), after `require`."""
+        needed = columns_for(inputs)
+        if not needed:
+            return None
+        self.require(inputs)
+        return self.table.loc[:, list(needed)]
+
+    def unsupported(self) -> dict[str, str]:
+        """Each input the source cannot give -> why (its first missing column's reason)."""
+        return {name: next(self.why_not(c) for c in columns if self.why_not(c) is not None)
+                for name, columns in INPUT_COLUMNS.items() if name not in self.supported_inputs()}
 
     def summary(self) -> str:
         c = self.close
@@ -56,7 +98,15 @@ class Prices:
         ]
         if self.cache is not None:
             lines.append(f"cache:      {self.cache}")
+        lines.append(f"inputs:     {','.join(self.supported_inputs())} (--inputs)")
+        lines += [f"  not {name}: {why}" for name, why in self.unsupported().items()]
         return "\n".join(lines)
+
+
+def columns_for(inputs) -> tuple[str, ...]:
+    """The columns beside the close that `inputs` read, in COLUMNS order."""
+    wanted = {c for name in inputs for c in INPUT_COLUMNS[name]}
+    return tuple(c for c in COLUMNS if c in wanted)
 
 
 def gap_days(gaps) -> int:
@@ -143,8 +193,50 @@ def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...
     return full.ffill(), tuple(runs)
 
 
-def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None) -> Prices:
-    """Slices to [start, end], fills short gaps and checks there is enough data."""
+def checked_table(close: pd.Series, raw: dict[str, pd.Series], missing: dict[str, str],
+                  source: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The other columns of a price source, each a float Series on the close's days (NaN where the
+    close is), kept only where every value is usable: a price positive and finite, volume positive
+    (its log is the input), high at or above and low at or below the day's open and close. A column
+    that fails is left out with the reason, so that it breaks no run reading the close alone, and a
+    run that asks for it is refused with that reason instead of reading it wrongly."""
+    missing = dict(missing)
+    kept = {}
+    traded = close.notna()
+    for column in COLUMNS:
+        if column not in raw:
+            missing.setdefault(column, f"no {column!r} column")
+            continue
+        values = raw[column].reindex(close.index)
+        bad = traded & ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            day = close.index[bad.to_numpy()][0]
+            got = "no value" if pd.isna(values[day]) else f"{values[day]:g}"
+            missing[column] = f"{column} must be a positive number on every day, got {got} on {day:%Y-%m-%d}"
+            continue
+        kept[column] = values.astype("float64")
+    for column, wrong in (("high", lambda v, p: v < p), ("low", lambda v, p: v > p)):
+        for other in ("open", "close"):
+            if column not in kept or (other == "open" and "open" not in kept):
+                continue
+            against = close if other == "close" else kept["open"]
+            off = traded & wrong(kept[column], against * (1 + (1e-9 if column == "low" else -1e-9)))
+            if off.any():
+                day = close.index[off.to_numpy()][0]
+                side = "below" if column == "high" else "above"
+                missing[column] = (f"{column} {kept[column][day]:g} is {side} the {other} {against[day]:g} on "
+                                   f"{day:%Y-%m-%d} (columns swapped or misread?)")
+                del kept[column]
+                break
+    table = pd.DataFrame(kept, index=close.index, columns=[c for c in COLUMNS if c in kept])
+    return table, {c: why for c, why in missing.items() if c not in kept}
+
+
+def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None,
+           table: pd.DataFrame | None = None, missing: dict[str, str] | None = None) -> Prices:
+    """Slices to [start, end], fills short gaps and checks there is enough data. `table` (the other
+    columns on the close's days) is sliced and filled alike: a filled day is flat (open, high and low
+    at the previous close) and keeps the previous day's volume."""
     # Files were checked with their row numbers as they were read; this guards any other series.
     present = close.index[close.notna().to_numpy()]
     check_gaps(present, source)
@@ -160,4 +252,11 @@ def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None)
     close, gaps = fill_gaps(close)
     if gaps:
         log.warning("gaps: %s", describe_gaps(gaps))
-    return Prices(close=close.astype("float64"), source=source, gaps=gaps, cache=cache)
+    if table is not None:
+        table = table.reindex(close.index)
+        for column in ("open", "high", "low"):
+            if column in table:
+                table[column] = table[column].fillna(close)
+        table = table.ffill()
+    return Prices(close=close.astype("float64"), source=source, gaps=gaps, cache=cache, table=table,
+                  missing=tuple(sorted((missing or {}).items(), key=lambda kv: COLUMNS.index(kv[0]))))

@@ -110,6 +110,7 @@ def data_record(p: Prices) -> dict:
         "first_date": f"{c.index[0]:%Y-%m-%d}", "last_date": f"{c.index[-1]:%Y-%m-%d}", "last_close": float(c.iloc[-1]),
         "gaps": {"filled_days": p.filled_days, "runs": [[str(a), str(b)] for a, b in p.gaps]},
         "cache": None if p.cache is None else str(p.cache),
+        "inputs": list(p.supported_inputs()), "unsupported_inputs": p.unsupported(),
     }
 
 

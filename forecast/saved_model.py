@@ -67,7 +67,8 @@ def info_to_dict(info: ModelInfo) -> dict:
     cal = info.calibration
     return {
         **jsonable({k: getattr(info, k) for k in ("cell", "window")}),
-        "features": 1,
+        "features": len(info.inputs),
+        "inputs": list(info.inputs),
         **jsonable({k: getattr(info, k) for k in ("units", "params")}),
         "scaling": scaling_to_dict(info.scaling),
         "intervals": {
@@ -264,7 +265,14 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     split = c.get(meta, "split", dict, "train, val and test spans")
     test = meta.get("test")
     epochs_run = c.get(meta, "epochs_run", int, "a whole number", whole(1))
-    c.get(meta, "features", int, "1 (daily closes only)", lambda v: v == 1)
+    inputs = ("close",) + tuple(getattr(scaling, "extra", ()))  # what the scaling maps to the model's channels
+    # Files written before --inputs have no "inputs": they read the close alone.
+    c.get(meta | {"inputs": meta.get("inputs", ["close"])}, "inputs", list, f"the scaling's inputs {','.join(inputs)}",
+          lambda v: tuple(v) == inputs)
+    c.get(meta, "features", int, f"{len(inputs)}, one per input", lambda v: v == len(inputs))
+    settings = c.get(meta, "settings", dict, "the training settings")
+    c.get(settings | {"inputs": settings.get("inputs", ["close"])}, "inputs", list,
+          f"the scaling's inputs {','.join(inputs)}", lambda v: tuple(v) == inputs, "settings.")
     return ModelInfo(
         cell=c.get(meta, "cell", str, f"one of {', '.join(config.CELLS)}", lambda v: v in config.CELLS),
         window=c.get(meta, "window", int, "a whole number of at least 2", whole(2)),
@@ -273,7 +281,7 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
         scaling=scaling,
         calibration=calibration,
         volatility=volatility,
-        settings=c.get(meta, "settings", dict, "the training settings"),
+        settings=settings,
         data=data,
         split={name: c.span(split, name) for name in ("train", "val", "test")},
         trained_on=c.span(meta, "trained_on"),
@@ -350,7 +358,7 @@ def load_model(directory: Path, cell: str | None = None) -> TrainedModel:
             # Keras reports any non-zip file (truncated, overwritten) as "File not found", which misleads.
             reason = "not a zip archive: truncated or overwritten"
         raise ModelError(f"cannot load {model_path}: corrupt or not a Keras model ({reason})") from None
-    expected = (None, info.window, 1)
+    expected = (None, info.window, len(info.inputs))
     if tuple(model.input_shape) != expected:
         raise ModelError(
             f"{model_path} takes inputs of shape {tuple(model.input_shape)}, "

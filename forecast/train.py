@@ -26,7 +26,7 @@ from .errors import ModelError
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .inference import forecast_scored, predict_usd
 from .models import build_model
-from .windows import Dataset, build_dataset, get_scaling
+from .windows import Dataset, build_dataset, fit_scaling
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,12 @@ def verbosity(quiet: bool) -> int:
 
 def fit(cfg, train_xy, val_xy=None, epochs: int | None = None,
         initial: list[np.ndarray] | None = None) -> tuple[keras.Model, dict, float]:
-    """A fresh model of cfg's cell fitted on (inputs (n, window, 1), targets (n,)). With `val_xy`,
+    """A fresh model of cfg's cell fitted on (inputs (n, window, len(cfg.inputs)), targets (n,)). With `val_xy`,
     early stopping watches its loss and restores the best weights; without, it runs `epochs`. With
     `initial` (model.get_weights() of a model of the same settings) it starts from those weights
     instead of its seed's; the seed still draws the shuffling, as for a fresh model."""
     keras.utils.set_random_seed(cfg.seed)
-    model = build_model(cfg.cell, cfg.window, 1, cfg.units, cfg.learning_rate, cfg.loss, cfg.jit_compile)
+    model = build_model(cfg.cell, cfg.window, len(cfg.inputs), cfg.units, cfg.learning_rate, cfg.loss, cfg.jit_compile)
     if initial is not None:  # after the build, so that the seed's draws are those of a fresh model
         model.set_weights(initial)
     callbacks = [] if val_xy is None else [
@@ -68,7 +68,7 @@ def _finite(values: np.ndarray) -> None:
 def train(cfg, prices: Prices) -> TrainedModel:
     """Trains on the training split (early stopping on validation only, never test), calibrates
     intervals on validation, evaluates on test; with cfg.all_data, returns the refit model."""
-    return train_dataset(cfg, build_dataset(prices.close, cfg), data_info(prices, cfg))
+    return train_dataset(cfg, build_dataset(prices.close, cfg, prices.columns(cfg.inputs)), data_info(prices, cfg))
 
 
 def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarray] | None = None) -> TrainedModel:
@@ -78,7 +78,7 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarra
     the previous fold's), as fit takes them."""
     model, history, seconds = fit(cfg, dataset.model_arrays("train"), dataset.model_arrays("val"), initial=initial)
     X_val, y_val, _ = dataset.part("val")
-    val_point = predict_usd(model, dataset.scaling, X_val)  # (n_val,)
+    val_point = predict_usd(model, dataset.scaling, X_val, dataset.extra("val"))  # (n_val,)
     _finite(val_point)
     split = {name: Span.of(dataset.part(name)[2]) for name in ("train", "val", "test")}
     epochs_run = len(history["loss"])
@@ -107,7 +107,7 @@ def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarra
         versions=runtime.versions(),
     )
     held_out = TrainedModel(model, info, history, val_point=val_point)
-    test = forecast_scored(held_out, *dataset.part("test"))
+    test = forecast_scored(held_out, *dataset.part("test"), F=dataset.extra("test"))
     _finite(test.forecast.point)
     info = dataclasses.replace(info, test=TestSummary.of(test.metrics))
     methods = judge_methods(dataset, info.volatility.train_variance, val_point, test.forecast.point, cfg.levels)
@@ -139,11 +139,11 @@ def refit_all(cfg, dataset: Dataset, info: ModelInfo) -> tuple[keras.Model, Mode
     chose: the model `predict` should use once the settings have been judged on the test days.
     The scaling is refitted on all days too (they are all training days now); the intervals keep
     the held-out calibration, since no unseen days are left to calibrate on."""
-    X, y, dates = dataset.X, dataset.y, dataset.dates
-    scaling = get_scaling(cfg.scaling).fit(X, y)
+    X, y, dates, F = dataset.X, dataset.y, dataset.dates, dataset.F
+    scaling = fit_scaling(cfg.scaling, X, y, F, cfg.inputs)
     log.info("refitting %s on all %d target days for %d epochs", cfg.cell.upper(), len(y), info.best_epoch)
-    model, _, seconds = fit(cfg, (scaling.inputs(X), scaling.targets(X, y)), epochs=info.best_epoch)
-    _finite(predict_usd(model, scaling, X[-1:]))
+    model, _, seconds = fit(cfg, (scaling.inputs(X, F), scaling.targets(X, y)), epochs=info.best_epoch)
+    _finite(predict_usd(model, scaling, X[-1:], None if F is None else F[-1:]))
     return model, dataclasses.replace(
         info, scaling=scaling, trained_on=Span.of(dates), refit_epochs=info.best_epoch,
         train_seconds=round(info.train_seconds + seconds, 3),
@@ -161,7 +161,7 @@ def data_info(prices: Prices, cfg=None) -> DataInfo:
         last_date=f"{close.index[-1]:%Y-%m-%d}",
         rows=len(close),
         gap_days_filled=prices.filled_days,
-        sha256=prices.sha256(),
+        sha256=prices.sha256(("close",) if cfg is None else cfg.inputs),
         csv=csv,
         ticker=None if cfg is None or csv is not None else cfg.ticker,
     )

@@ -19,7 +19,7 @@ from .metrics import Evaluation
 from .model_info import ModelInfo, TestSummary, TrainedModel
 from .inference import forecast, forecast_scored, method_widths
 from .interval_methods import PREDICT_METHODS, Days, aci_widths, method_metrics, window_sigma
-from .windows import target_days, windowed
+from .windows import input_windows, latest_window, target_days, windowed
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,10 @@ class NextDay:
 
 def next_day(cfg, own_source: bool = False) -> NextDay:
     saved, _, prices = load_for(cfg, own_source=own_source)
-    X = prices.close.to_numpy()[-saved.info.window:][np.newaxis, :]  # (1, window)
+    info = saved.info
+    X, F = latest_window(prices.close, prices.columns(info.inputs), info.inputs, info.window)  # (1, window), (1, window, k)
     last_day = prices.close.index[-1].date()
-    methods = {m: forecast(saved, X, [last_day + timedelta(days=1)], m) for m in PREDICT_METHODS}
+    methods = {m: forecast(saved, X, [last_day + timedelta(days=1)], m, F) for m in PREDICT_METHODS}
     f, vc = methods[cfg.interval_method], saved.info.volatility
     predicted, last_close = float(f.point[0]), float(X[0, -1])
     sigma = float(window_sigma(X, vc.train_variance)[0])
@@ -98,10 +99,12 @@ def _first_day(f) -> dict[float, tuple[float, float]]:
     return {lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in f.bands.items()}
 
 
-def range_windows(window: int, prices: Prices, since: date | None, until: date | None):
+def range_windows(window: int, prices: Prices, since: date | None, until: date | None,
+                  inputs: tuple[str, ...] = ("close",)):
     """Every target day in [since, until], each with its own previous `window` days:
-    X (n, window), y (n,), target days (n,)."""
+    X (n, window), y (n,), target days (n,), and the inputs after the close (n, window, k) or None."""
     X, y, dates = windowed(prices.close, window)  # (n, window), (n,), (n,)
+    F = input_windows(prices.close, prices.columns(inputs), inputs, window)  # (n, window, k) or None
     keep = np.ones(len(dates), dtype=bool)
     if since:
         keep &= dates >= pd.Timestamp(since)
@@ -113,7 +116,7 @@ def range_windows(window: int, prices: Prices, since: date | None, until: date |
             f"no target days between {since or 'the start'} and {until or 'the end'}: with a "
             f"{window}-day window the data allow {first:%Y-%m-%d}..{last:%Y-%m-%d}"
         )
-    return X[keep], y[keep], dates[keep]
+    return X[keep], y[keep], dates[keep], None if F is None else F[keep]
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,10 @@ def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
     saved, _, prices = load_for(cfg, min_extra_rows=1, own_source=own_source)
     if since is None and until is None and not in_sample:
         since = after_training(saved.info, prices)
-    X, y, dates = range_windows(saved.info.window, prices, since, until)
+    X, y, dates, F = range_windows(saved.info.window, prices, since, until, saved.info.inputs)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
-    evaluation = forecast_scored(saved, X, y, dates, cfg.interval_method)
+    evaluation = forecast_scored(saved, X, y, dates, cfg.interval_method, F)
     f = evaluation.forecast
     methods = {(m, who, lv): method_metrics(y, f.point if who == "model" else f.previous, w, lv, f.volatility)
                for m in PREDICT_METHODS for who, by_level in method_widths(saved, X, m).items()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .prices import Prices, check_gaps, check_span, finish, utc_today
-from .csv_source import _normalise, check_field_counts, parse_price_frame, read_csv_frame
+from .prices import COLUMNS, Prices, check_gaps, check_span, checked_table, finish, utc_today
+from .csv_source import PriceColumns, _normalise, check_field_counts, parse_price_columns, parse_price_frame, read_csv_frame
 from .errors import DataError
 from .files import write_atomic
 
@@ -203,14 +203,15 @@ def _reason(e: Exception) -> str:
     return text[:160]
 
 
-def _read_snapshot(ticker: str, snapshots: Mapping[str, Path], today: date) -> tuple[pd.Series, str] | None:
-    """The embedded snapshot's closes and how to name them, for a ticker that has one."""
+def _read_snapshot(ticker: str, snapshots: Mapping[str, Path], today: date) -> tuple[PriceColumns, str] | None:
+    """The embedded snapshot's prices and how to name them, for a ticker that has one."""
     path = snapshots.get(ticker.upper())
     if path is None or not Path(path).is_file():
         return None
-    close = parse_price_frame(read_csv_frame(Path(path)), path, today=today)
+    parsed = parse_price_columns(read_csv_frame(Path(path)), path, today=today)
+    close = parsed.close
     shown = Path(path).relative_to(ROOT).as_posix() if Path(path).is_relative_to(ROOT) else str(path)
-    return close, f"embedded snapshot {shown} (Yahoo Finance {ticker.upper()} to {close.index[-1]:%Y-%m-%d})"
+    return parsed, f"embedded snapshot {shown} (Yahoo Finance {ticker.upper()} to {close.index[-1]:%Y-%m-%d})"
 
 
 def load_yahoo(
@@ -248,11 +249,11 @@ def load_yahoo(
         except Exception as e:  # network, rate limit, Yahoo's own errors; not our conversion below
             failed = f"could not download {ticker} from Yahoo Finance ({_reason(e)})"
             snapshot = _read_snapshot(ticker, snapshots, now)
-            if snapshot is not None and (last_cached is None or snapshot[0].index[-1].date() > last_cached):
-                close, source = snapshot
+            if snapshot is not None and (last_cached is None or snapshot[0].close.index[-1].date() > last_cached):
+                parsed, source = snapshot
                 newer = "" if last_cached is None else f", newer than the cache (to {last_cached})"
                 log.warning("%s; using the %s%s", failed, source, newer)
-                return finish(close, source, start, end, min_rows)
+                return finish(parsed.close, source, start, end, min_rows, table=parsed.table, missing=parsed.missing)
             if cached is None:
                 raise DataError(
                     f"could not download {ticker!r} from Yahoo Finance ({_reason(e)}); "
@@ -275,5 +276,7 @@ def load_yahoo(
                 write_atomic(path, lambda tmp: frame.to_csv(tmp, date_format="%Y-%m-%d"))
                 log.info("cached %d new days of %s in %s", len(fresh), ticker, path)
                 cached = _Cache(frame=frame, close=close)
-    close = cached.close
-    return finish(close, f"Yahoo Finance {ticker}", start, end, min_rows, cache=path)
+    close, source = cached.close, f"Yahoo Finance {ticker}"
+    numbers = {c.lower(): cached.frame[c] for c in cached.frame.columns if c.lower() in COLUMNS}
+    table, missing = checked_table(close, numbers, {}, source)
+    return finish(close, source, start, end, min_rows, cache=path, table=table, missing=missing)
