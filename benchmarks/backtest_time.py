@@ -138,7 +138,7 @@ def timed_task(cfg, close, data, task) -> tuple[dict, dict[str, float], int]:
         stack.enter_context(mock.patch.object(inference, "predict_usd", keep_test))
         stack.enter_context(mock.patch.object(keras.callbacks, "EarlyStopping", TimedStopping))
         started = time.perf_counter()
-        record = backtest_task.run_task(cfg, close, data, task)
+        record = backtest_task.run_task(cfg, close, None, data, task)
         wall = time.perf_counter() - started
     fit_start, fit_end = c.last["fit"]
     build_end = c.last["build_model"][1]

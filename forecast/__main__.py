@@ -333,6 +333,10 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             twice = next(i for i in args.input_sets if args.inputs.count(i) > 1)
             parser.error(f"--inputs {','.join(twice)} is given twice")
         args.inputs = args.inputs[0]
+        if len(args.input_sets) > 1 and len(args.train_days or ()) > 1:
+            parser.error("compare several --train-days or several --inputs in one run, not both")
+    elif getattr(args, "inputs", ...) is None and args.command == "backtest":
+        args.input_sets = [DEFAULTS.inputs]
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
@@ -389,6 +393,7 @@ def cmd_train(cfg: Config, args) -> int:
     from .windows import rows_needed
 
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
+    prices.require(cfg.inputs)
     logging.getLogger("forecast").info("training %s on %d days from %s", cfg.cell.upper(), len(prices.close), prices.source)
     trained = train(cfg, prices)
     directory = publish.save_trained(cfg.out, trained)
@@ -434,9 +439,14 @@ def cmd_compare(cfg: Config, args) -> int:
 
 def cmd_backtest(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report_backtest, report_coins, report_windows
-    from .publish import run_backtest, run_backtest_coins, run_backtest_windows
+    from . import report_backtest, report_coins, report_inputs, report_windows
+    from .publish import run_backtest, run_backtest_coins, run_backtest_inputs, run_backtest_windows
 
+    if len(args.input_sets) > 1:
+        sources = getattr(args, "sources", None) or {cfg.ticker: None}
+        result, record, charts = run_backtest_inputs(cfg, args.backtest, sources, args.input_sets,
+                                                     command=args.command_line)
+        return _result(args, lambda: report_inputs.inputs_text(result, list(map(str, charts))), lambda: record)
     if args.backtest.windows:
         sources = getattr(args, "sources", None) or {cfg.ticker: None}
         result, record, charts = run_backtest_windows(cfg, args.backtest, sources, command=args.command_line)

@@ -28,7 +28,7 @@ from . import engines, metrics, regimes
 from .backtest_plan import BacktestSettings, Fold, make_folds, window_name
 from .backtest_task import (Task, TaskResult, finished, fold_days, following, plan, read_finished, resume_warm,
                             run_link, run_task, task_cfg, task_result, tasks_dir, write_finished)
-from .config import CELLS, MAX_SEED
+from .config import CELLS, MAX_SEED, inputs_label
 from .engines import Engine
 from .errors import ConfigError
 from .intervals import VOLATILITY_DAYS
@@ -439,18 +439,93 @@ def backtest_windows(cfg, s: BacktestSettings, sources: dict[str, Path | None], 
     if len(s.windows) < 2:
         raise ConfigError(f"a backtest over training windows needs at least 2 of them, got {len(s.windows)}")
     started = time.perf_counter()
-    progress = progress or log.info
-    cfg = cfg.replace(test_start=None, all_data=False)
-    plans = {}
-    for name, path in sources.items():
-        coin_cfg = cfg if path is None else cfg.replace(csv=Path(path))
-        directory = tasks_dir(cfg.out) if len(sources) == 1 else coins_dir(cfg.out, name)
-        for ws in s.per_window():
-            label = window_name(ws.train_days) if len(sources) == 1 else f"{name}, {window_name(ws.train_days)}"
-            plans[name, ws] = prepare(coin_cfg, ws, directory, progress, label)
-    engine = run_pending(list(plans.values()), s, cfg.out, started, progress)
-    runs = {}
-    for (name, ws), p in plans.items():
-        runs.setdefault(name, {})[ws.train_days] = finish(p, ws, command, engine, started)
+    variants = {ws.train_days: (cfg, ws, window_name(ws.train_days)) for ws in s.per_window()}
+    runs, engine = _grid(sources, variants, s, cfg.out, command, started, progress or log.info)
     return WindowsBacktest(runs=runs, command=command, engine=engine, wall_seconds=time.perf_counter() - started,
                            out=Path(cfg.out))
+
+
+def _grid(sources: dict[str, Path | None], variants: dict, s: BacktestSettings, out: Path, command: str,
+          started: float, progress: Callable[[str], None]) -> tuple[dict[str, dict], Engine]:
+    """Each coin (name -> CSV path; None: the variant's own source) under each variant (key -> (Config,
+    BacktestSettings, label)), trained on one engine: coin -> key -> Backtest. A variant's tasks are
+    the tasks a run with its settings alone plans, in the same folder (<out>/backtest/tasks/, or
+    .../<name>/ with several coins), so each reads back what a one-variant run trained, and the other
+    way round."""
+    plans = {}
+    for name, path in sources.items():
+        directory = tasks_dir(out) if len(sources) == 1 else coins_dir(out, name)
+        for key, (cfg, vs, label) in variants.items():
+            cfg = cfg.replace(test_start=None, all_data=False)
+            plans[name, key] = prepare(cfg if path is None else cfg.replace(csv=Path(path)), vs, directory, progress,
+                                       label if len(sources) == 1 else f"{name}, {label}")
+    engine = run_pending(list(plans.values()), s, out, started, progress)
+    runs = {}
+    for (name, key), p in plans.items():
+        runs.setdefault(name, {})[key] = finish(p, variants[key][1], command, engine, started)
+    return runs, engine
+
+
+# --- several sets of inputs -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InputsBacktest:
+    """The same backtest of each coin with several sets of inputs, run together (one engine);
+    `runs[coin][inputs]` is the Backtest of that coin and inputs, the first inputs the baseline the
+    others are tested against, cell by cell, on the same days."""
+
+    runs: dict[str, dict[tuple[str, ...], Backtest]]   # coin -> inputs -> its backtest, in the order given
+    dm: dict[str, dict[str, dict[tuple[str, ...], tuple[DMTest, ...]]]]  # coin -> cell -> inputs (not the first) -> DM against the first, one per seed
+    command: str
+    engine: Engine
+    wall_seconds: float
+    out: Path
+
+    @property
+    def coins(self) -> list[str]:
+        return list(self.runs)
+
+    @property
+    def input_sets(self) -> list[tuple[str, ...]]:
+        return list(next(iter(self.runs.values())))
+
+    @property
+    def all(self) -> list[Backtest]:
+        return [b for by_inputs in self.runs.values() for b in by_inputs.values()]
+
+    @property
+    def tasks(self) -> int:
+        return sum(b.tasks for b in self.all)
+
+    @property
+    def trained(self) -> int:
+        return sum(b.trained for b in self.all)
+
+
+def inputs_dm(base: Backtest, other: Backtest, cell: str) -> tuple[DMTest, ...]:
+    """Diebold-Mariano of `other`'s forecasts against `base`'s for one cell, seed by seed (the same
+    seed's on the same days); a negative statistic: `other`'s inputs have the smaller loss."""
+    if not base.dates.equals(other.dates):  # one folds rule on one price file: never, unless a bug
+        raise ValueError("the two runs forecast different days")
+    return tuple(metrics.diebold_mariano(base.actual, theirs, ours)
+                 for ours, theirs in zip(base.cells[cell].points, other.cells[cell].points))
+
+
+def backtest_inputs(cfg, s: BacktestSettings, sources: dict[str, Path | None], input_sets: list[tuple[str, ...]],
+                    command: str = "backtest()", progress: Callable[[str], None] | None = None) -> InputsBacktest:
+    """The backtest of each named price file (name -> CSV path; None: cfg's own source) with each set
+    of inputs, trained on one engine, every set's tasks a one-set run's own; then DM of each set
+    against the first, per coin, cell and seed."""
+    if len(input_sets) < 2 or len(set(input_sets)) < len(input_sets):
+        raise ConfigError(f"a backtest over inputs needs at least 2 different sets of them, got "
+                          f"{'; '.join(map(inputs_label, input_sets)) or 'none'}")
+    if s.windows:
+        raise ConfigError("compare several training windows or several sets of inputs in one run, not both")
+    started = time.perf_counter()
+    variants = {tuple(i): (cfg.replace(inputs=tuple(i)), s, f"inputs {inputs_label(i)}") for i in input_sets}
+    runs, engine = _grid(sources, variants, s, cfg.out, command, started, progress or log.info)
+    base = tuple(input_sets[0])
+    dm = {coin: {cell: {i: inputs_dm(by[base], by[i], cell) for i in by if i != base} for cell in CELLS}
+          for coin, by in runs.items()}
+    return InputsBacktest(runs=runs, dm=dm, command=command, engine=engine,
+                          wall_seconds=time.perf_counter() - started, out=Path(cfg.out))

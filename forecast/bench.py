@@ -45,11 +45,11 @@ Fn = Callable[[np.ndarray], np.ndarray]
 
 # --- callables that are timed ---------------------------------------------------------
 
-def fast_path(model, window: int, batch: int, jit: bool) -> Fn:
+def fast_path(model, window: int, batch: int, jit: bool, features: int = 1) -> Fn:
     """The model inside a tf.function traced once for a fixed shape, so no call re-traces or
     goes through Keras' predict machinery (data adapters, callbacks, a new iterator per call).
     The result is converted to numpy inside the call: a user needs the number, not a tensor."""
-    spec = tf.TensorSpec((batch, window, 1), tf.float32)  # (batch, window, features=1)
+    spec = tf.TensorSpec((batch, window, features), tf.float32)  # (batch, window, features)
     # A partial, not a lambda: TensorFlow counts traces per code object and would warn about
     # "retracing" when several models are traced on purpose, each exactly once.
     graph = tf.function(functools.partial(_infer, model), input_signature=[spec], jit_compile=jit)
@@ -57,7 +57,7 @@ def fast_path(model, window: int, batch: int, jit: bool) -> Fn:
 
 
 def _infer(model, x):
-    return model(x, training=False)  # (batch, window, 1) -> (batch, 1)
+    return model(x, training=False)  # (batch, window, features) -> (batch, 1)
 
 
 def predict_path(model) -> Fn:
@@ -105,13 +105,15 @@ class FastPathChoice:
     trial_plain_ms: float
 
 
-def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup: int) -> tuple[dict[str, Fn], FastPathChoice]:
+def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup: int,
+                      features: int = 1) -> tuple[dict[str, Fn], FastPathChoice]:
     """Traces each model with XLA (jit_compile=True) and without, times both for a few untimed
     trial calls, and keeps the faster for all models (one choice, so the comparison between models
     stays like for like). Which is faster depends on the shape: XLA removes per-op dispatch, which
     dominates one window, but its recurrent loop can be slower than TensorFlow's kernels on a batch."""
-    x = _inputs(batch, window, seed=0)  # (batch, window, 1)
-    candidates = {(name, jit): fast_path(m, window, batch, jit) for name, m in models.items() for jit in (True, False)}
+    x = _inputs(batch, window, seed=0, features=features)  # (batch, window, features)
+    candidates = {(name, jit): fast_path(m, window, batch, jit, features) for name, m in models.items()
+                  for jit in (True, False)}
     times = time_interleaved({f"{n}|{j}": f for (n, j), f in candidates.items()}, x, calls, warmup)
     trial = {jit: float(sum(np.median(times[f"{n}|{jit}"]) for n in models)) / 1e6 for jit in (True, False)}
     jit = trial[True] <= trial[False]
@@ -120,10 +122,10 @@ def choose_fast_paths(models: dict, window: int, batch: int, calls: int, warmup:
     return {name: candidates[(name, jit)] for name in models}, FastPathChoice(jit, trial[True], trial[False])
 
 
-def _inputs(batch: int, window: int, seed: int) -> np.ndarray:
+def _inputs(batch: int, window: int, seed: int, features: int = 1) -> np.ndarray:
     """Random windows on the scale of the model inputs (daily log ratios, a few percent)."""
     rng = np.random.default_rng(seed)
-    return rng.normal(0.0, 0.03, size=(batch, window, 1)).astype(np.float32)  # (batch, window, 1)
+    return rng.normal(0.0, 0.03, size=(batch, window, features)).astype(np.float32)  # (batch, window, features)
 
 
 @dataclass(frozen=True)
@@ -151,16 +153,18 @@ class InferenceTiming:
     cpu_count: int
 
 
-def time_models(models: dict, window: int, calls: int, batch: int, warmup: int = WARMUP) -> InferenceTiming:
+def time_models(models: dict, window: int, calls: int, batch: int, warmup: int = WARMUP,
+                features: int = 1) -> InferenceTiming:
     """Latency at batch 1 (fast path and predict) and throughput at `batch` windows per call, for
-    any models taking (batch, window, 1) float32: fresh ones from `run_bench`, trained ones from
-    `compare`."""
+    any models taking (batch, window, features) float32: fresh ones from `run_bench`, trained ones
+    from `compare`."""
     rounds = max(10, calls // 10)
-    one, full = _inputs(1, window, seed=1), _inputs(batch, window, seed=2)  # (1, window, 1), (batch, window, 1)
+    one = _inputs(1, window, seed=1, features=features)       # (1, window, features)
+    full = _inputs(batch, window, seed=2, features=features)  # (batch, window, features)
 
     log.info("choosing the fast path for batch 1 and batch %d (XLA or not, short trial)...", batch)
-    fast_1, choice_1 = choose_fast_paths(models, window, 1, TRIAL_CALLS, warmup)
-    fast_b, choice_b = choose_fast_paths(models, window, batch, TRIAL_BATCH, WARMUP_BATCH)
+    fast_1, choice_1 = choose_fast_paths(models, window, 1, TRIAL_CALLS, warmup, features)
+    fast_b, choice_b = choose_fast_paths(models, window, batch, TRIAL_BATCH, WARMUP_BATCH, features)
     diffs = {n: _max_abs_diff(fast_1[n], m, one) for n, m in models.items()}
 
     log.info("timing %d calls per path and model at batch 1: fast path...", calls)

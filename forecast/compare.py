@@ -103,8 +103,8 @@ def get_run(cfg, prices: Prices, dataset: Dataset, directory: Path, save: Save) 
     saved = _reusable(directory, cfg, prices)
     if saved is not None:
         log.info("%s seed %d: reusing %s (same data and settings)", cfg.cell.upper(), cfg.seed, directory)
-        test = forecast_scored(saved, *dataset.part("test"))
-        val_point = predict_usd(saved.model, saved.info.scaling, dataset.part("val")[0])  # (n_val,)
+        test = forecast_scored(saved, *dataset.part("test"), F=dataset.extra("test"))
+        val_point = predict_usd(saved.model, saved.info.scaling, dataset.part("val")[0], dataset.extra("val"))  # (n_val,)
         return SeedRun(saved, test, reused=True, methods=judge_methods(
             dataset, saved.info.volatility.train_variance, val_point, test.forecast.point, cfg.levels))
     log.info("%s seed %d: training", cfg.cell.upper(), cfg.seed)
@@ -137,7 +137,7 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *
     if calls:  # 0: the accuracy only, without the few seconds (at 200 calls, about a minute) of timing
         log.info("timing inference: %d calls per path and cell, batch 1 and batch %d", calls, len(y_test))
         timing = bench.time_models({c: r.runs[0].trained.model for c, r in cells.items()}, cfg.window, calls,
-                                   len(y_test))
+                                   len(y_test), features=len(cfg.inputs))
     first = cells["gru"].runs[0].trained.info
     return Comparison(
         command=command,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import (backtest, compare, plots, plots_summary, report, report_backtest, report_coins, report_compare,
-               report_intervals, report_use_model, report_windows, saved_model)
+               report_inputs, report_intervals, report_use_model, report_windows, saved_model)
 from .errors import ForecastError
 from .files import replace_folder, write_atomic, write_together
 from .jsonio import dumps
@@ -134,3 +134,19 @@ def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
                     b, report_windows.section_name(result, coin, days))))
                for coin, by_window in result.runs.items() for days, b in by_window.items()]
     return result, record, _write_report(out, "backtest", record, report_windows.windows_markdown(result), charts)
+
+
+def run_backtest_inputs(cfg, s, sources: dict[str, Path | None], input_sets: list[tuple[str, ...]],
+                        command: str = "backtest()") -> tuple[backtest.InputsBacktest, dict, list[Path]]:
+    """The backtest over sets of inputs, then backtest.json and .md (the table across coins, inputs
+    and cells, then every run), backtest.png (the summary chart) and one backtest chart per coin and
+    set, replaced together; returns the result, its JSON record and the charts' paths."""
+    result = backtest.backtest_inputs(cfg, s, sources, input_sets, command)
+    record = report_inputs.inputs_record(result)
+    out = Path(cfg.out)
+    charts = [(out / "backtest.png", plots_summary.coins_chart(**report_inputs.inputs_chart_inputs(result)))]
+    charts += [(out / report_inputs.chart_name(result, coin, i),
+                plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
+                    b, report_inputs.section_name(result, coin, i))))
+               for coin, by in result.runs.items() for i, b in by.items()]
+    return result, record, _write_report(out, "backtest", record, report_inputs.inputs_markdown(result), charts)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from . import verdicts
+from .config import inputs_label
 from .interval_methods import MethodMetrics
 from .intervals import IntervalMetrics
 from .jsonio import level_key
@@ -23,6 +24,11 @@ from .prices import Prices
 from .verdicts import Standing, Versus
 
 BAND_LEVEL = 80   # the interval level charts shade
+
+
+def inputs_of(settings: dict) -> str:
+    """The inputs a settings record names ("close" where it has none: saved before --inputs)."""
+    return inputs_label(tuple(settings.get("inputs", ["close"])))
 
 
 def _label(cell: str) -> str:

@@ -18,7 +18,7 @@ from .regimes import Group
 from .report_intervals import choice_sentence, intervals_markdown, intervals_record
 from .report import (
     BAND_LEVEL, _fmt, _label, _level, _p, _pair_name, amount, decimals, dm_record, interval_notes, interval_record, interval_table,
-    naive_record, over_seeds_record, p_value, spread_record, verdict,
+    inputs_of, naive_record, over_seeds_record, p_value, spread_record, verdict,
 )
 from .verdicts import Folds
 
@@ -291,7 +291,7 @@ def _backtest_markdown(b: Backtest) -> str:
         f"before it, {_window_kind(b)}{_refit_kind(b)}; early stopping and interval calibration use the last "
         f"{s['val_fraction']:.0%} of those days; each fold day is forecast one step ahead from its own "
         f"{s['window']} previous closes.",
-        f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
+        f"Settings: window {s['window']}, {s['scaling']} scaling, inputs {inputs_of(s)}, {s['units']} units, loss {s['loss']}, "
         f"seeds {', '.join(map(str, seeds))}.",
         engine_sentence(b.engine, b.trained, b.tasks, b.wall_seconds),
         "",

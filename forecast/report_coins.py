@@ -8,7 +8,7 @@ the ratios to naive and the DM tests are what compares across coins.
 from __future__ import annotations
 
 from .backtest import DM_ALPHA, Backtest, CoinsBacktest
-from .report import _fmt, _label, _level, _pair_name, amount, p_value
+from .report import _fmt, _label, _level, _pair_name, amount, inputs_of, p_value
 from .report_backtest import (backtest_markdown, backtest_record, backtest_verdict, band_level, engine_record,
                               engine_sentence, power_sentence)
 
@@ -75,7 +75,7 @@ def coins_markdown(c: CoinsBacktest) -> str:
         f"Made by `{c.command}`.",
         "",
         f"Coins: {_coins(c)}, each from its own price file, with the same settings and fold rule: window "
-        f"{s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, seeds "
+        f"{s['window']}, {s['scaling']} scaling, inputs {inputs_of(s)}, {s['units']} units, loss {s['loss']}, seeds "
         f"{', '.join(map(str, seeds))}; every coin's section below gives its data, folds and training window.",
         engine_sentence(c.engine, c.trained, c.tasks, c.wall_seconds),
         "",

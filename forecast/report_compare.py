@@ -17,7 +17,7 @@ from .metrics import SCALAR_METRICS, ForecastMetrics
 from .report import (
     BAND_LEVEL, _band_inputs, _fmt, _label, _level, _p, _pair_name, dm_record, interval_notes, interval_record,
     interval_spreads, interval_table, methods_record, methods_table, metric_spreads, metrics_table, spread_record,
-    verdict,
+    inputs_of, verdict,
 )
 from .verdicts import Pace
 
@@ -271,7 +271,7 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         f"Test period {split['test'].first}..{split['test'].last} ({split['test'].days} days); "
         f"training {split['train'].first}..{split['train'].last}, "
         f"validation (early stopping, interval calibration) {split['val'].first}..{split['val'].last}.",
-        f"Settings: window {s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, "
+        f"Settings: window {s['window']}, {s['scaling']} scaling, inputs {inputs_of(s)}, {s['units']} units, loss {s['loss']}, "
         f"seeds {', '.join(map(str, seeds))}.",
         "",
     ]

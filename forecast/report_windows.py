@@ -14,7 +14,7 @@ import numpy as np
 from .backtest import DM_ALPHA, Backtest, WindowsBacktest
 from .backtest_plan import window_name
 from .config import CELLS
-from .report import _fmt, _label, p_value
+from .report import _fmt, _label, inputs_of, p_value
 from .report_backtest import backtest_markdown, backtest_record, band_level, engine_record, engine_sentence
 
 
@@ -133,7 +133,7 @@ def windows_markdown(w: WindowsBacktest) -> str:
         f"fold's origin both cells are refit on that many target days before it (expanding: all of them). "
         f"Every window of a coin has the same folds and out-of-sample days "
         f"({first.dates[0]:%Y-%m-%d}..{first.dates[-1]:%Y-%m-%d} for {w.coins[0]}). Settings: window "
-        f"{s['window']}, {s['scaling']} scaling, {s['units']} units, loss {s['loss']}, seeds "
+        f"{s['window']}, {s['scaling']} scaling, inputs {inputs_of(s)}, {s['units']} units, loss {s['loss']}, seeds "
         f"{', '.join(map(str, seeds))}.",
         engine_sentence(w.engine, w.trained, w.tasks, w.wall_seconds),
         "",

@@ -68,11 +68,11 @@ def counting(monkeypatch, fail_at=None, error=KeyboardInterrupt):
     """Replaces run_task (where backtest() calls it) with a counter that raises `error` at call `fail_at`."""
     calls = []
 
-    def run(cfg, close, data, task):
+    def run(cfg, close, table, data, task):
         calls.append(task.name)
         if len(calls) == fail_at:
             raise error() if isinstance(error, type) else error
-        return RUN_TASK(cfg, close, data, task)
+        return RUN_TASK(cfg, close, table, data, task)
 
     monkeypatch.setattr(backtest, "run_task", run)
     return calls

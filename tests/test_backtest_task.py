@@ -87,7 +87,7 @@ def replaying(monkeypatch, clean):
     does not pay for a training (the real one is trained again where a test says `real`)."""
     calls = []
 
-    def run(cfg, close, data, task):
+    def run(cfg, close, table, data, task):
         calls.append(task.name)
         return json.loads((clean / "backtest" / "tasks" / f"{task.name}.json").read_text())
 

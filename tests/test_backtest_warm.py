@@ -79,9 +79,9 @@ def linking(monkeypatch):
     """Counts the warm trainings (where backtest() calls run_link), each by its task's name."""
     calls = []
 
-    def run(cfg, close, data, link):
+    def run(cfg, close, table, data, link):
         calls.append(link.task.name)
-        return RUN_LINK(cfg, close, data, link)
+        return RUN_LINK(cfg, close, table, data, link)
 
     monkeypatch.setattr(backtest, "run_link", run)
     return calls

@@ -51,11 +51,11 @@ def cluster():
         two_nodes.shutdown()
 
 
-def run_task_on_node(cfg, close, data, task):
+def run_task_on_node(cfg, close, table, data, task):
     """backtest_task.run_task in a Ray worker, and the id of the node it ran on."""
     import ray  # in a Ray worker, where Ray is loaded already
 
-    return backtest_task.run_task(cfg, close, data, task), ray.get_runtime_context().get_node_id()
+    return backtest_task.run_task(cfg, close, table, data, task), ray.get_runtime_context().get_node_id()
 
 
 @pytest.fixture

@@ -100,10 +100,36 @@ def test_reuses_matching_saved_models_and_retrains_on_change(compared, tmp_path,
     prices = load_csv(cfg.csv)
     gru = dataclasses.replace(cfg, cell="gru")
     assert compare._reusable(out / "gru", gru, prices) is not None
-    for change in ({"units": 3}, {"patience": 2}, {"seed": 7}, {"loss": "mse"}):
+    for change in ({"units": 3}, {"patience": 2}, {"seed": 7}, {"loss": "mse"}, {"inputs": ("close", "high")}):
         assert compare._reusable(out / "gru", dataclasses.replace(gru, **change), prices) is None, change
     one_day_less = load_csv(cfg.csv, None, prices.close.index[-2].date())
     assert compare._reusable(out / "gru", gru, one_day_less) is None
+
+
+def test_inputs_beside_the_close(compared, tmp_path, capsys):
+    """Both cells read the close, high and volume; the timing feeds them windows of 3 numbers a day;
+    a second run reuses them, and another high on one training day makes them stale."""
+    cfg, _, _ = compared
+    out = tmp_path / "out"
+    args = ["compare", "--csv", str(cfg.csv), "--out", str(out), *TINY, "--seeds", "1", "--calls", "2",
+            "--inputs", "close,high,volume"]
+    assert main(args) == 0
+    record = json.loads((out / "comparison.json").read_text())
+    assert record["settings"]["inputs"] == ["close", "high", "volume"]
+    assert record["gru"]["params"] == 3 * (3 * 4 + 4 * 4 + 2 * 4) + 5 and record["lstm"]["params"] == 4 * (3 * 4 + 16 + 4) + 5
+    assert "inputs close,high,volume, 4 units" in (out / "comparison.md").read_text()
+    for cell in ("gru", "lstm"):
+        assert json.loads((out / cell / "model.json").read_text())["inputs"] == ["close", "high", "volume"]
+    assert main(args) == 0
+    assert json.loads((out / "comparison.json").read_text())["gru"]["reused_saved_model"] == [True]
+    gru = dataclasses.replace(cfg, cell="gru", inputs=("close", "high", "volume"))
+    prices = load_csv(cfg.csv)
+    assert compare._reusable(out / "gru", gru, prices) is not None
+    higher = pd.read_csv(cfg.csv)
+    higher.loc[10, "High"] *= 1.01  # a training day's high: the close is the same, the model's data is not
+    higher.to_csv(tmp_path / "higher.csv", index=False)
+    assert compare._reusable(out / "gru", gru, load_csv(tmp_path / "higher.csv")) is None
+    capsys.readouterr()
 
 
 def test_markdown_has_tables_and_verdict(compared):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.config import Config
+from forecast.config import Config, inputs_label, parse_inputs
 from forecast.errors import ConfigError
 
 
@@ -48,9 +48,41 @@ def test_coercions():
 def test_model_settings_are_every_field_but_where_data_comes_from_and_results_go():
     io = {"ticker", "csv", "start", "end", "cache_dir", "out", "quiet", "interval_method", "aci_gamma"}
     settings = Config(test_start=date(2024, 5, 1)).model_settings()
-    assert set(settings) == {f.name for f in dataclasses.fields(Config)} - io
+    # inputs came later: at its default (the close alone) it is left out, so that models and task
+    # files saved before it stay reusable; any other inputs are in, and make another model.
+    assert set(settings) == {f.name for f in dataclasses.fields(Config)} - io - {"inputs"}
+    assert Config(inputs=("close", "volume")).model_settings() == settings | {"inputs": ["close", "volume"],
+                                                                              "test_start": None}
     assert settings["test_start"] == "2024-05-01" and settings["levels"] == [80.0, 95.0]
     # Changing where results go keeps a model reusable; changing the cell or a level does not.
     assert Config(out=Path("elsewhere"), quiet=True).model_settings() == Config().model_settings()
     assert Config(cell="lstm").model_settings() != Config().model_settings()
     assert Config(levels=(90,)).model_settings() != Config().model_settings()
+
+
+@pytest.mark.parametrize(("text", "inputs"), [
+    ("close", ("close",)),
+    ("high,low", ("close", "high", "low")),           # close is always in, and first
+    ("Volume, close ,RANGE", ("close", "range", "volume")),  # the channel order, whatever the order given
+    ("ohlcv", ("close", "open", "high", "low", "volume")),
+])
+def test_inputs_are_read_in_one_order(text, inputs):
+    assert parse_inputs(text) == inputs
+    assert Config(inputs=text).inputs == inputs
+    assert inputs_label(inputs) == {"ohlcv": "ohlcv"}.get(text, ",".join(inputs))
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("close,vol", "unknown input 'vol'; valid: close, open, high, low, range, volume (or ohlcv), comma-separated"),
+    ("low,low", "input 'low' is given twice in 'low,low'"),
+    (("high", "close"), "inputs must start with close, name each input once and follow the order close, open, high, "
+                        "low, range, volume; got high, close"),
+    (("close", "close"), "inputs must start with close, name each input once and follow the order close, open, high, "
+                         "low, range, volume; got close, close"),
+    (("close", "vwap"), "unknown input 'vwap'; valid: close, open, high, low, range, volume"),
+    ((), "inputs must be a tuple of input names, got ()"),
+])
+def test_bad_inputs_are_refused(value, message):
+    with pytest.raises(ConfigError) as info:
+        Config(inputs=value)
+    assert str(info.value) == message

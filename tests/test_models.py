@@ -92,6 +92,19 @@ def test_parameter_counts_follow_the_closed_forms(units):
         assert (gru, lstm) == (929, 1169)  # the counts the README's speed discussion quotes
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize(("k", "units"), [(1, 16), (3, 16), (5, 16), (5, 4)])
+def test_parameter_counts_for_k_inputs(cell, k, units):
+    """With k inputs a day only the input weights grow: GRU 3(k*u + u*u + 2u), LSTM 4(k*u + u*u + u),
+    plus the Dense head's u + 1."""
+    closed = {"gru": 3 * (k * units + units * units + 2 * units), "lstm": 4 * (k * units + units * units + units)}
+    model = build_model(cell, window=5, features=k, units=units)
+    assert model.count_params() == closed[cell] + units + 1
+    assert tuple(model.input_shape) == (None, 5, k)
+    if (k, units) == (5, 16):  # ohlcv: what the backtests over inputs train
+        assert model.count_params() == {"gru": 1121, "lstm": 1425}[cell]
+
+
 def _fit_counting_traces(model, seed: int = 3) -> tuple[int, list]:
     """Fits `model` for two epochs on seeded noise; returns how often its train step was traced
     (Python runs it only while tracing) and the trained weights."""

@@ -19,6 +19,7 @@ import pytest
 from forecast import jsonio, report_use_model, saved_model, use_model
 from forecast.__main__ import _own_source, build_parser, config_from_args, main
 from forecast.config import Config
+from forecast.csv_source import load_csv
 from forecast.errors import ConfigError, DataError
 from forecast.intervals import conformal_quantile
 from forecast.prices import Prices
@@ -571,3 +572,79 @@ def test_an_unknown_interval_method_is_a_usage_error(gru_copy, capsys):
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         "argument --interval-method: invalid choice: 'garch-t' (choose from 'fixed', 'scaled', 'mondrian', 'gauss')")
+
+
+# --- a model that reads more than the close -------------------------------------------------------
+
+INPUTS = "close,high,volume"
+
+
+@pytest.fixture(scope="module")
+def with_inputs(tmp_path_factory):
+    """A GRU and an all-data LSTM reading the close, high and volume, trained on 120 days of WALK."""
+    root = tmp_path_factory.mktemp("inputs")
+    write_yahoo_csv(root / "prices.csv", WALK.iloc[:120])
+    for cell, extra in (("gru", []), ("lstm", ["--all-data"])):
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["train", "--cell", cell, "--csv", str(root / "prices.csv"), *SMALL, "--inputs", INPUTS,
+                         *extra, "--out", str(root / "out")])
+        assert code == 0, cell
+    write_yahoo_csv(root / "prices.csv", WALK)
+    return root
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_model_json_records_the_inputs(with_inputs, cell):
+    meta = json.loads((with_inputs / "out" / cell / "model.json").read_text())
+    assert (meta["features"], meta["inputs"], meta["settings"]["inputs"]) == (3, ["close", "high", "volume"],
+                                                                               ["close", "high", "volume"])
+    assert meta["scaling"]["params"]["extra"] == ["high", "volume"]
+    info = saved_model.load_model(with_inputs / "out" / cell).info
+    assert info.inputs == ("close", "high", "volume")
+    # Its data fingerprint covers the columns it read: the prices it was trained on, high and volume too.
+    prices = load_csv(with_inputs / "prices.csv", end=date(2021, 4, 30))
+    assert info.data.sha256 == prices.sha256(("close", "high", "volume")) != prices.sha256()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_predict_and_evaluate_read_the_inputs(with_inputs, capsys, tmp_path, cell):
+    out = with_inputs / "out"
+    code, text, _ = run(capsys, "predict", "--out", out, "--cell", cell, "--json")
+    assert code == 0
+    # The last day's volume ten times larger: the model reads it, so the forecast moves.
+    louder = pd.read_csv(with_inputs / "prices.csv")
+    louder.loc[louder.index[-1], "Volume"] *= 10
+    louder.to_csv(tmp_path / "louder.csv", index=False)
+    code, loud, _ = run(capsys, "predict", "--out", out, "--cell", cell, "--csv", tmp_path / "louder.csv", "--json")
+    assert code == 0 and json.loads(loud)["predicted_close"] != json.loads(text)["predicted_close"]
+    assert run(capsys, "evaluate", "--out", out, "--cell", cell, "--in-sample", "--quiet")[0] == 0
+    # A price file without the volume is refused in one line, by both commands.
+    close_only = tmp_path / "close.csv"
+    close_only.write_text("Date,Close\n" + "".join(f"{d:%Y-%m-%d},{c}\n" for d, c in WALK.items()))
+    for command in ("predict", "evaluate"):
+        assert one_error(capsys, command, "--out", out, "--cell", cell, "--csv", close_only) == (
+            f"{close_only} cannot give the input 'high': no 'High' column; it supports close")
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"inputs": ["close", "high"]}, "inputs is ['close', 'high'], expected the scaling's inputs close,high,volume"),
+    ({"features": 1}, "features is 1, expected 3, one per input"),
+    ({"settings": "SETTINGS"}, "settings.inputs is ['close', 'high'], expected the scaling's inputs close,high,volume"),
+])
+def test_inputs_that_contradict_the_scaling_are_refused(with_inputs, tmp_path, capsys, changes, message):
+    shutil.copytree(with_inputs / "out", tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "gru" / "model.json").read_text())
+    if changes.get("settings") == "SETTINGS":
+        changes = {"settings": {**meta["settings"], "inputs": ["close", "high"]}}
+    edit_meta(tmp_path / "out" / "gru", **changes)
+    assert one_error(capsys, "predict", "--out", tmp_path / "out") == (
+        f"{tmp_path / 'out' / 'gru' / 'model.json'}: {message}; {R}")
+
+
+def test_a_model_json_without_inputs_reads_the_close(gru_copy, capsys):
+    """model.json files written before --inputs have no "inputs": they are close-only models."""
+    meta = json.loads((gru_copy / "gru" / "model.json").read_text())
+    del meta["inputs"]
+    (gru_copy / "gru" / "model.json").write_text(json.dumps(saved_model.seal(meta)))
+    assert run(capsys, "predict", "--out", gru_copy, "--quiet")[0] == 0
+    assert saved_model.load_model(gru_copy / "gru").info.inputs == ("close",)

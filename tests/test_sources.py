@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yfinance
-from tests.conftest import random_walk, write_yahoo_csv
+from tests.conftest import go_offline, random_walk, write_yahoo_csv
 from yfinance.exceptions import YFPricesMissingError
 
 try:
@@ -404,6 +404,7 @@ def test_summary_and_fingerprint(walk_csv, walk, tmp_path):
         "last date:  2021-07-19",
         f"last close: {walk.iloc[-1]:,.2f} USD",
         "gaps:       none",
+        "inputs:     close,open,high,low,range,volume (--inputs)",
     ]
     # The fingerprint is of the dates and closes, not of the file's layout.
     reversed_csv = write_yahoo_csv(tmp_path / "reversed.csv", walk.iloc[::-1])
@@ -425,6 +426,7 @@ def test_real_yahoo_csv_through_the_cli(real_csv, capsys):
         "last date:  2025-12-31",
         "last close: 87,508.83 USD",
         "gaps:       none",
+        "inputs:     close,open,high,low,range,volume (--inputs)",
     ]
 
 
@@ -438,7 +440,12 @@ def test_real_yfinance_multiheader_csv_through_the_cli(real_multiheader, capsys)
         "last date:  2025-12-31",
         "last close: 87,508.83 USD",  # Close, not Open (88,429.59) which follows it in this layout
         "gaps:       none",
+        "inputs:     close,open,high,low,range,volume (--inputs)",
     ]
+    # The other columns by their names, not their places: this layout orders them Close,High,Low,Open,Volume.
+    # Its last line: 2025-12-31,87508.828125,89080.2890625,87130.5625,88429.5859375,33830210616
+    last = load_csv(real_multiheader).table.iloc[-1]
+    assert last.to_dict() == {"open": 88429.5859375, "high": 89080.2890625, "low": 87130.5625, "volume": 33830210616.0}
 
 
 def test_real_files_agree_where_they_overlap(real_csv, real_multiheader):
@@ -540,7 +547,10 @@ def test_first_run_downloads_all_and_caches_a_one_header_csv(yahoo, fetch, tmp_p
     assert len(lines) == 1 + (TODAY - LISTED).days
     assert sorted(p.name for p in path.parent.iterdir()) == ["BTC-USD.csv"]  # no temp file left
     check_same_closes(prices, expected_closes(LISTED, TODAY - timedelta(days=1)))
-    assert prices.summary().splitlines()[-1] == f"cache:      {path}"
+    assert prices.summary().splitlines()[-2] == f"cache:      {path}"
+    # The downloaded days' other columns come through the cache too, checked as a file's are.
+    assert prices.supported_inputs() == ("close", "open", "high", "low", "range", "volume")
+    assert prices.table["volume"].iloc[0] == 25_000_000_000 and prices.table.index.equals(prices.close.index)
     # The cache is itself a valid classic-layout price file.
     check_same_closes(load_csv(path), prices.close)
 
@@ -906,3 +916,101 @@ def test_the_cache_is_parsed_once_per_load(yahoo, fetch, stale_cache, monkeypatc
     fetch()  # merges the missing days into the cache
     fetch()  # up to date: reads the cache only
     assert calls == [stale_cache, stale_cache]
+
+
+# --- the other columns: open, high, low and volume for --inputs -------------------------------------
+
+OHLCV_HEADER = "Date,Open,High,Low,Close,Volume\n"
+
+
+def ohlcv_rows(n: int = 90, **edits) -> str:
+    """n days from 2021-01-01: open 100+i, high 110+i, low 90+i, close 101+i, volume 1000+i; `edits`
+    maps a row number to its replacement fields after the date."""
+    day = date(2021, 1, 1)
+    rows = []
+    for i in range(n):
+        fields = edits.get(f"r{i}", f"{100 + i},{110 + i},{90 + i},{101 + i},{1000 + i}")
+        rows.append(f"{day + timedelta(days=i)},{fields}")
+    return OHLCV_HEADER + "\n".join(rows) + "\n"
+
+
+def test_every_column_read_and_every_input_offered(tmp_path):
+    prices = load_csv(write(tmp_path / "p.csv", ohlcv_rows()))
+    assert prices.supported_inputs() == ("close", "open", "high", "low", "range", "volume")
+    assert prices.table.iloc[5].to_dict() == {"open": 105.0, "high": 115.0, "low": 95.0, "volume": 1005.0}
+    assert prices.table.index.equals(prices.close.index)
+    # The fingerprint covers the columns the inputs read, and only those.
+    assert prices.sha256() == prices.sha256(("close",)) != prices.sha256(("close", "high"))
+    both = prices.sha256(("close", "high", "low"))  # range reads the high and the low
+    assert both == prices.sha256(("close", "high", "low", "range")) == prices.sha256(("close", "range"))
+    assert len({prices.sha256(("close", c)) for c in ("open", "high", "low", "volume")} | {both, prices.sha256()}) == 6
+
+
+@pytest.mark.parametrize(("edits", "column", "reason"), [
+    ({"r7": "104,105,97,108,1007"}, "high", "high 105 is below the close 108 on 2021-01-08 (columns swapped or misread?)"),
+    ({"r7": "110,117,109,108,1007"}, "low", "low 109 is above the close 108 on 2021-01-08 (columns swapped or misread?)"),
+    ({"r7": "96,117,97,108,1007"}, "low", "low 97 is above the open 96 on 2021-01-08 (columns swapped or misread?)"),
+    ({"r7": "120,117,97,108,1007"}, "high", "high 117 is below the open 120 on 2021-01-08 (columns swapped or misread?)"),
+    ({"r3": "103,113,93,104,0"}, "volume", "volume must be a positive number on every day, got 0 on 2021-01-04"),
+    ({"r3": "103,113,93,104,"}, "volume", "volume must be a positive number on every day, got no value on 2021-01-04"),
+    ({"r3": "103,113,93,104,n/a"}, "volume", "volume must be a positive number on every day, got no value on 2021-01-04"),
+    ({"r3": "-1,113,93,104,1003"}, "open", "open must be a positive number on every day, got -1 on 2021-01-04"),
+])
+def test_a_bad_column_is_left_out_with_its_reason_and_the_close_still_works(tmp_path, capsys, edits, column, reason):
+    path = write(tmp_path / "p.csv", ohlcv_rows(**edits))
+    prices = load_csv(path)
+    assert prices.why_not(column) == reason and column not in prices.table
+    assert column not in prices.supported_inputs() and "close" in prices.supported_inputs()
+    # A run on the close alone never reads it; one that asks for it is refused in one line, exit 1.
+    assert run_cli(capsys, "data", "--csv", path, "--window", 10)[0] == 0
+    name = {"high": "range", "low": "range"}.get(column, column)  # range reads both high and low
+    assert_one_line_error(capsys, ["train", "--csv", path, "--window", 10, "--inputs", name, "--epochs", 1],
+                          f"{path} cannot give the input {name!r}: {reason}; it supports "
+                          + ",".join(i for i in ("close", "open", "high", "low", "range", "volume")
+                                     if i != name and not (column in ("high", "low") and i in (column, "range"))
+                                     and not (column not in ("high", "low") and i == column)))
+
+
+def test_a_close_only_file_offers_the_close_only(tmp_path, capsys, walk):
+    path = write(tmp_path / "close.csv", "Date,Close\n" + "\n".join(f"{d:%Y-%m-%d},{c}" for d, c in walk.items()) + "\n")
+    code, out, _ = run_cli(capsys, "data", "--csv", path)
+    assert code == 0 and out.splitlines()[-6:] == [
+        "inputs:     close (--inputs)",
+        "  not open: no 'Open' column",
+        "  not high: no 'High' column",
+        "  not low: no 'Low' column",
+        "  not range: no 'High' column",
+        "  not volume: no 'Volume' column",
+    ]
+    assert_one_line_error(capsys, ["train", "--csv", path, "--inputs", "ohlcv", "--epochs", 1],
+                          f"{path} cannot give the input 'open': no 'Open' column; it supports close")
+
+
+def test_an_intraday_files_days_are_its_first_open_highest_high_lowest_low_and_summed_volume(tmp_path):
+    rows = []
+    for day in range(1, 4):
+        for hour, (o, h, lo, c, v) in enumerate([(10, 12, 9, 11, 5), (11, 15, 8, 9, 7), (9, 10, 6, 7, 1)]):
+            rows.append(f"2021-01-0{day} {6 * hour:02d}:00,{o + day},{h + day},{lo + day},{c + day},{v * day}")
+    rows.append("2021-01-03 20:00,,,,,")  # a minute without trades: no row of the day
+    prices = load_csv(write(tmp_path / "minutes.csv", OHLCV_HEADER + "\n".join(rows) + "\n"))
+    # Day 2: opens 12, 13, 11 -> first 12; highs 14, 17, 12 -> 17; lows 11, 10, 8 -> 8; close 9; volume 10+14+2.
+    assert prices.close.iloc[1] == 9.0
+    assert prices.table.iloc[1].to_dict() == {"open": 12.0, "high": 17.0, "low": 8.0, "volume": 26.0}
+
+
+def test_a_filled_day_is_flat_at_the_previous_close_with_the_previous_volume(tmp_path):
+    text = ohlcv_rows(40)
+    lines = text.splitlines()
+    del lines[1 + 20]  # 2021-01-21 missing
+    prices = load_csv(write(tmp_path / "gap.csv", "\n".join(lines) + "\n"))
+    day = prices.table.loc["2021-01-21"].to_dict()
+    assert prices.close.loc["2021-01-21"] == 120.0  # 2021-01-20's close, 101 + 19
+    assert day == {"open": 120.0, "high": 120.0, "low": 120.0, "volume": 1019.0}
+
+
+def test_the_yahoo_cache_gives_the_other_columns(tmp_path, monkeypatch):
+    cache = write_yahoo_csv(tmp_path / "BTC-USD.csv", random_walk(100, start="2025-03-23"))
+    go_offline(monkeypatch)
+    prices = load_yahoo("BTC-USD", tmp_path, snapshots={}, today=lambda: date(2025, 7, 1))
+    assert prices.cache == cache and prices.supported_inputs() == ("close", "open", "high", "low", "range", "volume")
+    np.testing.assert_allclose(prices.table["high"], prices.close * 1.01)  # write_yahoo_csv's High

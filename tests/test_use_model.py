@@ -130,11 +130,16 @@ def test_evaluate_a_read_only_model_skips_the_chart_with_a_warning(trained, tmp_
 def test_range_windows(trained, csv_path):
     cfg, result = trained
     prices = load_csv(csv_path)
-    X, y, dates = use_model.range_windows(WINDOW, prices, date(2021, 4, 1), None)
-    assert list(dates) == list(pd.date_range("2021-04-01", "2021-04-30"))
+    X, y, dates, F = use_model.range_windows(WINDOW, prices, date(2021, 4, 1), None)
+    assert list(dates) == list(pd.date_range("2021-04-01", "2021-04-30")) and F is None
     np.testing.assert_array_equal(y, prices.close.loc["2021-04-01":].to_numpy())
     np.testing.assert_array_equal(X[:, -1], prices.close.loc["2021-03-31":"2021-04-29"].to_numpy())
     np.testing.assert_array_equal(X[0], prices.close.loc["2021-03-27":"2021-03-31"].to_numpy())
+    # With the high beside the close, each window's highs relative to its own last close, on the same days.
+    _, _, _, F = use_model.range_windows(WINDOW, prices, date(2021, 4, 1), None, ("close", "high"))
+    high = prices.table["high"]
+    np.testing.assert_allclose(F[0, :, 0], np.log(high.loc["2021-03-27":"2021-03-31"].to_numpy() / X[0, -1]))
+    np.testing.assert_allclose(F[-1, :, 0], np.log(high.loc["2021-04-25":"2021-04-29"].to_numpy() / X[-1, -1]))
 
 
 @pytest.mark.parametrize(("since", "until", "message"), [

@@ -17,6 +17,8 @@ from forecast.windows import (
     WindowScaling,
     build_dataset,
     get_scaling,
+    input_windows,
+    latest_window,
     make_windows,
     rows_needed,
     scaling_from_dict,
@@ -249,3 +251,104 @@ def test_constant_prices_do_not_divide_by_zero():
         X, y, _ = ds.part("test")
         assert np.isfinite(ds.scaling.inputs(X)).all()
         np.testing.assert_allclose(ds.scaling.to_usd(X, ds.scaling.targets(X, y)), y)
+
+
+# --- inputs beside the close ------------------------------------------------------------------
+
+def ohlcv(n: int = 8, seed: int = 3) -> tuple[pd.Series, pd.DataFrame]:
+    """A tiny seeded daily series with an open, high, low and volume that hold together."""
+    rng = np.random.default_rng(seed)
+    close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.02, n))), index=days(n))
+    open_ = close.shift(1).fillna(100.0)
+    high = np.maximum(open_, close) * (1 + rng.uniform(0.001, 0.03, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0.001, 0.03, n))
+    volume = rng.uniform(1e6, 5e6, n)
+    return close, pd.DataFrame({"open": open_, "high": high, "low": low, "volume": volume}, index=close.index)
+
+
+def test_every_input_by_hand():
+    close, t = ohlcv()
+    c, o, h, lo, v = (np.asarray(x, dtype=float) for x in (close, t["open"], t["high"], t["low"], t["volume"]))
+    inputs = ("close", "open", "high", "low", "range", "volume")
+    F = input_windows(close, t, inputs, 3)  # windows 0..4 of 3 days, targets days 3..7
+    assert F.shape == (5, 3, 5)
+    # Window 1 reads days 1, 2, 3; its last close is c[3]; it forecasts day 4.
+    np.testing.assert_allclose(F[1, :, 0], [np.log(o[1] / c[3]), np.log(o[2] / c[3]), np.log(o[3] / c[3])])
+    np.testing.assert_allclose(F[1, :, 1], [np.log(h[1] / c[3]), np.log(h[2] / c[3]), np.log(h[3] / c[3])])
+    np.testing.assert_allclose(F[1, :, 2], [np.log(lo[1] / c[3]), np.log(lo[2] / c[3]), np.log(lo[3] / c[3])])
+    np.testing.assert_allclose(F[1, :, 3], [np.log(h[1] / lo[1]), np.log(h[2] / lo[2]), np.log(h[3] / lo[3])])
+    mean = (v[1] + v[2] + v[3]) / 3
+    np.testing.assert_allclose(F[1, :, 4], [np.log(v[1] / mean), np.log(v[2] / mean), np.log(v[3] / mean)])
+    assert input_windows(close, None, ("close",), 3) is None  # the close alone: nothing beside it
+
+
+@pytest.mark.parametrize("name", ["open", "high", "low", "range", "volume"])
+def test_no_input_reads_the_day_it_forecasts(name):
+    """Window i's inputs end the day before its target: whatever the target day and every later day
+    hold, in every column, window i's inputs are the same."""
+    close, t = ohlcv(12)
+    inputs = ("close", name)
+    F = input_windows(close, t, inputs, 4)  # window i reads days i..i+3 and forecasts day i+4
+    for i in range(len(F)):
+        later = t.copy()
+        later.iloc[i + 4:] *= 1.5  # the target day on: other highs, lows, opens, volumes
+        changed_close = close.copy()
+        changed_close.iloc[i + 4:] *= 1.5
+        np.testing.assert_array_equal(input_windows(changed_close, later, inputs, 4)[i], F[i])
+        # ...and a change on the window's last day does reach it (the check above can fail).
+        moved = t.copy()
+        moved.iloc[i + 3] *= [1.1, 1.2, 0.8, 2.0]
+        assert not np.array_equal(input_windows(close, moved, inputs, 4)[i], F[i])
+
+
+def test_the_latest_window_is_the_next_days_window():
+    close, t = ohlcv(10)
+    inputs = ("close", "high", "volume")
+    X, F = latest_window(close, t, inputs, 4)
+    # The window that forecasts the day after the last is the one a day appended would give.
+    extra_day = close.index[-1] + pd.Timedelta(days=1)
+    longer = pd.concat([close, pd.Series([1.0], index=[extra_day])])
+    longer_t = pd.concat([t, pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "volume": [1.0]}, index=[extra_day])])
+    np.testing.assert_array_equal(X[0], make_windows(longer.to_numpy(), 4)[0][-1])
+    np.testing.assert_allclose(F[0], input_windows(longer, longer_t, inputs, 4)[-1])
+    assert latest_window(close, None, ("close",), 4)[1] is None
+
+
+def test_inputs_are_standardised_on_training_rows_only():
+    close, t = ohlcv(200)
+    cfg = Config(window=10, inputs=("close", "high", "volume"))
+    d = build_dataset(close, cfg, t)
+    F_train = d.extra("train")
+    assert d.scaling.extra == ("high", "volume")
+    np.testing.assert_allclose(d.scaling.center, F_train.mean(axis=(0, 1)))
+    np.testing.assert_allclose(d.scaling.spread, F_train.std(axis=(0, 1)))
+    # Other validation and test days change nothing fitted.
+    later = t.copy()
+    later.iloc[d.split.train.stop + 10:] *= [1.0, 1.3, 1.0, 7.0]
+    assert build_dataset(close, cfg, later).scaling == d.scaling
+    X, y = d.model_arrays("test")
+    assert X.shape == (len(y), 10, 3)
+    np.testing.assert_array_equal(X[..., :1], WindowScaling(d.scaling.scale).inputs(d.part("test")[0]))
+    np.testing.assert_allclose(X[..., 1:], ((d.extra("test") - d.scaling.center) / d.scaling.spread).astype("float32"))
+
+
+def test_a_scaling_with_inputs_saves_and_loads_and_refuses_edits():
+    s = WindowScaling(0.02, ("high", "volume"), (0.01, 0.0), (0.02, 0.3))
+    d = scaling_to_dict(s)
+    assert d == {"name": "window", "params": {"scale": 0.02, "extra": ["high", "volume"], "center": [0.01, 0.0],
+                                              "spread": [0.02, 0.3]}}
+    assert scaling_from_dict(d) == s
+    assert scaling_to_dict(WindowScaling(0.02)) == {"name": "window", "params": {"scale": 0.02}}  # as before inputs
+    bad = [
+        ({"extra": ["volume", "high"]}, "extra must name inputs of open, high, low, range, volume once each, in that order; got ('volume', 'high')"),
+        ({"extra": ["close"]}, "extra must name inputs of open, high, low, range, volume once each, in that order; got ('close',)"),
+        ({"center": [0.01]}, "center must hold one finite number per extra input, got (0.01,)"),
+        ({"spread": [0.02, 0.0]}, "spread must be positive, got (0.02, 0.0)"),
+        ({"spread": [0.02, float("nan")]}, "spread must hold one finite number per extra input, got (0.02, nan)"),
+    ]
+    for change, message in bad:
+        with pytest.raises(ValueError) as e:
+            scaling_from_dict({"name": "window", "params": d["params"] | change})
+        assert str(e.value) == message
+    with pytest.raises(ValueError, match=r"the model reads close,high,volume: windows of shape \(2, 3, 2\)"):
+        s.inputs(np.ones((2, 3)))  # no inputs beside the closes

@@ -44,6 +44,7 @@ SUMMARY = [  # the snapshot's first line 2014-09-17,...,457.334015,... and last 
     "last date:  2025-12-31",
     "last close: 87,508.83 USD",
     "gaps:       none",
+    "inputs:     close,open,high,low,range,volume (--inputs)",  # the snapshot has every column, each checked
 ]
 
 
