@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .prices import COLUMNS, GENESIS, Prices, check_gaps, check_span, checked_table, finish, utc_today
+from .csv_numbers import plain_numbers
 from .errors import DataError
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time")
@@ -59,14 +60,6 @@ INTRADAY = pd.Timedelta(hours=18)  # a median spacing under this is intraday; ab
 EXCEL_SERIALS = (20_000, 80_000)    # Excel's day numbers for 1954..2119 (as unix seconds: 1970's first day)
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 SAMPLE_ROWS = 100  # formats that fail on these are not tried on a whole (maybe intraday) column
-# The forms of a quoted spreadsheet number with a comma (or dots for thousands), sign aside.
-NUMBER_FORMS = {
-    "thousands comma": r"[1-9]\d{0,2}(?:,\d{3})+\.\d+|[1-9]\d{0,2}(?:,\d{3}){2,}",  # 87,508.83 or 1,234,567
-    "thousands dot": r"[1-9]\d{0,2}(?:\.\d{3})+,\d+|[1-9]\d{0,2}(?:\.\d{3}){2,}",   # 87.508,83 or 1.234.567
-    "comma3": r"[1-9]\d{0,2},\d{3}",                                                # 434,334: either
-    "decimal comma": r"\d+,\d+",                                                     # 0,5 or 12,3456
-}
-
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 512  # enough of a file's start to tell its encoding
 SPECIAL_FILES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
@@ -406,7 +399,7 @@ def _when(ts: pd.Timestamp) -> str:
 
 def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, column: str, path) -> pd.Series:
     text = raw.str.strip()
-    values = pd.to_numeric(_plain_numbers(text, column, path), errors="coerce")
+    values = pd.to_numeric(plain_numbers(text, column, path), errors="coerce")
     values = values.where(np.isfinite(values))  # "inf" is no price either
     missing = raw.isna() | text.isin(["", "nan", "NaN", "null", "None"])
     nonnumeric = values.isna() & ~missing
@@ -416,48 +409,6 @@ def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, column: str, path) ->
             f"{path}: non-numeric close {raw.iloc[i]!r} on {_when(index[i])}"
         )
     return pd.Series(values.to_numpy(dtype="float64"), index=index, name="close")
-
-
-def _plain_numbers(text: pd.Series, column: str, path) -> pd.Series:
-    """The column's numbers with a decimal point and no thousands separators.
-
-    Quoted spreadsheet numbers have commas: 87,508.83 (commas for thousands) or 87.508,83 and
-    434,334 (a comma for decimals, dots for thousands). The convention is decided for the whole
-    column, from the values only one of them reads: 434,334 alone is 434334 or 434.334, and is
-    refused. Values without a comma read with a decimal point, as every program writes them.
-    """
-    unsigned = text.str.replace(r"^[+-]", "", regex=True)
-    form = {name: unsigned.str.fullmatch(pattern, na=False).to_numpy() for name, pattern in NUMBER_FORMS.items()}
-    either = form["comma3"]
-    us = form["thousands comma"]
-    european = form["thousands dot"] | (form["decimal comma"] & ~either)
-    point = (pd.to_numeric(text, errors="coerce").notna() & text.str.contains(".", regex=False, na=False)).to_numpy()
-    if us.any() and european.any():
-        raise _mixed(text, (us, "a comma for thousands"), (european, "a comma for decimals"), column, path)
-    if european.any():
-        if point.any():  # 12.5 cannot be European, 0,5 nothing else
-            raise _mixed(text, (point, "a decimal point"), (european, "a decimal comma"), column, path)
-        european |= either
-        return text.where(~european, text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
-    if either.any() and not us.any():
-        i = int(np.argmax(either))
-        value = text.iloc[i]
-        raise DataError(
-            f"{path}: ambiguous numbers in column {column!r}: {value!r} (data row {i + 1}) reads as "
-            f"{value.replace(',', '')} (thousands separator) or {value.replace(',', '.')} (decimal comma); "
-            "write plain numbers with a decimal point and no thousands separator"
-        )
-    return text.where(~(us | either), text.str.replace(",", "", regex=False))
-
-
-def _mixed(text: pd.Series, first, second, column: str, path) -> DataError:
-    (a, how_a), (b, how_b) = first, second
-    i, j = int(np.argmax(a)), int(np.argmax(b))
-    return DataError(
-        f"{path}: column {column!r} mixes number formats: {text.iloc[i]!r} (data row {i + 1}) has {how_a}, "
-        f"{text.iloc[j]!r} (data row {j + 1}) {how_b}; write plain numbers with a decimal point and no "
-        "thousands separator"
-    )
 
 
 def _daily(close: pd.Series, path, intraday: bool, today: date, earliest) -> pd.Series:
@@ -562,7 +513,7 @@ def _other_columns(frame: pd.DataFrame, close: pd.Series, intraday: bool, path) 
             continue
         text = frame[name].astype(str).str.strip()
         try:
-            values = pd.to_numeric(_plain_numbers(text, name, path), errors="coerce")
+            values = pd.to_numeric(plain_numbers(text, name, path), errors="coerce")
         except DataError as e:
             missing[column] = str(e).removeprefix(f"{path}: ")
             continue

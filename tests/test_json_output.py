@@ -44,10 +44,12 @@ def test_data(csv, capfd):
     code, record, err = run(capfd, "data", "--csv", csv, "--json")
     assert code == 0
     assert err.splitlines() == [f"source:     {csv}", "rows:       120", "first date: 2021-01-01",
-                                "last date:  2021-04-30", f"last close: {WALK.iloc[-1]:,.2f} USD", "gaps:       none"]
+                                "last date:  2021-04-30", f"last close: {WALK.iloc[-1]:,.2f} USD", "gaps:       none",
+                                "inputs:     close,open,high,low,range,volume (--inputs)"]
     assert record == {"source": str(csv), "rows": 120, "first_date": "2021-01-01", "last_date": "2021-04-30",
                       "last_close": pytest.approx(float(WALK.iloc[-1])),
-                      "gaps": {"filled_days": 0, "runs": []}, "cache": None}
+                      "gaps": {"filled_days": 0, "runs": []}, "cache": None,
+                      "inputs": ["close", "open", "high", "low", "range", "volume"], "unsupported_inputs": {}}
     code, again, err = run(capfd, "data", "--csv", csv, "--json", "--quiet")
     assert code == 0 and err == "" and again == record
 
@@ -59,7 +61,7 @@ def test_data_with_gaps_puts_the_note_on_stderr(tmp_path, capfd):
     assert code == 0
     assert (record["rows"], record["gaps"]) == (120, {"filled_days": 2, "runs": [["2021-02-10", "2021-02-11"]]})
     gaps = "2 missing days filled with the previous close (2021-02-10..2021-02-11)"
-    assert err.splitlines()[0] == f"WARNING: gaps: {gaps}" and err.splitlines()[-1] == f"gaps:       {gaps}"
+    assert err.splitlines()[0] == f"WARNING: gaps: {gaps}" and err.splitlines()[-2] == f"gaps:       {gaps}"
 
 
 def test_train_sends_keras_progress_to_stderr(csv, capfd, tmp_path):
