@@ -399,11 +399,11 @@ def backtest_coins(cfg, s: BacktestSettings, sources: dict[str, Path], command: 
 # --- several training windows ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class WindowsBacktest:
-    """The same backtest of each coin under several training windows, run together (one engine);
-    `runs[coin][train_days]` is the Backtest of that coin and window, windows shortest first."""
+class GridBacktest:
+    """The same backtest of each coin under several variants of its settings, run together (one
+    engine): `runs[coin][key]` is the Backtest of that coin and variant."""
 
-    runs: dict[str, dict[int | None, Backtest]]   # coin -> train_days (None: expanding) -> its backtest
+    runs: dict[str, dict]   # coin -> variant key -> its backtest, in report order
     command: str
     engine: Engine
     wall_seconds: float
@@ -414,12 +414,12 @@ class WindowsBacktest:
         return list(self.runs)
 
     @property
-    def windows(self) -> list[int | None]:
+    def keys(self) -> list:
         return list(next(iter(self.runs.values())))
 
     @property
     def all(self) -> list[Backtest]:
-        return [b for by_window in self.runs.values() for b in by_window.values()]
+        return [b for by_key in self.runs.values() for b in by_key.values()]
 
     @property
     def tasks(self) -> int:
@@ -428,6 +428,15 @@ class WindowsBacktest:
     @property
     def trained(self) -> int:
         return sum(b.trained for b in self.all)
+
+
+@dataclass(frozen=True)
+class WindowsBacktest(GridBacktest):
+    """A grid over training windows: `runs[coin][train_days]` (None: expanding), windows shortest first."""
+
+    @property
+    def windows(self) -> list[int | None]:
+        return self.keys
 
 
 def backtest_windows(cfg, s: BacktestSettings, sources: dict[str, Path | None], command: str = "backtest()",
@@ -469,37 +478,15 @@ def _grid(sources: dict[str, Path | None], variants: dict, s: BacktestSettings, 
 # --- several sets of inputs -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class InputsBacktest:
-    """The same backtest of each coin with several sets of inputs, run together (one engine);
-    `runs[coin][inputs]` is the Backtest of that coin and inputs, the first inputs the baseline the
-    others are tested against, cell by cell, on the same days."""
+class InputsBacktest(GridBacktest):
+    """A grid over sets of inputs: `runs[coin][inputs]`, in the order given, the first set the
+    baseline the others are tested against, cell by cell and seed by seed, on the same days."""
 
-    runs: dict[str, dict[tuple[str, ...], Backtest]]   # coin -> inputs -> its backtest, in the order given
     dm: dict[str, dict[str, dict[tuple[str, ...], tuple[DMTest, ...]]]]  # coin -> cell -> inputs (not the first) -> DM against the first, one per seed
-    command: str
-    engine: Engine
-    wall_seconds: float
-    out: Path
-
-    @property
-    def coins(self) -> list[str]:
-        return list(self.runs)
 
     @property
     def input_sets(self) -> list[tuple[str, ...]]:
-        return list(next(iter(self.runs.values())))
-
-    @property
-    def all(self) -> list[Backtest]:
-        return [b for by_inputs in self.runs.values() for b in by_inputs.values()]
-
-    @property
-    def tasks(self) -> int:
-        return sum(b.tasks for b in self.all)
-
-    @property
-    def trained(self) -> int:
-        return sum(b.trained for b in self.all)
+        return self.keys
 
 
 def inputs_dm(base: Backtest, other: Backtest, cell: str) -> tuple[DMTest, ...]:

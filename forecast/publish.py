@@ -127,13 +127,19 @@ def run_backtest_windows(cfg, s, sources: dict[str, Path | None],
     window, replaced together; returns the result, its JSON record and the charts' paths."""
     result = backtest.backtest_windows(cfg, s, sources, command)
     record = report_windows.windows_record(result)
-    out = Path(cfg.out)
-    charts = [(out / "backtest.png", plots_summary.coins_chart(**report_windows.windows_chart_inputs(result)))]
-    charts += [(out / report_windows.chart_name(result, coin, days),
-                plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
-                    b, report_windows.section_name(result, coin, days))))
-               for coin, by_window in result.runs.items() for days, b in by_window.items()]
-    return result, record, _write_report(out, "backtest", record, report_windows.windows_markdown(result), charts)
+    return result, record, _write_grid(Path(cfg.out), result, record, report_windows.windows_markdown(result),
+                                       report_windows.windows_chart_inputs(result), report_windows)
+
+
+def _write_grid(out: Path, result, record: dict, markdown: str, summary: dict, words) -> list[Path]:
+    """A grid run's files, replaced together: backtest.json and .md, backtest.png (plots_summary.coins_chart
+    of `summary`) and one backtest chart per coin and variant, named and titled by `words`
+    (report_windows or report_inputs: chart_name, section_name)."""
+    charts = [(out / "backtest.png", plots_summary.coins_chart(**summary))]
+    charts += [(out / words.chart_name(result, coin, key),
+                plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(b, words.section_name(result, coin, key))))
+               for coin, by_key in result.runs.items() for key, b in by_key.items()]
+    return _write_report(out, "backtest", record, markdown, charts)
 
 
 def run_backtest_inputs(cfg, s, sources: dict[str, Path | None], input_sets: list[tuple[str, ...]],
@@ -143,10 +149,5 @@ def run_backtest_inputs(cfg, s, sources: dict[str, Path | None], input_sets: lis
     set, replaced together; returns the result, its JSON record and the charts' paths."""
     result = backtest.backtest_inputs(cfg, s, sources, input_sets, command)
     record = report_inputs.inputs_record(result)
-    out = Path(cfg.out)
-    charts = [(out / "backtest.png", plots_summary.coins_chart(**report_inputs.inputs_chart_inputs(result)))]
-    charts += [(out / report_inputs.chart_name(result, coin, i),
-                plots_summary.backtest_chart(**report_backtest.backtest_chart_inputs(
-                    b, report_inputs.section_name(result, coin, i))))
-               for coin, by in result.runs.items() for i, b in by.items()]
-    return result, record, _write_report(out, "backtest", record, report_inputs.inputs_markdown(result), charts)
+    return result, record, _write_grid(Path(cfg.out), result, record, report_inputs.inputs_markdown(result),
+                                       report_inputs.inputs_chart_inputs(result), report_inputs)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from .backtest import DM_ALPHA, Backtest, InputsBacktest
 from .config import CELLS, inputs_label
 from .report import _fmt, _label, p_value
-from .report_backtest import backtest_markdown, backtest_record, engine_record, engine_sentence
-from .report_windows import _ratio
+from .report_backtest import backtest_markdown, backtest_record, engine_sentence
+from .report_windows import _ratio, grid_head
 
 
 def _spread(b: Backtest, cell: str, what: str):
@@ -84,12 +84,7 @@ def inputs_record(r: InputsBacktest) -> dict:
     """backtest.json of a run over sets of inputs: the table and sentences, then every coin and set's
     backtest.json as `runs[coin][inputs]`."""
     return {
-        "command": r.command,
-        "coins": r.coins,
-        "inputs": [inputs_label(i) for i in r.input_sets],
-        "engine": engine_record(r.engine),
-        "tasks": {"total": r.tasks, "trained": r.trained, "read_back": r.tasks - r.trained},
-        "wall_seconds": r.wall_seconds,
+        **grid_head(r, "inputs", [inputs_label(i) for i in r.input_sets]),
         "summary": {
             "rule": "ratios and direction: seed means over all out-of-sample days; DM vs naive: first seed; "
                     "DM vs the first inputs: each seed, the same cell and seed's forecasts on the same days; "

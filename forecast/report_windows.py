@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backtest import DM_ALPHA, Backtest, WindowsBacktest
+from .backtest import DM_ALPHA, Backtest, GridBacktest, WindowsBacktest
 from .backtest_plan import window_name
 from .config import CELLS
 from .report import _fmt, _label, inputs_of, p_value
@@ -81,16 +81,24 @@ def _row_record(b: Backtest) -> dict:
     }
 
 
+def grid_head(g: GridBacktest, name: str, keys: list[str]) -> dict:
+    """The first fields of a grid run's backtest.json: command, coins, its variants under `name`,
+    engine, tasks and wall time."""
+    return {
+        "command": g.command,
+        "coins": g.coins,
+        name: keys,
+        "engine": engine_record(g.engine),
+        "tasks": {"total": g.tasks, "trained": g.trained, "read_back": g.tasks - g.trained},
+        "wall_seconds": g.wall_seconds,
+    }
+
+
 def windows_record(w: WindowsBacktest) -> dict:
     """backtest.json of a run over training windows: the table and sentences, then every coin and
     window's backtest.json as `runs[coin][window_key]`."""
     return {
-        "command": w.command,
-        "coins": w.coins,
-        "windows": [window_key(d) for d in w.windows],
-        "engine": engine_record(w.engine),
-        "tasks": {"total": w.tasks, "trained": w.trained, "read_back": w.tasks - w.trained},
-        "wall_seconds": w.wall_seconds,
+        **grid_head(w, "windows", [window_key(d) for d in w.windows]),
         "summary": {
             "rule": "MAE ratios: seed means over all out-of-sample days; DM tests of the first seed",
             "rows": {coin: {window_key(d): _row_record(b) for d, b in bw.items()} for coin, bw in w.runs.items()},
