@@ -247,7 +247,7 @@ def test_a_warm_task_file_without_its_weights_hash_is_trained_again(warm, monkey
     path.write_text(json.dumps(record))
     calls = []
 
-    def replay(cfg, close, data, link):
+    def replay(cfg, close, table, data, link):
         calls.append(link.task.name)
         clean = warm[0] / "backtest" / "tasks" / link.task.name
         return Trained(json.loads(clean.with_suffix(".json").read_text()),
