@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .config import inputs_label
 from .jsonio import level_key
 from .report import (
     _band_inputs, _label, _level, coverage_notes, interval_table, methods_record, methods_table, metrics_record,
@@ -31,6 +32,7 @@ def next_day_record(r: NextDay) -> dict:
             "first_date": r.test.first_date, "last_date": r.test.last_date, "days": r.test.days,
             "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
         "trained_until": r.trained_until,
+        "inputs": list(r.inputs),
     }
 
 
@@ -52,7 +54,8 @@ METHOD_WORDS = {"fixed": "one width for every day", "scaled": "width in proporti
 
 def next_day_text(r: NextDay) -> str:
     lines = [
-        f"{r.source}: next-day forecast by {_label(r.cell)}",
+        f"{r.source}: next-day forecast by {_label(r.cell)}" + ("" if r.inputs == ("close",) else
+                                                                 f" from {inputs_label(r.inputs)}"),
         f"  last close  {r.last_date}  {r.last_close:>12,.2f} USD",
         f"  forecast    {r.date}  {r.predicted_close:>12,.2f} USD  ({r.change_pct:+.2f}%)",
     ]

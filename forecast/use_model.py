@@ -68,6 +68,7 @@ class NextDay:
     usual_sigma: float                            # the calibration days' median sigma
     third: int                                    # 0 calm, 1 middle, 2 volatile: today's sigma among the calibration days'
     methods: dict[str, dict[float, tuple[float, float]]]  # every method predict can draw -> its intervals
+    inputs: tuple[str, ...] = ("close",)          # what the model read of each day of the window
 
 
 def next_day(cfg, own_source: bool = False) -> NextDay:
@@ -92,6 +93,7 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
         trained_until=saved.info.trained_on.last,
         method=cfg.interval_method, sigma=sigma, usual_sigma=vc.median_sigma, third=int(vc.group([sigma])[0]),
         methods={m: _first_day(g) for m, g in methods.items()},
+        inputs=info.inputs,
     )
 
 

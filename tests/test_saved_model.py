@@ -609,8 +609,9 @@ def test_model_json_records_the_inputs(with_inputs, cell):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_predict_and_evaluate_read_the_inputs(with_inputs, capsys, tmp_path, cell):
     out = with_inputs / "out"
-    code, text, _ = run(capsys, "predict", "--out", out, "--cell", cell, "--json")
-    assert code == 0
+    code, text, err = run(capsys, "predict", "--out", out, "--cell", cell, "--json")
+    assert code == 0 and json.loads(text)["inputs"] == ["close", "high", "volume"]
+    assert err.splitlines()[0] == f"{with_inputs / 'prices.csv'}: next-day forecast by {cell.upper()} from {INPUTS}"
     # The last day's volume ten times larger: the model reads it, so the forecast moves.
     louder = pd.read_csv(with_inputs / "prices.csv")
     louder.loc[louder.index[-1], "Volume"] *= 10
