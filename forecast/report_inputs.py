@@ -13,7 +13,7 @@ from .backtest import DM_ALPHA, Backtest, InputsBacktest
 from .config import CELLS, inputs_label
 from .report import _fmt, _label, p_value
 from .report_backtest import backtest_markdown, backtest_record, engine_sentence
-from .report_windows import _ratio, grid_head
+from .report_windows import _ratio, grid_head, grid_tail
 
 
 def _spread(b: Backtest, cell: str, what: str):
@@ -170,9 +170,7 @@ def inputs_text(r: InputsBacktest, charts: list[str]) -> str:
         "",
         *verdict(r),
         "",
-        f"{r.trained} of {r.tasks} trainings run now ({r.engine.name}, {r.engine.workers} "
-        f"worker{'s' if r.engine.workers != 1 else ''}), wall time {r.wall_seconds:,.0f} s",
-        f"written: {r.out / 'backtest.json'}, {r.out / 'backtest.md'}, {', '.join(charts)}",
+        *grid_tail(r, charts),
     ])
 
 

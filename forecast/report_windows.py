@@ -180,10 +180,15 @@ def windows_text(w: WindowsBacktest, charts: list[str]) -> str:
         "",
         *history_sentences(w),
         "",
-        f"{w.trained} of {w.tasks} trainings run now ({w.engine.name}, {w.engine.workers} "
-        f"worker{'s' if w.engine.workers != 1 else ''}), wall time {w.wall_seconds:,.0f} s",
-        f"written: {w.out / 'backtest.json'}, {w.out / 'backtest.md'}, {', '.join(charts)}",
+        *grid_tail(w, charts),
     ])
+
+
+def grid_tail(g: GridBacktest, charts: list[str]) -> list[str]:
+    """The last lines of a grid run's terminal text: its trainings and engine, and the files written."""
+    return [f"{g.trained} of {g.tasks} trainings run now ({g.engine.name}, {g.engine.workers} "
+            f"worker{'s' if g.engine.workers != 1 else ''}), wall time {g.wall_seconds:,.0f} s",
+            f"written: {g.out / 'backtest.json'}, {g.out / 'backtest.md'}, {', '.join(charts)}"]
 
 
 def chart_name(w: WindowsBacktest, coin: str, days: int | None) -> str:

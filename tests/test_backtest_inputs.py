@@ -56,6 +56,12 @@ def test_files_tasks_and_progress(inputs_run):
     runs = record["runs"]["prices"]
     assert runs[OTHER]["settings"]["inputs"] == ["close", "high", "volume"] and "inputs" not in runs["close"]["settings"]
     assert runs["close"]["folds"][0]["test"] == runs[OTHER]["folds"][0]["test"]  # the same days
+    # The text (on stderr with --json) ends with what ran and what was written; each set's report names its inputs.
+    assert stderr.splitlines()[-2].startswith("8 of 16 trainings run now (serial, 1 worker), wall time ")
+    assert stderr.splitlines()[-1] == (f"written: {out / 'backtest.json'}, {out / 'backtest.md'}, {out / 'backtest.png'}, "
+                                       f"{out / 'backtest-close.png'}, {out / 'backtest-close+high+volume.png'}")
+    markdown = (out / "backtest.md").read_text()
+    assert "inputs close, 4 units" in markdown and f"inputs {OTHER}, 4 units" in markdown
 
 
 @pytest.mark.parametrize("inputs", ["close", OTHER])
