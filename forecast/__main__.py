@@ -335,8 +335,6 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         args.inputs = args.inputs[0]
         if len(args.input_sets) > 1 and len(args.train_days or ()) > 1:
             parser.error("compare several --train-days or several --inputs in one run, not both")
-    elif getattr(args, "inputs", ...) is None and args.command == "backtest":
-        args.input_sets = [DEFAULTS.inputs]
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     try:
@@ -442,9 +440,10 @@ def cmd_backtest(cfg: Config, args) -> int:
     from . import report_backtest, report_coins, report_inputs, report_windows
     from .publish import run_backtest, run_backtest_coins, run_backtest_inputs, run_backtest_windows
 
-    if len(args.input_sets) > 1:
+    input_sets = getattr(args, "input_sets", [cfg.inputs])  # set where --inputs was given
+    if len(input_sets) > 1:
         sources = getattr(args, "sources", None) or {cfg.ticker: None}
-        result, record, charts = run_backtest_inputs(cfg, args.backtest, sources, args.input_sets,
+        result, record, charts = run_backtest_inputs(cfg, args.backtest, sources, input_sets,
                                                      command=args.command_line)
         return _result(args, lambda: report_inputs.inputs_text(result, list(map(str, charts))), lambda: record)
     if args.backtest.windows:

@@ -497,7 +497,7 @@ def parse_price_columns(frame: pd.DataFrame, path, *, today: date | None = None,
         if not others:
             return PriceColumns(daily, pd.DataFrame(index=daily.index), {})
         raw, missing = _other_columns(frame, close, intraday, path)
-    table, missing = checked_table(daily, raw, missing, str(path))
+    table, missing = checked_table(daily, raw, missing)
     return PriceColumns(daily, table, missing)
 
 

@@ -83,8 +83,9 @@ class Prices:
 
     def unsupported(self) -> dict[str, str]:
         """Each input the source cannot give -> why (its first missing column's reason)."""
-        return {name: next(self.why_not(c) for c in columns if self.why_not(c) is not None)
-                for name, columns in INPUT_COLUMNS.items() if name not in self.supported_inputs()}
+        found = {name: [self.why_not(c) for c in columns] for name, columns in INPUT_COLUMNS.items()}
+        return {name: next(why for why in reasons if why is not None)
+                for name, reasons in found.items() if any(reasons)}
 
     def summary(self) -> str:
         c = self.close
@@ -193,8 +194,8 @@ def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...
     return full.ffill(), tuple(runs)
 
 
-def checked_table(close: pd.Series, raw: dict[str, pd.Series], missing: dict[str, str],
-                  source: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def checked_table(close: pd.Series, raw: dict[str, pd.Series],
+                  missing: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """The other columns of a price source, each a float Series on the close's days (NaN where the
     close is), kept only where every value is usable: a price positive and finite, volume positive
     (its log is the input), high at or above and low at or below the day's open and close. A column

@@ -278,5 +278,5 @@ def load_yahoo(
                 cached = _Cache(frame=frame, close=close)
     close, source = cached.close, f"Yahoo Finance {ticker}"
     numbers = {c.lower(): cached.frame[c] for c in cached.frame.columns if c.lower() in COLUMNS}
-    table, missing = checked_table(close, numbers, {}, source)
+    table, missing = checked_table(close, numbers, {})
     return finish(close, source, start, end, min_rows, cache=path, table=table, missing=missing)
