@@ -19,7 +19,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from .config import CELLS, INPUT_SETS, INPUTS, INTERVAL_METHODS, MAX_SEED, SCALINGS, Config, parse_inputs
+from .config import CELLS, INPUT_SETS, INPUTS, INTERVAL_METHODS, MAX_SEED, SCALINGS, Config, inputs_label, parse_inputs
 from .errors import ConfigError, ForecastError
 from .jsonio import dumps
 
@@ -184,10 +184,10 @@ def _json(p, what: str) -> None:
                    help=f"print {what} as one JSON object on stdout; progress and notes go to stderr")
 
 
-def _training(p, test_start: bool = True) -> None:
+def _training(p, test_start: bool = True, sets: bool = False) -> None:
     g = p.add_argument_group("windows and training")
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
-    many = not test_start  # a backtest compares several sets of inputs in one run
+    many = sets or not test_start  # compare and backtest compare several sets of inputs in one run
     shorthands = ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_SETS.items())
     g.add_argument("--inputs", type=inputs_list, action="append" if many else "store", metavar="NAMES",
                    help=f"what the model reads of each day, comma-separated: {', '.join(INPUTS)}, or {shorthands}; "
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="train both cells on the same split, evaluate, time and report")
     _source(p)
-    _training(p)
+    _training(p, sets=True)
     p.add_argument("--seeds", type=positive_int, default=3,
                    help="seeds per cell, from --seed on: small RNNs vary with the seed (default: %(default)s)")
     p.add_argument("--calls", type=non_negative_int, default=200,
@@ -327,13 +327,13 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             twice = next(n for n in args.sources if [c for c, _ in args.csv].count(n) > 1)
             parser.error(f"coin name {twice!r} is given twice; name each file: --csv NAME=PATH")
         args.csv = args.csv[0][1] if len(args.csv) == 1 else None
-    if isinstance(getattr(args, "inputs", None), list):  # backtest: each --inputs one set to compare
+    if isinstance(getattr(args, "inputs", None), list):  # compare and backtest: each --inputs one set to compare
         args.input_sets = list(dict.fromkeys(args.inputs))
         if len(args.input_sets) < len(args.inputs):
             twice = next(i for i in args.input_sets if args.inputs.count(i) > 1)
-            parser.error(f"--inputs {','.join(twice)} is given twice")
+            parser.error(f"--inputs {inputs_label(twice)} is given twice")
         args.inputs = args.inputs[0]
-        if len(args.input_sets) > 1 and len(args.train_days or ()) > 1:
+        if len(args.input_sets) > 1 and len(getattr(args, "train_days", None) or ()) > 1:
             parser.error("compare several --train-days or several --inputs in one run, not both")
     fields = set(Config.__dataclass_fields__)
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
@@ -427,9 +427,14 @@ def cmd_evaluate(cfg: Config, args) -> int:
 
 def cmd_compare(cfg: Config, args) -> int:
     # TensorFlow loads here, after quiet_tensorflow() (see cmd_train)
-    from . import report_compare
-    from .publish import run_compare
+    from . import report_compare, report_inputs
+    from .publish import run_compare, run_compare_inputs
 
+    input_sets = getattr(args, "input_sets", [cfg.inputs])  # set where --inputs was given
+    if len(input_sets) > 1:
+        result, charts = run_compare_inputs(cfg, input_sets, seeds=args.seeds, calls=args.calls, command=args.command_line)
+        return _result(args, lambda: report_inputs.compare_inputs_text(result, list(map(str, charts))),
+                       lambda: report_inputs.compare_inputs_record(result))
     result = run_compare(cfg, seeds=args.seeds, calls=args.calls, command=args.command_line)
     return _result(args, lambda: report_compare.comparison_text(result, Path(cfg.out)),
                    lambda: report_compare.comparison_record(result))

@@ -494,8 +494,7 @@ def inputs_dm(base: Backtest, other: Backtest, cell: str) -> tuple[DMTest, ...]:
     seed's on the same days); a negative statistic: `other`'s inputs have the smaller loss."""
     if not base.dates.equals(other.dates):  # one folds rule on one price file: never, unless a bug
         raise ValueError("the two runs forecast different days")
-    return tuple(metrics.diebold_mariano(base.actual, theirs, ours)
-                 for ours, theirs in zip(base.cells[cell].points, other.cells[cell].points))
+    return metrics.dm_by_seed(base.actual, base.cells[cell].points, other.cells[cell].points)
 
 
 def backtest_inputs(cfg, s: BacktestSettings, sources: dict[str, Path | None], input_sets: list[tuple[str, ...]],

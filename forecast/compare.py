@@ -3,7 +3,8 @@
 `compare` returns a typed Comparison (publish.run_compare writes it as comparison.json,
 comparison.md and comparison.png). The models it trains are saved like `train`'s, through
 the `save` it is given, and reused when a saved model was trained on the same prices with
-the same settings.
+the same settings. `compare_inputs` runs it once per set of inputs, each set's models in a
+folder of its own, and tests every set against the first, cell by cell and seed by seed.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from . import bench, saved_model
-from .config import CELLS
+from .config import CELLS, inputs_key, inputs_label
 from .prices import Prices
 from .sources import load_prices
-from .errors import ModelError
-from .metrics import DMTest, ErrorMetrics, Evaluation, ForecastMetrics, OverSeeds, Spread, dm_tests
+from .errors import ConfigError, ModelError
+from .metrics import DMTest, ErrorMetrics, Evaluation, ForecastMetrics, OverSeeds, Spread, dm_by_seed, dm_tests
 from .model_info import DataInfo, Span, TrainedModel
 from .inference import forecast_scored, predict_usd
 from .train import judge_methods, train
@@ -113,11 +114,14 @@ def get_run(cfg, prices: Prices, dataset: Dataset, directory: Path, save: Save) 
     return SeedRun(trained, trained.test, reused=False, methods=trained.methods)
 
 
-def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *, save: Save) -> Comparison:
+def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *, save: Save,
+            prices: Prices | None = None) -> Comparison:
     """Both cells on one split, `seeds` seeds each; a model not reusable from <out> is trained and
-    handed to `save` (publish.save_run) with the folder it belongs in."""
+    handed to `save` (publish.save_run) with the folder it belongs in. `prices`: cfg's source,
+    already loaded."""
     cfg = cfg.replace(all_data=False)  # the comparison is about held-out test days
-    prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
+    if prices is None:
+        prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     dataset = build_dataset(prices.close, cfg, prices.columns(cfg.inputs))  # one split for both cells
     X_test, y_test, dates = dataset.part("test")
     seed_list = tuple(cfg.seed + k for k in range(seeds))
@@ -152,3 +156,55 @@ def compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()", *
         dm_by_seed={s: tests(k) for k, s in enumerate(seed_list)},
         timing=timing,
     )
+
+
+@dataclass(frozen=True)
+class InputsComparison:
+    """compare under several sets of inputs on one price file, split and seeds: `runs[inputs]` in the
+    order given, the first set the baseline the others are tested against."""
+
+    command: str
+    runs: dict[tuple[str, ...], Comparison]
+    dm: dict[str, dict[tuple[str, ...], tuple[DMTest, ...]]]  # cell -> inputs (not the first) -> DM against the first, one per seed
+    out: Path
+
+    @property
+    def input_sets(self) -> list[tuple[str, ...]]:
+        return list(self.runs)
+
+    @property
+    def first(self) -> Comparison:
+        return next(iter(self.runs.values()))
+
+
+def set_dir(out: Path, inputs: tuple[str, ...]) -> Path:
+    """Where one set's models live in a comparison over inputs: <out>/<inputs>/ ("close", "ohlcv",
+    "close+high"), each a one-set compare's own folder, so `predict --out` reads it."""
+    return Path(out) / inputs_key(inputs)
+
+
+def compare_inputs(cfg, input_sets: list[tuple[str, ...]], seeds: int = 1, calls: int = 200,
+                   command: str = "compare()", *, save: Save) -> InputsComparison:
+    """compare once per set of inputs (each set's models in set_dir, reused like compare's), on the
+    same split and seeds; then Diebold-Mariano of each set against the first, per cell and seed. A
+    set the price file cannot give is refused before anything trains."""
+    if len(input_sets) < 2 or len(set(input_sets)) < len(input_sets):
+        raise ConfigError(f"a comparison over inputs needs at least 2 different sets of them, got "
+                          f"{'; '.join(map(inputs_label, input_sets)) or 'none'}")
+    cfg = cfg.replace(all_data=False)
+    prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
+    for inputs in input_sets:
+        prices.require(inputs)
+    runs = {tuple(i): compare(cfg.replace(inputs=tuple(i), out=set_dir(cfg.out, i)), seeds, calls, command,
+                              save=save, prices=prices) for i in input_sets}
+    base = runs[tuple(input_sets[0])]
+    for r in runs.values():
+        if not r.dates.equals(base.dates):  # the split rests on the closes alone: never, unless a bug
+            raise ValueError("two sets of inputs were tested on different days")
+
+    def points(c: Comparison, cell: str) -> list[np.ndarray]:
+        return [r.test.forecast.point for r in c.cells[cell].runs]  # (n,) per seed
+
+    dm = {cell: {i: dm_by_seed(base.actual, points(base, cell), points(r, cell)) for i, r in runs.items() if r is not base}
+          for cell in CELLS}
+    return InputsComparison(command=command, runs=runs, dm=dm, out=Path(cfg.out))

@@ -126,6 +126,11 @@ def inputs_label(inputs: tuple[str, ...]) -> str:
     return next((short for short, names in INPUT_SETS.items() if names == tuple(inputs)), ",".join(inputs))
 
 
+def inputs_key(inputs: tuple[str, ...]) -> str:
+    """A set of inputs in folder and file names: its label with "+" for "," ("close+high", "ohlcv")."""
+    return inputs_label(inputs).replace(",", "+")
+
+
 def _problems(c: Config):
     """Each broken setting as one message, in field order."""
     def whole(name, low):

@@ -163,6 +163,15 @@ def diebold_mariano(actual, pred_a, pred_b, h: int = 1, power: int = 2) -> DMTes
     return DMTest(statistic=float(statistic), p_value=float(p_value), days=n)
 
 
+def dm_by_seed(actual, base, other) -> tuple[DMTest, ...]:
+    """Diebold-Mariano of each seed's `other` forecasts against the same seed's `base` forecasts, all
+    on the same days (`base` and `other`: one (n,) array per seed, in seed order); a negative statistic:
+    `other` has the smaller loss."""
+    if len(base) != len(other):
+        raise ValueError(f"one forecast per seed on each side, got {len(base)} and {len(other)}")
+    return tuple(diebold_mariano(actual, theirs, ours) for ours, theirs in zip(base, other))
+
+
 # The pairs every comparison and backtest tests, first forecast first: a negative DM statistic favours it.
 PAIRS = (("gru", "lstm"), ("gru", "naive"), ("lstm", "naive"))
 

@@ -103,8 +103,9 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
                      mae_ratio_std: dict[str, float | None], seeds: int, seed_shown: int,
                      dm_p_vs_naive: dict[str, float], dm_p_between: float, us_per_window: dict[str, float] | None,
                      train_s_per_epoch: dict[str, float], bands=None, zoom_days: int = 90,
-                     rolling_days: int = 30, band_level: float = 80) -> Figure:
-    """GRU vs LSTM vs naive at a glance.
+                     rolling_days: int = 30, band_level: float = 80, inputs: str | None = None) -> Figure:
+    """GRU vs LSTM vs naive at a glance (`inputs`: the set the models read, named in the title where
+    a comparison over inputs draws one chart per set).
 
     Rows: the forecast chart's three panels on the test days (price zoom of seed `seed_shown`'s
     forecasts, cumulative excess error, rolling MAE ratio; see `forecast_chart`), then the
@@ -132,7 +133,7 @@ def comparison_chart(dates, actual, forecasts: dict[str, np.ndarray], naive, *, 
                      ",.1f")
     _speed_panel(fig.add_subplot(grid[3, 2]), train_s_per_epoch, "training: time per epoch", "s", ",.2f")
     fig.suptitle(f"{' vs '.join(forecasts)} vs naive (tomorrow = today), test days "
-                 f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", fontsize=12)
+                 f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}" + (f", inputs {inputs}" if inputs else ""), fontsize=12)
     return fig
 
 
@@ -366,11 +367,12 @@ def backtest_chart(fold_starts, fold_ends, ratio: dict[str, np.ndarray], ratio_l
 
 
 def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict[str, list[float]],
-                ratio_high: dict[str, list[float]], *, seeds: int | None = None, per: str = "coin", ax=None) -> Figure:
+                ratio_high: dict[str, list[float]], *, seeds: int | None = None, per: str = "coin",
+                days: str = "all out-of-sample days", ax=None) -> Figure:
     """A multi-coin backtest at a glance: per coin, each cell's MAE over all out-of-sample days relative
     to naive's (mean over `seeds` seeds, the seed min..max as error bars), side by side around the
     line at 1 = naive. Points, not bars: the gaps are ~1%. `per` names what a position is (a coin, or a
-    coin and training window)."""
+    coin and training window); `days`, the days the ratios are over (a comparison's test days)."""
     for name in ratio:
         colour(name)
         for what, table in (("ratio", ratio), ("ratio_low", ratio_low), ("ratio_high", ratio_high)):
@@ -395,7 +397,7 @@ def coins_chart(coins: list[str], ratio: dict[str, list[float]], ratio_low: dict
     ax.set_ylim(1 - 1.5 * spread, 1 + 1.5 * spread)
     ax.set_xlim(-0.6, len(coins) - 0.4)
     ax.set_xticks(range(len(coins)), coins)
-    ax.set_ylabel("MAE / naive MAE, all out-of-sample days")
+    ax.set_ylabel(f"MAE / naive MAE, {days}")
     bars = f"mean over {seeds} seeds, bars: seed min..max" if seeds and seeds > 1 else "one seed"
     ax.set_title(f"MAE relative to naive per {per} (below 1 beats naive)\n{bars}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)

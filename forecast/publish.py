@@ -88,6 +88,21 @@ def run_compare(cfg, seeds: int = 1, calls: int = 200, command: str = "compare()
     return result
 
 
+def run_compare_inputs(cfg, input_sets: list[tuple[str, ...]], seeds: int = 1, calls: int = 200,
+                       command: str = "compare()") -> tuple[compare.InputsComparison, list[Path]]:
+    """compare over sets of inputs (each set's models saved in <out>/<inputs>/ as train's are), then
+    comparison.json and .md (the table across sets and cells, then every set's comparison),
+    comparison.png (the MAE ratios side by side) and comparison-<inputs>.png (each set's comparison
+    chart), replaced together; returns the result and the charts' paths."""
+    result = compare.compare_inputs(cfg, input_sets, seeds, calls, command, save=save_run)
+    out = Path(cfg.out)
+    charts = [(out / "comparison.png", plots_summary.coins_chart(**report_inputs.compare_inputs_chart_inputs(result)))]
+    charts += [(out / report_inputs.compare_chart_name(i),
+                plots_summary.comparison_chart(**report_inputs.set_chart_inputs(result, i))) for i in result.input_sets]
+    return result, _write_report(out, "comparison", report_inputs.compare_inputs_record(result),
+                                 report_inputs.compare_inputs_markdown(result), charts)
+
+
 def run_backtest(cfg, s, command: str = "backtest()") -> tuple[backtest.Backtest, dict]:
     """backtest, then backtest.json, .md, .png and intervals.png (the interval methods); returns the
     result and its JSON record."""

@@ -236,7 +236,7 @@ def _method_rows(c: Comparison, method: str, level: float) -> list[tuple[str, Me
 
 
 def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
-                        sections: tuple[str, ...] | None = None) -> str:
+                        sections: tuple[str, ...] | None = None, title: str = "GRU vs LSTM: next-day BTC close") -> str:
     """comparison.md: the tables a person reads, in COMPARISON_SECTIONS order.
 
     `heading_level` is the markdown level of the title ("# ..."); each section's heading is one
@@ -264,7 +264,7 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
     many = verdicts.seeds_measured(len(seeds))
     parts: dict[str, list[str]] = {}
     parts["about"] = [
-        *([heading("GRU vs LSTM: next-day BTC close", 0), ""] if heading_level is not None else []),
+        *([heading(title, 0), ""] if heading_level is not None else []),
         f"Made by `{c.command}`.",
         "",
         f"Data: {c.data.source}, {c.data.first_date}..{c.data.last_date} ({c.data.rows} days). "

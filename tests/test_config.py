@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.config import Config, inputs_label, parse_inputs
+from forecast.config import Config, inputs_key, inputs_label, parse_inputs
 from forecast.errors import ConfigError
 
 
@@ -70,6 +70,7 @@ def test_inputs_are_read_in_one_order(text, inputs):
     assert parse_inputs(text) == inputs
     assert Config(inputs=text).inputs == inputs
     assert inputs_label(inputs) == {"ohlcv": "ohlcv"}.get(text, ",".join(inputs))
+    assert inputs_key(inputs) == {"ohlcv": "ohlcv"}.get(text, "+".join(inputs))  # folder and file names
 
 
 @pytest.mark.parametrize(("value", "message"), [

@@ -84,6 +84,15 @@ def test_diebold_mariano_worked_case():
     assert swapped.p_value == pytest.approx(out.p_value)
 
 
+def test_dm_by_seed_pairs_each_seed_and_tests_other_against_base():
+    # The worked case above as seed 2 (other worse: 8/3) beside seed 1 with the roles swapped (-8/3).
+    actual, worse, better = np.zeros(5), np.array([1.0, 1.0, 1.0, 1.0, 2.0]), np.zeros(5)
+    first, second = metrics.dm_by_seed(actual, [worse, better], [better, worse])
+    assert (first.statistic, second.statistic) == (pytest.approx(-8 / 3), pytest.approx(8 / 3))
+    with pytest.raises(ValueError, match="^one forecast per seed on each side, got 2 and 1$"):
+        metrics.dm_by_seed(actual, [worse, better], [better])
+
+
 def test_diebold_mariano_equal_forecasts_is_undefined_not_an_error():
     out = metrics.diebold_mariano(ACTUAL, PREDICTED, PREDICTED)
     assert math.isnan(out.statistic) and math.isnan(out.p_value)
