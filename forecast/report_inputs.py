@@ -313,7 +313,7 @@ def compare_inputs_text(c: InputsComparison, charts: list[str]) -> str:
         "",
         *verdict(c),
         "",
-        f"{trained} of {models} models trained now, the rest reused; saved in "
+        f"{trained} of {models} models trained now, {models - trained} reused; saved in "
         + ", ".join(str(set_dir(c.out, i)) for i in c.input_sets),
         f"written: {c.out / 'comparison.json'}, {c.out / 'comparison.md'}, {', '.join(charts)}",
     ])

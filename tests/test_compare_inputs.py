@@ -56,7 +56,7 @@ def test_files_folders_and_reuse(compared, over_inputs):
         for k in (0, 1):
             np.testing.assert_array_equal(result.runs[("close",)].cells[cell].runs[k].test.forecast.point,
                                           compared[1].cells[cell].runs[k].test.forecast.point)
-    assert text.splitlines()[-2] == (f"4 of 8 models trained now, the rest reused; saved in {out / 'close'}, "
+    assert text.splitlines()[-2] == (f"4 of 8 models trained now, 4 reused; saved in {out / 'close'}, "
                                        f"{out / 'close+high+volume'}")
 
 
