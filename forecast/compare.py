@@ -191,7 +191,6 @@ def compare_inputs(cfg, input_sets: list[tuple[str, ...]], seeds: int = 1, calls
     if len(input_sets) < 2 or len(set(input_sets)) < len(input_sets):
         raise ConfigError(f"a comparison over inputs needs at least 2 different sets of them, got "
                           f"{'; '.join(map(inputs_label, input_sets)) or 'none'}")
-    cfg = cfg.replace(all_data=False)
     prices = load_prices(cfg, min_rows=rows_needed(cfg.window))
     for inputs in input_sets:
         prices.require(inputs)

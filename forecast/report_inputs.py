@@ -226,6 +226,14 @@ def inputs_text(r: InputsBacktest, charts: list[str]) -> str:
     ])
 
 
+def _ratio_points(r: InputsBacktest | InputsComparison) -> dict:
+    """coins_chart's ratio, ratio_low and ratio_high: per cell, each (coin and) set's seed-mean MAE
+    ratio and its seed min and max, in table order."""
+    runs = [b for by in _Grid.of(r).runs.values() for b in by.values()]
+    return {key: {_label(c): [getattr(_spread(b, c, "mae_ratio_vs_naive"), what) for b in runs] for c in CELLS}
+            for key, what in (("ratio", "mean"), ("ratio_low", "low"), ("ratio_high", "high"))}
+
+
 def chart_name(r: InputsBacktest, coin: str, inputs: tuple[str, ...]) -> str:
     """backtest-<inputs>.png, or backtest-<coin>-<inputs>.png with several coins ("," as "+")."""
     key = inputs_key(inputs)
@@ -235,12 +243,9 @@ def chart_name(r: InputsBacktest, coin: str, inputs: tuple[str, ...]) -> str:
 def inputs_chart_inputs(r: InputsBacktest) -> dict:
     """plots_summary.coins_chart, one position per coin and set of inputs: each cell's seed-mean MAE
     ratio and its seed min..max."""
-    def pick(what: str) -> dict:
-        return {_label(c): [getattr(_spread(b, c, "mae_ratio_vs_naive"), what) for b in r.all] for c in CELLS}
-
     names = [inputs_label(i) if len(r.runs) == 1 else f"{coin}\n{inputs_label(i)}" for coin, by in r.runs.items() for i in by]
-    return dict(coins=names, ratio=pick("mean"), ratio_low=pick("low"), ratio_high=pick("high"),
-                seeds=len(r.all[0].seeds), per="set of inputs" if len(r.runs) == 1 else "coin and set of inputs")
+    return dict(coins=names, **_ratio_points(r), seeds=len(r.all[0].seeds),
+                per="set of inputs" if len(r.runs) == 1 else "coin and set of inputs")
 
 
 # --- compare over sets of inputs: comparison.json, .md and the charts -------------------------------
@@ -322,13 +327,8 @@ def compare_inputs_text(c: InputsComparison, charts: list[str]) -> str:
 def compare_inputs_chart_inputs(c: InputsComparison) -> dict:
     """plots_summary.coins_chart, one position per set of inputs: each cell's seed-mean MAE ratio on
     the test days and its seed min..max."""
-    def pick(what: str) -> dict:
-        return {_label(cell): [getattr(_spread(r, cell, "mae_ratio_vs_naive"), what) for r in c.runs.values()]
-                for cell in CELLS}
-
-    return dict(coins=[inputs_label(i) for i in c.input_sets], ratio=pick("mean"), ratio_low=pick("low"),
-                ratio_high=pick("high"), seeds=len(c.first.seeds), per="set of inputs",
-                days=f"the {c.first.split['test'].days} test days")
+    return dict(coins=[inputs_label(i) for i in c.input_sets], **_ratio_points(c), seeds=len(c.first.seeds),
+                per="set of inputs", days=f"the {c.first.split['test'].days} test days")
 
 
 def set_chart_inputs(c: InputsComparison, inputs: tuple[str, ...]) -> dict:
