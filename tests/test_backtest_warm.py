@@ -5,7 +5,10 @@ read back (checked by their sha256); and the engines' `after` hook that queues a
 next fold."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,10 +18,11 @@ from forecast.__main__ import build_parser, main
 from forecast.backtest_plan import REFITS, BacktestSettings, make_folds
 from forecast.backtest_task import Trained, make_task, plan, weights_bytes, weights_from
 from forecast.config import Config
+from forecast.csv_source import load_csv
 from forecast.errors import ConfigError
 
 from .backtest_helpers import TINY, WINDOW, metrics_only, run_cli, stdout_of, task_records
-from .conftest import random_walk
+from .conftest import REAL_CSV, random_walk
 from .test_engines import FakeRay
 
 WARM = [*TINY, "--refit", "warm"]   # 2 folds x 2 cells x 2 seeds: 4 chains of 2 tasks
@@ -105,18 +109,48 @@ def test_refit_is_checked_and_the_cli_offers_the_same_names(capsys, prices_csv):
     assert "(choose from 'cold', 'warm')" == f"(choose from {', '.join(map(repr, REFITS))})"  # the CLI's names are REFITS
 
 
+# A task's name covers its settings, its fold's bounds and the bytes of the closes it reads, as the
+# price file gives them. The series here is the embedded snapshot's first 125 days read from the CSV:
+# a synthetic walk (30000 * exp(cumsum(...))) would differ in its last bits between CPUs, whose vector
+# exp (numpy's AVX-512 code or not) rounds differently, and so would its hash (issue 31).
+NAMES_SCRIPT = """
+import sys
+from forecast.backtest_plan import BacktestSettings, make_folds
+from forecast.backtest_task import plan
+from forecast.config import Config
+from forecast.csv_source import load_csv
+close = load_csv(sys.argv[1]).close.iloc[:125]
+folds = make_folds(close.index[5:], BacktestSettings(folds=2, step=20))
+print(" ".join(t.name for t in plan(Config(window=5, units=4), folds, (42, 43), close)))
+"""
+PINNED_NAMES = [
+    "2014-12-11_gru_seed42_e2463af78023c2c3", "2014-12-11_gru_seed43_3cd5fbd6a7dabe67",
+    "2014-12-11_lstm_seed42_2598b1254e34a005", "2014-12-11_lstm_seed43_bb25ab11b9738ffe",
+    "2014-12-31_gru_seed42_ce4bfa9e6e6009ab", "2014-12-31_gru_seed43_f92f9d873bc93943",
+    "2014-12-31_lstm_seed42_67a93517e10e8d0c", "2014-12-31_lstm_seed43_d2a35d10ea7424e3"]
+
+
 def test_cold_task_names_are_the_ones_existing_task_files_carry():
     """Pinned: a cold task's key, and so its name, changes only with the task file's layout (schema 3,
     which keeps the validation days' forecasts, renamed every task once; warm refits did not)."""
-    close = random_walk(120 + WINDOW, seed=1)
-    folds = make_folds(close.index[WINDOW:], BacktestSettings(folds=2, step=20))
-    assert [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close)] == [
-        "2021-03-27_gru_seed42_e8f9170b14247eb2", "2021-03-27_gru_seed43_d729eb429a08aa15",
-        "2021-03-27_lstm_seed42_4ea96258464b6431", "2021-03-27_lstm_seed43_596dcf17026f3362",
-        "2021-04-16_gru_seed42_5f549e9e7552ae88", "2021-04-16_gru_seed43_5c7dd130db49144b",
-        "2021-04-16_lstm_seed42_7e5450cff91132a2", "2021-04-16_lstm_seed43_4e7a19427711ac91"]
-    assert [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close, "cold")] == \
-           [t.name for t in plan(Config(window=WINDOW, units=4), folds, (42, 43), close)]
+    close = load_csv(REAL_CSV).close.iloc[:125]
+    folds = make_folds(close.index[5:], BacktestSettings(folds=2, step=20))
+    assert [t.name for t in plan(Config(window=5, units=4), folds, (42, 43), close)] == PINNED_NAMES
+    assert [t.name for t in plan(Config(window=5, units=4), folds, (42, 43), close, "cold")] == PINNED_NAMES
+
+
+@pytest.mark.parametrize("environment", [
+    {},
+    # numpy on the baseline x86-64 instructions only: no AVX2, no AVX-512 (a name must not follow the CPU)
+    {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR", "PYTHONHASHSEED": "7"},
+    {"TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "12345"},
+])
+def test_task_names_are_the_same_in_a_fresh_process_whatever_its_environment(environment):
+    env = {k: v for k, v in os.environ.items() if k not in ("NPY_DISABLE_CPU_FEATURES", "PYTHONHASHSEED")}
+    done = subprocess.run([sys.executable, "-c", NAMES_SCRIPT, str(REAL_CSV)], env=env | environment,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == PINNED_NAMES
 
 
 def test_a_warm_task_names_the_one_before_it():
