@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.special import logsumexp
 from sklearn.preprocessing import MinMaxScaler
 
 from . import config
@@ -57,9 +58,17 @@ FEATURES = {
     "high": lambda col, last: np.log(col["high"] / last),
     "low": lambda col, last: np.log(col["low"] / last),
     "range": lambda col, last: np.log(col["high"] / col["low"]),
-    "volume": lambda col, last: np.log(col["volume"] / col["volume"].mean(axis=1, keepdims=True)),
+    "volume": lambda col, last: _log_over_mean(col["volume"]),
 }
 assert tuple(FEATURES) == config.INPUTS[1:]
+
+
+def _log_over_mean(volume: np.ndarray) -> np.ndarray:
+    """log(v / mean(v)) over each window (row), in log space: log v - (logsumexp(log v) - log n).
+    The same numbers on any real volumes; two of 1.7e308 in a window would make the mean inf (and
+    the input -inf on every day) the plain way."""
+    logs = np.log(volume)
+    return logs - (logsumexp(logs, axis=1, keepdims=True) - np.log(volume.shape[1]))
 
 
 def input_windows(close: pd.Series, table: pd.DataFrame | None, inputs: tuple[str, ...],

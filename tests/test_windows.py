@@ -301,6 +301,38 @@ def test_no_input_reads_the_day_it_forecasts(name):
         assert not np.array_equal(input_windows(close, moved, inputs, 4)[i], F[i])
 
 
+def test_the_volume_input_by_hand_and_as_the_plain_formula_gives_it():
+    """log(v / mean(v)) over the window, computed in log space: the same numbers on real volumes."""
+    close, t = ohlcv(6)
+    t["volume"] = [5.0, 1.0, 2.0, 6.0, 4.0, 9.0]
+    F = input_windows(close, t, ("close", "volume"), 3)[..., 0]  # windows of days 0..2, 1..3, 2..4
+    # Window 1 reads volumes 1, 2, 6: mean 3, so log(1/3), log(2/3), log(2).
+    np.testing.assert_allclose(F[1], [np.log(1 / 3), np.log(2 / 3), np.log(2)], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(F[2], [np.log(2 / 4), np.log(6 / 4), np.log(4 / 4)], rtol=1e-15, atol=1e-15)
+    # Real volumes (Yahoo's BTC-USD: 6e6..3.5e11 a day), 60-day windows: the plain formula to float precision.
+    close, t = ohlcv(300, seed=5)
+    t["volume"] = np.exp(np.random.default_rng(5).uniform(np.log(6e6), np.log(3.5e11), 300))
+    F = input_windows(close, t, ("close", "volume"), 60)[..., 0]
+    v = make_windows(t["volume"].to_numpy(), 60)[0]
+    np.testing.assert_allclose(F, np.log(v / v.mean(axis=1, keepdims=True)), rtol=0, atol=1e-13)
+
+
+def test_volumes_of_1e308_give_finite_inputs_and_a_finite_scaling():
+    """Two volumes of 1.7e308 in a window made the plain mean inf and the input -inf on every day of it;
+    fitted on such days, the scaling's center was -inf (a traceback in train)."""
+    close, t = ohlcv(6)
+    t["volume"] = [1.7e308, 1.7e308, 1.0, 1.7e308, 1.0, 1.0]
+    F = input_windows(close, t, ("close", "volume"), 3)[..., 0]
+    assert np.isfinite(F).all()
+    # Window 0 reads 1.7e308, 1.7e308, 1: the mean is 1.7e308 * 2/3 (1 is nothing beside it).
+    # To float precision of the logs subtracted (log 1.7e308 is 709.8: its last bit is 1e-13).
+    np.testing.assert_allclose(F[0], [np.log(1.5), np.log(1.5), -np.log(1.7e308) - np.log(2 / 3)], rtol=0, atol=1e-12)
+    close, t = ohlcv(200)
+    t.iloc[[30, 31], t.columns.get_loc("volume")] = 1.7e308
+    d = build_dataset(close, Config(window=10, inputs=("close", "volume")), t)
+    assert np.isfinite(d.F).all() and np.isfinite(d.scaling.center + d.scaling.spread).all()
+
+
 def test_the_latest_window_is_the_next_days_window():
     close, t = ohlcv(10)
     inputs = ("close", "high", "volume")
