@@ -15,14 +15,26 @@ import stat
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .prices import COLUMNS, GENESIS, Prices, check_gaps, check_span, checked_table, finish, utc_today
+from .prices import (
+    COLUMNS,
+    GENESIS,
+    Prices,
+    check_close_bounds,
+    check_gaps,
+    check_span,
+    finish,
+    unusable,
+    usable,
+    utc_today,
+    wrong_side,
+)
 from .csv_numbers import plain_numbers
 from .errors import DataError
 
@@ -397,6 +409,11 @@ def _when(ts: pd.Timestamp) -> str:
     return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else f"{ts:%Y-%m-%d %H:%M}"
 
 
+def _at_row(ts: pd.Timestamp, row: int) -> str:
+    """An intraday row in messages: its UTC time (seconds where it has them) and data row."""
+    return f"at {ts:%Y-%m-%d %H:%M}{f':{ts:%S}' if ts.second else ''} (data row {row})"
+
+
 def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, column: str, path) -> pd.Series:
     text = raw.str.strip()
     values = pd.to_numeric(plain_numbers(text, column, path), errors="coerce")
@@ -420,7 +437,14 @@ def _daily(close: pd.Series, path, intraday: bool, today: date, earliest) -> pd.
         close, rows = close[traded], rows[traded]
         order = np.argsort(close.index.to_numpy(), kind="stable")
         _check_dates(close.index[order], path, today, rows[order], earliest)
-        close = close.iloc[order].resample("1D").last()
+        close, rows = close.iloc[order], rows[order]
+        # Every traded row's close, not only each day's last: the same rows give the high and low.
+        bad = (close <= 0).to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"{path}: close must be positive, got {close.iloc[i]:g} {_at_row(close.index[i], rows[i])}")
+        check_close_bounds(close, str(path), lambda i: _at_row(close.index[i], rows[i]))
+        close = close.resample("1D").last()
         close = close.loc[close.first_valid_index():close.last_valid_index()]
     else:
         nan = close.isna()
@@ -436,10 +460,11 @@ def _daily(close: pd.Series, path, intraday: bool, today: date, earliest) -> pd.
         order = np.argsort(close.index.to_numpy(), kind="stable")
         close = close.iloc[order]
         _check_dates(close.index, path, today, rows[order], earliest)
-    bad = close <= 0
-    if bad.any():
-        day = close.index[bad.to_numpy()][0]
-        raise DataError(f"{path}: close must be positive, got {close[day]:g} on {day:%Y-%m-%d}")
+        bad = close <= 0
+        if bad.any():
+            day = close.index[bad.to_numpy()][0]
+            raise DataError(f"{path}: close must be positive, got {close[day]:g} on {day:%Y-%m-%d}")
+        check_close_bounds(close, str(path), lambda i: f"on {close.index[i]:%Y-%m-%d} (data row {rows[order][i]})")
     close.index.name = "date"
     return close
 
@@ -464,10 +489,13 @@ def _check_dates(index: pd.DatetimeIndex, path, today: date, rows, earliest) -> 
 
 @dataclass(frozen=True)
 class PriceColumns:
-    """A price file's daily closes (gaps as NaN) and its other columns on the same days."""
+    """A price file's daily closes (gaps as NaN) and its other columns per day, as read: prices.finish
+    checks them (checked_table) on the days a run reads."""
     close: pd.Series
-    table: pd.DataFrame       # open, high, low, volume: the ones the file has and that passed their checks
-    missing: dict[str, str]   # the others: column -> why not
+    raw: dict[str, pd.Series]  # open, high, low, volume: the ones the file has, as numbers per day (NaN: none)
+    # Intraday files: what each day's rows got wrong, (column, check) -> reason (prices.checked_table).
+    problems: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # the others: column -> why not
 
 
 def parse_price_frame(frame: pd.DataFrame, path, *, today: date | None = None,
@@ -483,7 +511,8 @@ def parse_price_columns(frame: pd.DataFrame, path, *, today: date | None = None,
                         earliest: date | None = GENESIS, others: bool = True) -> PriceColumns:
     """parse_price_frame, with the open, high, low and volume columns read too (`others`). A problem
     with the dates or closes is a DataError; one with another column only leaves that column out,
-    with its reason (prices.checked_table), so that a file stays usable for the close alone."""
+    with its reason (prices.checked_table, run by prices.finish on the days read), so that a file
+    stays usable for the close alone."""
     today = today or utc_today()
     date_col = _pick(frame, DATE_NAMES, "date", path)
     close_col = _pick(frame, CLOSE_NAMES, "close", path)
@@ -495,17 +524,16 @@ def parse_price_columns(frame: pd.DataFrame, path, *, today: date | None = None,
             _check_one_row_a_day(index, frame[date_col], frame[close_col], path)
         daily = _daily(close, path, intraday, today, earliest)
         if not others:
-            return PriceColumns(daily, pd.DataFrame(index=daily.index), {})
-        raw, missing = _other_columns(frame, close, intraday, path)
-    table, missing = checked_table(daily, raw, missing)
-    return PriceColumns(daily, table, missing)
+            return PriceColumns(daily, {})
+        return _other_columns(frame, close, daily, intraday, path)
 
 
-def _other_columns(frame: pd.DataFrame, close: pd.Series, intraday: bool, path) -> tuple[dict, dict]:
+def _other_columns(frame: pd.DataFrame, close: pd.Series, daily: pd.Series, intraday: bool, path) -> PriceColumns:
     """Each other column as numbers per day: a daily file's as written, an intraday file's over its
-    traded rows (the day's first open, highest high, lowest low, summed volume)."""
+    traded rows (the day's first open, highest high, lowest low, summed volume). An intraday file's
+    rows are checked as a daily file's days are, before they are summed up: a row's volume of -5 or
+    high below its low must not vanish into its day's (`problems`, prices.checked_table)."""
     raw, missing = {}, {}
-    traded = close.notna().to_numpy()
     for column in COLUMNS:
         name = next((n for n in COLUMN_NAMES[column] if n in frame.columns), None)
         if name is None:
@@ -517,13 +545,47 @@ def _other_columns(frame: pd.DataFrame, close: pd.Series, intraday: bool, path) 
         except DataError as e:
             missing[column] = str(e).removeprefix(f"{path}: ")
             continue
-        series = pd.Series(values.to_numpy(dtype="float64"), index=close.index)
-        if intraday:
-            series = series[traded].sort_index()
-            how = {"open": "first", "high": "max", "low": "min", "volume": "sum"}[column]
-            series = getattr(series.resample("1D"), how)(**({"min_count": 1} if how == "sum" else {}))
-        raw[column] = series
-    return raw, missing
+        raw[column] = pd.Series(values.to_numpy(dtype="float64"), index=close.index)
+    if not intraday:
+        return PriceColumns(daily, raw, missing=missing)
+    return PriceColumns(daily, *_intraday_days(raw, close), missing=missing)
+
+
+AGGREGATES = {"open": "first", "high": "max", "low": "min", "volume": "sum"}  # an intraday day from its rows
+
+
+def _intraday_days(raw: dict[str, pd.Series], close: pd.Series):
+    """An intraday file's other columns per day over its traded rows, and what those rows got wrong:
+    each checked as a daily file's day is (prices.checked_table), by (column, check) the reason of each
+    day's first bad row."""
+    # The traded rows in time order, as _daily takes them: their positions in the file, and times.
+    traded = np.flatnonzero(close.notna().to_numpy())
+    traded = traded[np.argsort(close.index.to_numpy()[traded], kind="stable")]
+    times = close.index[traded]
+    values = {column: series.to_numpy()[traded] for column, series in raw.items()}
+    problems = {}
+
+    def note(check: tuple[str, str], bad: np.ndarray, reason) -> None:
+        first = np.flatnonzero(bad)
+        first = first[~times[first].normalize().duplicated()]  # each day's first bad row
+        if len(first):
+            problems[check] = pd.Series([reason(j, _at_row(times[j], traded[j] + 1)) for j in first],
+                                        index=times[first].normalize())
+
+    for column, v in values.items():
+        note((column, "value"), ~usable(column, v), lambda j, at: unusable(column, v[j], at, "row"))
+    closes = close.to_numpy()[traded]
+    for column, side in (("high", "below"), ("low", "above")):
+        for other in ("open", "close"):
+            if column in values and (other == "close" or other in values):
+                v, against = values[column], closes if other == "close" else values["open"]
+                note((column, other), wrong_side(column, v, against), lambda j, at: (
+                    f"{column} {v[j]:g} is {side} the {other} {against[j]:g} {at}; columns swapped or misread?"))
+    days = {}
+    for column, v in values.items():
+        resampled = pd.Series(v, index=times).resample("1D")
+        days[column] = resampled.sum(min_count=1) if column == "volume" else getattr(resampled, AGGREGATES[column])()
+    return days, problems
 
 
 def load_csv(path, start=None, end=None, min_rows: int = 1, *,
@@ -532,4 +594,5 @@ def load_csv(path, start=None, end=None, min_rows: int = 1, *,
     path = Path(path)
     now = (today or utc_today)()
     parsed = parse_price_columns(read_csv_frame(path), path, today=now)
-    return finish(parsed.close, str(path), start, end, min_rows, table=parsed.table, missing=parsed.missing)
+    return finish(parsed.close, str(path), start, end, min_rows, raw=parsed.raw, missing=parsed.missing,
+                  problems=parsed.problems)

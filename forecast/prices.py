@@ -28,6 +28,16 @@ COLUMNS = ("open", "high", "low", "volume")  # what a price file may hold beside
 # The columns each input reads beside the close (config.INPUTS).
 INPUT_COLUMNS = {"close": (), "open": ("open",), "high": ("high",), "low": ("low",), "range": ("high", "low"),
                  "volume": ("volume",)}
+# What can be a price (open, high, low, close; USD) or a day's volume. BTC has traded between about
+# 0.05 and 1.3e5 USD, the cheapest tokens at fractions of a cent. A price above 1e12 USD or below
+# 1e-12 USD is a misread or a typo: between the two, every ratio of two prices and every squared
+# error stays far inside float64, where 1.7e308 squared is inf and errors on closes of 1e-200 USD
+# square to 0 (train then says naive's error "is 0"). A volume above 1e20 (coins or USD a day;
+# Yahoo's BTC-USD peaked at 3.5e11 USD) is no trading either; any positive volume below is fine
+# (its input is a log, windows.FEATURES).
+MIN_PRICE, MAX_PRICE = 1e-12, 1e12
+MAX_VOLUME = 1e20
+TOLERANCE = 1e-9  # a high below the close by less than this (relative) is rounding, not a misread
 
 
 @dataclass(frozen=True)
@@ -194,39 +204,106 @@ def fill_gaps(close: pd.Series) -> tuple[pd.Series, tuple[tuple[date, date], ...
     return full.ffill(), tuple(runs)
 
 
-def checked_table(close: pd.Series, raw: dict[str, pd.Series],
-                  missing: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
+def usable(column: str, values) -> np.ndarray:
+    """Where `values` (NaN for none) can be the column's: positive, finite and within its bounds
+    (MIN_PRICE..MAX_PRICE for the prices, at most MAX_VOLUME for the volume)."""
+    v = np.asarray(values, dtype="float64")
+    with np.errstate(invalid="ignore"):  # NaN compares False: not usable
+        if column == "volume":
+            return (v > 0) & (v <= MAX_VOLUME)
+        return (v >= MIN_PRICE) & (v <= MAX_PRICE)
+
+
+def unusable(column: str, value: float, where: str, unit: str = "day") -> str:
+    """Why `value` cannot be the column's on every `unit` ("day", "row"); `where` the day or row it is on."""
+    if pd.isna(value) or not np.isfinite(value) or value <= 0:
+        got = "no value" if pd.isna(value) else f"{value:g}"
+        return f"{column} must be a positive number on every {unit}, got {got} {where}"
+    bound, why = _bound(column, value)
+    return f"{column} must be {bound} on every {unit} {why}, got {value:g} {where}"
+
+
+def _bound(column: str, value: float) -> tuple[str, str]:
+    """The bound a positive `value` is beyond, and why: ("at most 1e+12 USD", "(no real price is larger)")."""
+    if column == "volume":
+        return f"at most {MAX_VOLUME:g}", "(no real volume is larger)"
+    if value > MAX_PRICE:
+        return f"at most {MAX_PRICE:g} USD", "(no real price is larger)"
+    return f"at least {MIN_PRICE:g} USD", "(no real price is smaller)"
+
+
+def check_close_bounds(close: pd.Series, source: str, where) -> None:
+    """Refuses a positive close above MAX_PRICE or below MIN_PRICE (others are refused as not
+    positive). `where(i)` names the i-th close's day or row: "on 2021-01-03 (data row 3)"."""
+    v = close.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        out = (v > 0) & ~usable("close", v)
+    if out.any():
+        i = int(np.argmax(out))
+        bound, why = _bound("close", v[i])
+        raise DataError(f"{source}: close must be {bound} {why}, got {v[i]:g} {where(i)}")
+
+
+def wrong_side(column: str, values, against) -> np.ndarray:
+    """Where a high is below, or a low above, `against` (an open or close) by more than TOLERANCE."""
+    values, against = np.asarray(values, dtype="float64"), np.asarray(against, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        if column == "high":
+            return values < against * (1 - TOLERANCE)
+        return values > against * (1 + TOLERANCE)
+
+
+def checked_table(close: pd.Series, raw: dict[str, pd.Series], missing: dict[str, str],
+                  problems: dict[tuple[str, str], pd.Series] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The other columns of a price source, each a float Series on the close's days (NaN where the
-    close is), kept only where every value is usable: a price positive and finite, volume positive
-    (its log is the input), high at or above and low at or below the day's open and close. A column
-    that fails is left out with the reason, so that it breaks no run reading the close alone, and a
-    run that asks for it is refused with that reason instead of reading it wrongly."""
+    close is), kept only where every value is usable: a price positive, finite and within
+    MIN_PRICE..MAX_PRICE, a volume positive (its log is the input) and at most MAX_VOLUME, high at or
+    above and low at or below the day's open and close. A column that fails is left out with the
+    reason, so that it breaks no run reading the close alone, and a run that asks for it is refused
+    with that reason instead of reading it wrongly. Only the close's traded days count: finish passes
+    the days read (--start, --end), so a bad value outside them removes nothing.
+
+    `problems` holds what the rows behind a day got wrong where a day is made of rows (intraday
+    files, csv_source): for (column, "value"), (column, "open") and (column, "close") a Series of the
+    reason of each day's first bad row, on the days that have one. A day's rows are named before the
+    day's own values, which they make up."""
     missing = dict(missing)
+    problems = problems or {}
     kept = {}
-    traded = close.notna()
+    traded = close.notna().to_numpy()
+    read = close.index[traded]
+
+    def first(bad: np.ndarray, reason, check: tuple[str, str]) -> str | None:
+        """The first read day's reason: its rows' (`problems[check]`) or its own (reason(day))."""
+        rows = problems.get(check)
+        rows = rows[rows.index.isin(read)] if rows is not None else None
+        days = close.index[traded & bad]
+        if rows is not None and len(rows) and (not len(days) or rows.index[0] <= days[0]):
+            return rows.iloc[0]
+        return reason(days[0]) if len(days) else None
+
     for column in COLUMNS:
         if column not in raw:
             missing.setdefault(column, f"no {column!r} column")
             continue
         values = raw[column].reindex(close.index)
-        bad = traded & ~(np.isfinite(values) & (values > 0))
-        if bad.any():
-            day = close.index[bad.to_numpy()][0]
-            got = "no value" if pd.isna(values[day]) else f"{values[day]:g}"
-            missing[column] = f"{column} must be a positive number on every day, got {got} on {day:%Y-%m-%d}"
+        why = first(~usable(column, values), lambda day: unusable(column, values[day], f"on {day:%Y-%m-%d}"),
+                    (column, "value"))
+        if why is not None:
+            missing[column] = why
             continue
         kept[column] = values.astype("float64")
-    for column, wrong in (("high", lambda v, p: v < p), ("low", lambda v, p: v > p)):
+    for column in ("high", "low"):
         for other in ("open", "close"):
             if column not in kept or (other == "open" and "open" not in kept):
                 continue
             against = close if other == "close" else kept["open"]
-            off = traded & wrong(kept[column], against * (1 + (1e-9 if column == "low" else -1e-9)))
-            if off.any():
-                day = close.index[off.to_numpy()][0]
-                side = "below" if column == "high" else "above"
-                missing[column] = (f"{column} {kept[column][day]:g} is {side} the {other} {against[day]:g} on "
-                                   f"{day:%Y-%m-%d} (columns swapped or misread?)")
+            side = "below" if column == "high" else "above"
+            why = first(wrong_side(column, kept[column], against),
+                        lambda day: (f"{column} {kept[column][day]:g} is {side} the {other} {against[day]:g} on "
+                                     f"{day:%Y-%m-%d} (columns swapped or misread?)"), (column, other))
+            if why is not None:
+                missing[column] = why
                 del kept[column]
                 break
     table = pd.DataFrame(kept, index=close.index, columns=[c for c in COLUMNS if c in kept])
@@ -234,10 +311,12 @@ def checked_table(close: pd.Series, raw: dict[str, pd.Series],
 
 
 def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None,
-           table: pd.DataFrame | None = None, missing: dict[str, str] | None = None) -> Prices:
-    """Slices to [start, end], fills short gaps and checks there is enough data. `table` (the other
-    columns on the close's days) is sliced and filled alike: a filled day is flat (open, high and low
-    at the previous close) and keeps the previous day's volume."""
+           raw: dict[str, pd.Series] | None = None, missing: dict[str, str] | None = None,
+           problems: dict[tuple[str, str], pd.Series] | None = None) -> Prices:
+    """Slices to [start, end], fills short gaps and checks there is enough data. `raw` (the other
+    columns as read, numbers per day) is checked on the days read (checked_table, with `missing` and
+    `problems`), then filled alike: a filled day is flat (open, high and low at the previous close)
+    and keeps the previous day's volume."""
     # Files were checked with their row numbers as they were read; this guards any other series.
     present = close.index[close.notna().to_numpy()]
     check_gaps(present, source)
@@ -250,6 +329,9 @@ def finish(close: pd.Series, source: str, start, end, min_rows: int, cache=None,
             f"too little data: {len(close)} daily closes{span} from {source}, "
             f"need at least {min_rows}"
         )
+    table = None
+    if raw is not None:  # the days read only: a bad value before --start or after --end removes nothing
+        table, missing = checked_table(close, raw, missing or {}, problems)
     close, gaps = fill_gaps(close)
     if gaps:
         log.warning("gaps: %s", describe_gaps(gaps))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .prices import COLUMNS, Prices, check_gaps, check_span, checked_table, finish, utc_today
+from .prices import COLUMNS, Prices, check_close_bounds, check_gaps, check_span, finish, utc_today
 from .csv_source import PriceColumns, _normalise, check_field_counts, parse_price_columns, parse_price_frame, read_csv_frame
 from .errors import DataError
 from .files import write_atomic
@@ -145,11 +145,13 @@ def _read_cache(path: Path, today: date) -> _Cache | None:
 
 def _checked_fresh(fresh: pd.DataFrame, cached: _Cache | None, ticker: str, today: date) -> pd.Series:
     """Closes of newly downloaded days, checked like a file's before they reach the cache:
-    positive (kept so by _history_to_cache_frame), no future day, no gap over the limit."""
+    positive (kept so by _history_to_cache_frame), no price no market has (prices.MAX_PRICE), no
+    future day, no gap over the limit."""
     source = f"Yahoo Finance {ticker}"
     close = fresh["Close"].astype("float64").rename("close")
     close.index.name = "date"
     check_span(close.index, source, today, earliest=None)
+    check_close_bounds(close, source, lambda i: f"on {close.index[i]:%Y-%m-%d}")
     joined = close.index if cached is None else cached.close.index[-1:].append(close.index)
     check_gaps(joined, source)
     return close
@@ -253,7 +255,8 @@ def load_yahoo(
                 parsed, source = snapshot
                 newer = "" if last_cached is None else f", newer than the cache (to {last_cached})"
                 log.warning("%s; using the %s%s", failed, source, newer)
-                return finish(parsed.close, source, start, end, min_rows, table=parsed.table, missing=parsed.missing)
+                return finish(parsed.close, source, start, end, min_rows, raw=parsed.raw, missing=parsed.missing,
+                              problems=parsed.problems)
             if cached is None:
                 raise DataError(
                     f"could not download {ticker!r} from Yahoo Finance ({_reason(e)}); "
@@ -278,5 +281,5 @@ def load_yahoo(
                 cached = _Cache(frame=frame, close=close)
     close, source = cached.close, f"Yahoo Finance {ticker}"
     numbers = {c.lower(): cached.frame[c] for c in cached.frame.columns if c.lower() in COLUMNS}
-    table, missing = checked_table(close, numbers, {})
-    return finish(close, source, start, end, min_rows, cache=path, table=table, missing=missing)
+    # finish checks them on the days read (prices.checked_table): --start and --end apply to them too.
+    return finish(close, source, start, end, min_rows, cache=path, raw=numbers, missing={})

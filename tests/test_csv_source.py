@@ -6,6 +6,7 @@ out, not only the exit code. "Today" is fixed at TODAY: no assertion depends on 
 """
 
 import gzip
+import json
 import logging
 import os
 import signal
@@ -18,15 +19,18 @@ import pandas as pd
 import pytest
 from tests.conftest import random_walk, write_yahoo_csv
 from tests.test_sources import (  # noqa: F401  (forecast_logging is an autouse fixture)
+    OHLCV_HEADER,
     assert_one_line_error,
     check_same_closes,
     forecast_logging,
+    ohlcv_rows,
     run_cli,
     summary_lines,
     write,
 )
 
 from forecast import csv_source
+from forecast.__main__ import main
 from forecast.prices import finish
 from forecast.csv_source import load_csv
 from forecast.errors import DataError
@@ -688,3 +692,205 @@ def test_a_library_warning_while_reading_is_kept_off_stderr(walk_csv, walk, monk
         code, _, err = run_cli(capsys, "data", "--csv", walk_csv)
     assert caught == [] and (code, err) == (0, "")
     check_same_closes(prices, walk)
+
+
+# --- every row checked before it counts (issue 31) ---------------------------------------------
+
+ALL_INPUTS = ("close", "open", "high", "low", "range", "volume")
+ROW = "at 2024-01-06 08:00 (data row 17)"  # intraday_rows' row r16
+
+
+def intraday_rows(days: int = 40, **edits) -> str:
+    """`days` days from 2024-01-01 of three rows 8 hours apart: row i (data row i + 1) at i * 8 hours has
+    open 100+i, high 110+i, low 90+i, close 101+i, volume 1000+i; `edits` maps r<i> to its fields after the time.
+    Row 16 is 2024-01-06 08:00, the middle of its day: 116,126,106,117,1016."""
+    start = pd.Timestamp("2024-01-01")
+    rows = [f"{start + pd.Timedelta(hours=8 * i):%Y-%m-%d %H:%M},"
+            + edits.get(f"r{i}", f"{100 + i},{110 + i},{90 + i},{101 + i},{1000 + i}") for i in range(3 * days)]
+    return OHLCV_HEADER + "\n".join(rows) + "\n"
+
+
+def supported_without(column: str) -> str:
+    """The inputs a file offers when `column` is left out (range reads the high and the low)."""
+    gone = {column, "range"} if column in ("high", "low") else {column}
+    return ",".join(i for i in ALL_INPUTS if i not in gone)
+
+
+def assert_left_out(capsys, path: Path, column: str, reason: str, *extra) -> None:
+    """`column` is left out with `reason`: `data` runs (exit 0, the reason in its summary), a run on the
+    close alone never reads it, and `train` asking for it is refused with that one line, exit 1."""
+    code, out, err = run_cli(capsys, "data", "--csv", path, *extra, "--window", 10)
+    assert (code, err) == (0, "") and f"  not {column}: {reason}" in out.splitlines()
+    name = "range" if column in ("high", "low") else column
+    assert_one_line_error(capsys, ["train", "--csv", path, *extra, "--window", 10, "--inputs", f"close,{name}",
+                                   "--epochs", 1], f"{path} cannot give the input {name!r}: {reason}; it supports "
+                                                   f"{supported_without(column)}")
+
+
+def test_intraday_rows_that_hold_together_keep_every_column(tmp_path):
+    prices = load_csv(write(tmp_path / "p.csv", intraday_rows()))
+    assert prices.missing == () and prices.supported_inputs() == ALL_INPUTS
+    # Day 2024-01-06: rows 15..17; opens 115, 116, 117 -> 115; highs -> 127; lows -> 105; close 118; volumes -> 3048.
+    assert prices.table.loc["2024-01-06"].to_dict() == {"open": 115.0, "high": 127.0, "low": 105.0, "volume": 3048.0}
+
+
+@pytest.mark.parametrize("fields, column, reason", [
+    ("116,126,106,117,-5", "volume", f"volume must be a positive number on every row, got -5 {ROW}"),
+    ("116,126,106,117,0", "volume", f"volume must be a positive number on every row, got 0 {ROW}"),
+    ("116,126,106,117,", "volume", f"volume must be a positive number on every row, got no value {ROW}"),
+    ("116,126,106,117,abc", "volume", f"volume must be a positive number on every row, got no value {ROW}"),
+    ("116,126,106,117,1e25", "volume",
+     f"volume must be at most 1e+20 on every row (no real volume is larger), got 1e+25 {ROW}"),
+    ("116,126,106,117,1.7e308", "volume",
+     f"volume must be at most 1e+20 on every row (no real volume is larger), got 1.7e+308 {ROW}"),
+    ("116,abc,106,117,1016", "high", f"high must be a positive number on every row, got no value {ROW}"),
+    ("116,inf,106,117,1016", "high", f"high must be a positive number on every row, got inf {ROW}"),
+    ("116,1e13,106,117,1016", "high",
+     f"high must be at most 1e+12 USD on every row (no real price is larger), got 1e+13 {ROW}"),
+    ("-1,126,106,117,1016", "open", f"open must be a positive number on every row, got -1 {ROW}"),
+    ("1e-13,126,106,117,1016", "open",
+     f"open must be at least 1e-12 USD on every row (no real price is smaller), got 1e-13 {ROW}"),
+    ("116,126,,117,1016", "low", f"low must be a positive number on every row, got no value {ROW}"),
+    # high below its low: below the open too, which is checked first
+    ("116,100,106,117,1016", "high", f"high 100 is below the open 116 {ROW}; columns swapped or misread?"),
+    ("116,116.5,106,117,1016", "high", f"high 116.5 is below the close 117 {ROW}; columns swapped or misread?"),
+    ("105,126,106,117,1016", "low", f"low 106 is above the open 105 {ROW}; columns swapped or misread?"),
+    ("120,130,118,117,1016", "low", f"low 118 is above the close 117 {ROW}; columns swapped or misread?"),
+], ids=["negative volume", "zero volume", "empty volume", "non-numeric volume", "volume 1e25", "volume 1.7e308",
+        "non-numeric high", "infinite high", "high 1e13", "negative open", "open 1e-13", "empty low",
+        "high below low", "high below close", "low above open", "low above close"])
+def test_a_bad_intraday_row_is_refused_before_its_day_is_summed_up(tmp_path, capsys, fields, column, reason):
+    """Each of these rows used to vanish into its day (a sum, a max, a min that hold together) and change
+    the forecast silently. Now the row is checked as a daily file's day is, and named."""
+    path = write(tmp_path / "p.csv", intraday_rows(r16=fields))
+    prices = load_csv(path)
+    assert prices.why_not(column) == reason and column not in prices.table
+    assert [c for c, _ in prices.missing] == [column]  # the other columns are untouched
+    assert_left_out(capsys, path, column, reason)
+
+
+def test_a_bad_row_without_trades_is_no_row_of_its_day(tmp_path):
+    """A row without a close (no trades that minute) is skipped, whatever else it holds."""
+    prices = load_csv(write(tmp_path / "p.csv", intraday_rows(r16="-1,abc,,,-5")))
+    assert prices.missing == () and prices.table.loc["2024-01-06", "volume"] == 1015 + 1017
+
+
+def test_a_days_summed_volume_is_checked_too(tmp_path):
+    """Three rows of 4e19 each are real rows; their day's 1.2e20 is more than any day's volume can be."""
+    path = write(tmp_path / "p.csv", intraday_rows(**{f"r{i}": f"{100 + i},{110 + i},{90 + i},{101 + i},4e19"
+                                                      for i in (15, 16, 17)}))
+    assert load_csv(path).why_not("volume") == ("volume must be at most 1e+20 on every day (no real volume is "
+                                                "larger), got 1.2e+20 on 2024-01-06")
+
+
+@pytest.mark.parametrize("fields, column, reason", [
+    ("103,113,93,104,1e25", "volume",
+     "volume must be at most 1e+20 on every day (no real volume is larger), got 1e+25 on 2021-01-04"),
+    ("103,113,93,104,1.7e308", "volume",
+     "volume must be at most 1e+20 on every day (no real volume is larger), got 1.7e+308 on 2021-01-04"),
+    ("103,1e13,93,104,1003", "high",
+     "high must be at most 1e+12 USD on every day (no real price is larger), got 1e+13 on 2021-01-04"),
+    ("103,113,1e-13,104,1003", "low",
+     "low must be at least 1e-12 USD on every day (no real price is smaller), got 1e-13 on 2021-01-04"),
+], ids=["volume 1e25", "volume 1.7e308", "high 1e13", "low 1e-13"])
+def test_a_daily_value_no_market_has_is_left_out(tmp_path, capsys, fields, column, reason):
+    path = write(tmp_path / "p.csv", ohlcv_rows(r3=fields))
+    assert load_csv(path).why_not(column) == reason
+    assert_left_out(capsys, path, column, reason)
+
+
+@pytest.mark.parametrize("text, message", [
+    (ohlcv_rows(r3="103,113,93,1.7e308,1003"),
+     "close must be at most 1e+12 USD (no real price is larger), got 1.7e+308 on 2021-01-04 (data row 4)"),
+    (ohlcv_rows(r3="103,113,93,2e12,1003"),
+     "close must be at most 1e+12 USD (no real price is larger), got 2e+12 on 2021-01-04 (data row 4)"),
+    (ohlcv_rows(r3="103,113,93,1e-200,1003"),
+     "close must be at least 1e-12 USD (no real price is smaller), got 1e-200 on 2021-01-04 (data row 4)"),
+    # newest first: the data row is the file's
+    (OHLCV_HEADER + "\n".join(ohlcv_rows(r3="103,113,93,1.7e308,1003").splitlines()[:0:-1]) + "\n",
+     "close must be at most 1e+12 USD (no real price is larger), got 1.7e+308 on 2021-01-04 (data row 87)"),
+    # intraday: every traded row, not only each day's last (row 16 is the middle of its day)
+    (intraday_rows(r16="116,126,106,1.7e308,1016"),
+     f"close must be at most 1e+12 USD (no real price is larger), got 1.7e+308 {ROW}"),
+    (intraday_rows(r16="116,126,106,1e-13,1016"),
+     f"close must be at least 1e-12 USD (no real price is smaller), got 1e-13 {ROW}"),
+    (intraday_rows(r16="116,126,106,-5,1016"), f"close must be positive, got -5 {ROW}"),
+    (intraday_rows(r16="116,126,106,0,1016"), f"close must be positive, got 0 {ROW}"),
+], ids=["daily 1.7e308", "daily 2e12", "daily 1e-200", "daily newest first", "intraday 1.7e308", "intraday 1e-13",
+        "intraday negative", "intraday zero"])
+def test_a_close_no_market_has_refuses_the_file(tmp_path, capsys, text, message):
+    path = write(tmp_path / "p.csv", text)
+    expect_error(path, f"{path}: {message}", capsys)
+
+
+@pytest.mark.parametrize("close", [1e-12, 1e12])
+def test_closes_at_the_bounds_are_read(tmp_path, close):
+    prices = load_csv(write(tmp_path / "p.csv", ohlcv_rows(r3=f"{close},{close},{close},{close},1e20")))
+    assert prices.close.loc["2021-01-04"] == close and prices.missing == ()
+
+
+@pytest.mark.parametrize("layout, bad, start, end, day", [
+    # a daily file (2021-01-01..2021-03-31): volume -5 on the first day, or on the last
+    ("daily", {"r0": "100,110,90,101,-5"}, "2021-01-02", None, None),
+    ("daily", {"r89": "189,199,179,190,-5"}, None, "2021-03-30", None),
+    ("daily", {"r0": "100,110,90,101,-5", "r40": "140,150,130,141,"}, "2021-01-02", None,
+     "got no value on 2021-02-10"),
+    ("daily", {"r89": "189,199,179,190,-5", "r40": "140,150,130,141,"}, None, "2021-03-30",
+     "got no value on 2021-02-10"),
+    # an intraday file (2024-01-01..2024-02-09): row 1 is 2024-01-01 08:00
+    ("intraday", {"r1": "101,111,91,102,-5"}, "2024-01-02", None, None),
+    ("intraday", {"r1": "101,111,91,102,-5", "r16": "116,126,106,117,"}, "2024-01-02", None,
+     f"got no value {ROW}"),
+], ids=["daily before start", "daily after end", "daily before and after start", "daily after and before end",
+        "intraday before start", "intraday before and after start"])
+def test_only_the_days_read_are_checked(tmp_path, capsys, layout, bad, start, end, day):
+    """--start and --end choose the days a run reads: a bad value outside them removes no column, and
+    the first bad one inside them is the one named (not a day the run never reads)."""
+    path = write(tmp_path / "p.csv", (ohlcv_rows(90, **bad) if layout == "daily" else intraday_rows(**bad)))
+    span = [*(["--start", start] if start else []), *(["--end", end] if end else [])]
+    assert load_csv(path).why_not("volume") is not None  # the whole file has it
+    prices = load_csv(path, start=start, end=end)
+    if day is None:
+        assert prices.missing == () and prices.supported_inputs() == ALL_INPUTS
+        code, out, _ = run_cli(capsys, "data", "--csv", path, *span, "--window", 10)
+        assert code == 0 and summary_lines(out)["inputs"] == "     close,open,high,low,range,volume (--inputs)"
+        return
+    reason = f"volume must be a positive number on every {'day' if layout == 'daily' else 'row'}, {day}"
+    assert prices.why_not("volume") == reason
+    assert_left_out(capsys, path, "volume", reason, *span)
+
+
+@pytest.fixture(scope="module")
+def volume_model(tmp_path_factory):
+    """A tiny GRU reading close,volume, trained on ohlcv_rows(120) (2021-01-01..2021-04-30): its --out."""
+    root = tmp_path_factory.mktemp("volume-model")
+    out = root / "out"
+    assert main([
+        "train", "--csv", str(write(root / "p.csv", ohlcv_rows(120))), "--inputs", "close,volume", "--window", "5",
+        "--units", "4", "--epochs", "1", "--batch-size", "16", "--quiet", "--no-jit-compile", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("edits, start, reason", [
+    # two volumes of 1.7e308 in the last window made its volume input -inf and predict gave another forecast
+    ({"r116": "216,226,206,217,1.7e308", "r118": "218,228,208,219,1.7e308"}, None,
+     "volume must be at most 1e+20 on every day (no real volume is larger), got 1.7e+308 on 2021-04-27"),
+    ({"r117": "217,227,207,218,1e25"}, None,
+     "volume must be at most 1e+20 on every day (no real volume is larger), got 1e+25 on 2021-04-28"),
+    ({"r0": "100,110,90,101,"}, None, "volume must be a positive number on every day, got no value on 2021-01-01"),
+    ({"r0": "100,110,90,101,"}, "2021-01-02", None),  # a day predict does not read
+], ids=["two volumes 1.7e308", "volume 1e25", "empty volume", "empty volume before start"])
+def test_predict_refuses_volumes_no_market_has_and_reads_only_its_days(volume_model, tmp_path, capsys, edits, start,
+                                                                       reason):
+    path = write(tmp_path / "p.csv", ohlcv_rows(120, **edits))
+    span = ["--start", start] if start else []
+    if reason is not None:
+        assert_one_line_error(capsys, ["predict", "--csv", path, *span, "--out", volume_model, "--quiet"],
+                              f"{path} cannot give the input 'volume': {reason}; it supports close,open,high,low,range")
+        return
+    good = write(tmp_path / "good.csv", ohlcv_rows(120))
+    forecasts = [run_cli(capsys, "predict", "--csv", p, *span, "--out", volume_model, "--json") for p in (path, good)]
+    assert [code for code, _, _ in forecasts] == [0, 0]
+    # The same forecast as on the file without the bad day: its last window is the same.
+    bad, ok = (json.loads(out)["predicted_close"] for _, out, _ in forecasts)
+    assert bad == ok

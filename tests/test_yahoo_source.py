@@ -202,6 +202,28 @@ def test_the_snapshot_is_sliced_like_any_source(world):
     check_same_closes(prices, expected_closes(D("2021-01-01"), D("2021-02-28")))
 
 
+@pytest.mark.parametrize("source", ["cache", "snapshot"])
+@pytest.mark.parametrize("bad_days, start, reason", [
+    (["2021-01-01"], None, "volume must be a positive number on every day, got -5 on 2021-01-01"),
+    (["2021-01-01"], D("2021-01-02"), None),  # before the days read: nothing removed
+    (["2021-01-01", "2021-02-10"], D("2021-01-02"), "volume must be a positive number on every day, got -5 on 2021-02-10"),
+])
+def test_yahoos_columns_are_checked_on_the_days_read(tmp_path, source, bad_days, start, reason):
+    """As a price file's: a bad volume before --start removes nothing, the first one after it is named."""
+    path = write_yahoo_csv(tmp_path / "prices.csv", random_walk(120))  # 2021-01-01..2021-04-30
+    text = path.read_text()
+    for day in bad_days:
+        line = next(x for x in text.splitlines() if x.startswith(day))
+        text = text.replace(line, line.rsplit(",", 1)[0] + ",-5")
+    (tmp_path / "cache").mkdir()
+    path = tmp_path / ("cache/BTC-USD.csv" if source == "cache" else "snap.csv")
+    path.write_text(text)
+    prices = load_yahoo("BTC-USD", tmp_path / "cache", start=start, fetch=offline_fetch, today=lambda: D("2021-05-01"),
+                        sleep=lambda s: None, snapshots={} if source == "cache" else {"BTC-USD": path})
+    assert prices.source.startswith("Yahoo" if source == "cache" else "embedded snapshot")
+    assert prices.why_not("volume") == reason
+
+
 def test_any_failed_download_falls_back_not_only_a_closed_network(world, tmp_path, caplog):
     # Rate limited three times: the same rule as for the cache, with Yahoo's reason in the one line.
     def limited(ticker, start):
