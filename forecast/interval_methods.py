@@ -65,7 +65,12 @@ def window_sigma(X, initial_variance: float, lam: float = RISKMETRICS_LAMBDA) ->
 def scaled_scores(actual, predicted, sigma) -> np.ndarray:
     """|log(actual / predicted)| / sigma; on a day of sigma 0 (flat prices) an exact forecast
     scores 0 and any other inf, rather than NaN."""
-    errors, sigma = log_scores(actual, predicted), np.asarray(sigma, dtype="float64")
+    return errors_over_sigma(log_scores(actual, predicted), sigma)
+
+
+def errors_over_sigma(errors, sigma) -> np.ndarray:
+    """scaled_scores from the errors |log(actual / predicted)| themselves. (n,), (n,) -> (n,)"""
+    errors, sigma = np.asarray(errors, dtype="float64"), np.asarray(sigma, dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(errors == 0, 0.0, errors / sigma)
 
@@ -104,8 +109,18 @@ class Mondrian:
 def mondrian(actual, predicted, sigma, level: float) -> Mondrian:
     """Split conformal per ex-ante volatility tercile of the calibration days: a group with too
     few days for `level` gets an unbounded q (inf), the honest answer."""
-    sigma, scores = np.asarray(sigma, dtype="float64"), log_scores(actual, predicted)
-    cuts = tuple(float(c) for c in np.quantile(sigma, [1 / 3, 2 / 3]))
+    return mondrian_of(log_scores(actual, predicted), sigma, level)
+
+
+def tercile_cuts(sigma) -> tuple[float, float]:
+    """The sigmas at a run of days' tercile boundaries: Mondrian's cut points."""
+    return tuple(float(c) for c in np.quantile(np.asarray(sigma, dtype="float64"), [1 / 3, 2 / 3]))
+
+
+def mondrian_of(scores, sigma, level: float) -> Mondrian:
+    """`mondrian` from the calibration days' errors |log(actual / predicted)| (n,) and sigmas (n,)."""
+    sigma, scores = np.asarray(sigma, dtype="float64"), np.asarray(scores, dtype="float64")
+    cuts = tercile_cuts(sigma)
     group = np.searchsorted(np.asarray(cuts), sigma, side="right")
     return Mondrian(cuts=cuts, q=tuple(conformal_quantile(scores[group == g], level) for g in range(3)),
                     days=tuple(int((group == g).sum()) for g in range(3)))
@@ -331,9 +346,13 @@ PREDICT_METHODS = INTERVAL_METHODS  # the others need a fit (garch-t) or outcome
 
 @dataclass(frozen=True)
 class VolCalibration:
-    """The volatility methods' calibration on the validation days, for the model and the naive forecast."""
+    """The volatility methods' calibration on the validation days, for the model and the naive forecast:
+    the days' sigmas and errors, and everything drawn from them (volatility_calibration), which a
+    reader recomputes to check (saved_model)."""
 
     train_variance: float                            # mean squared daily log return of the training closes: the EWMA's start
+    sigma: tuple[float, ...]                         # each validation day's EWMA sigma, in date order
+    errors: dict[str, tuple[float, ...]]             # "model" / "naive" -> each validation day's |log(actual / forecast)|
     cuts: tuple[float, float]                        # EWMA sigma at the calibration days' tercile boundaries
     median_sigma: float                              # the calibration days' median EWMA sigma: "usual"
     scores: dict[str, tuple[float, ...]]             # "model" / "naive" -> the sorted |log error| / sigma: ACI's calibration
@@ -347,15 +366,21 @@ class VolCalibration:
 def calibrate_volatility(actual, point, previous, windows, levels, train_variance: float) -> VolCalibration:
     """VolCalibration from the validation days: their closes, the model's forecasts, the closes
     before them (naive) and their windows (v, window), with the training days' variance."""
-    sigma = window_sigma(windows, train_variance)  # (v,)
-    scaled, groups, scores = {}, {}, {}
-    for who, centre in (("model", point), ("naive", previous)):
-        scores[who] = tuple(float(x) for x in np.sort(scaled_scores(actual, centre, sigma)))
-        scaled[who] = {float(lv): conformal_quantile(scores[who], lv) for lv in levels}
-        groups[who] = {float(lv): mondrian(actual, centre, sigma, lv) for lv in levels}
-    cuts = next(iter(groups["model"].values())).cuts
-    return VolCalibration(train_variance=float(train_variance), cuts=cuts, median_sigma=float(np.median(sigma)),
-                          scores=scores, scaled=scaled, mondrian={who: {lv: m.q for lv, m in g.items()} for who, g in groups.items()})
+    errors = {"model": log_scores(actual, point), "naive": log_scores(actual, previous)}  # (v,) each
+    return volatility_calibration(train_variance, window_sigma(windows, train_variance), errors, levels)
+
+
+def volatility_calibration(train_variance: float, sigma, errors: dict, levels) -> VolCalibration:
+    """Every q and cut point the volatility methods draw, from the validation days' sigmas (v,) and
+    each forecast's errors (v,): one pure function, so a saved calibration can be recomputed and checked."""
+    sigma = np.asarray(sigma, dtype="float64")
+    scores = {who: tuple(float(x) for x in np.sort(errors_over_sigma(e, sigma))) for who, e in errors.items()}
+    return VolCalibration(
+        train_variance=float(train_variance), sigma=tuple(float(x) for x in sigma),
+        errors={who: tuple(float(x) for x in e) for who, e in errors.items()},
+        cuts=tercile_cuts(sigma), median_sigma=float(np.median(sigma)), scores=scores,
+        scaled={who: {float(lv): conformal_quantile(s, lv) for lv in levels} for who, s in scores.items()},
+        mondrian={who: {float(lv): mondrian_of(e, sigma, lv).q for lv in levels} for who, e in errors.items()})
 
 
 def saved_widths(method: str, fixed_q: float, vc: VolCalibration, who: str, sigma, level: float) -> np.ndarray:

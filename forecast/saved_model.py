@@ -28,14 +28,15 @@ from . import config
 from .errors import ModelError
 from .files import clean_leftovers
 from .jsonio import content_sha256, dumps, jsonable, level_key
-from .interval_methods import VolCalibration
+from .interval_methods import VolCalibration, volatility_calibration
 from .intervals import Calibration, conformal_quantile
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .models import CELLS
 from .validate import is_iso_date, is_number
 from .windows import scaling_from_dict, scaling_to_dict
 
-SCHEMA = 4  # 3: data.csv / data.ticker, the source predict and evaluate default to; 4: intervals.volatility
+SCHEMA = 5  # 3: data.csv / data.ticker, the source predict and evaluate default to; 4: intervals.volatility;
+# 5: the validation days' sigmas and errors every stored q is checked against
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 RETRAIN = "retrain the model (python -m forecast train)"
@@ -78,6 +79,8 @@ def info_to_dict(info: ModelInfo) -> dict:
             "model": jsonable(cal.model), "naive": jsonable(cal.naive),
             "volatility": {
                 "method": "EWMA sigma (lambda 0.94) of each window's daily log returns, started at train_variance; "
+                          "sigma and errors: each validation day's sigma and |log(actual / predicted)|, in date order, "
+                          "from which every value below is computed (and checked when read); "
                           "scores: the validation days' |log(actual / predicted)| / sigma, sorted (ACI's calibration); "
                           "scaled: their conformal q, interval predicted * exp(+-q sigma); "
                           "mondrian: q of |log(actual / predicted)| per third of the validation days by sigma, "
@@ -96,7 +99,14 @@ def write_model(directory: Path, trained: TrainedModel) -> None:
     model_path = Path(directory) / MODEL_FILE
     trained.model.save(model_path)
     meta = seal({"schema": SCHEMA, **info_to_dict(trained.info), "model_sha256": file_sha256(model_path)})
-    (Path(directory) / META_FILE).write_text(dumps(meta))
+    text = dumps(meta)
+    try:  # nothing is saved that predict and evaluate would refuse: the same checks, before the swap
+        info_from_dict(json.loads(text), Path(directory) / META_FILE)
+    except ModelError as e:
+        reason = str(e).split(": ", 1)[1].removesuffix(f"; {RETRAIN}")
+        raise ModelError(f"the trained {trained.info.cell.upper()} model fails the checks predict makes "
+                         f"({reason}); nothing was saved") from None
+    (Path(directory) / META_FILE).write_text(text)
 
 
 # --- reading back, every used field checked ----------------------------------------------
@@ -108,7 +118,7 @@ class _Checker:
         self.path = path
 
     def fail(self, key: str, value, need: str):
-        shown = "missing" if value is _MISSING else f"{value!r}"[:60]
+        shown = "missing" if value is _MISSING else str(value) if isinstance(value, _Shown) else f"{value!r}"[:60]
         raise ModelError(f"{self.path}: {key} is {shown}, expected {need}; {RETRAIN}")
 
     def get(self, d: dict, key: str, kind, need: str, ok=lambda v: True, prefix: str = ""):
@@ -172,12 +182,26 @@ def _q_json(q: float) -> str:
     return "null" if math.isinf(q) else repr(q)
 
 
-def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...], days: int) -> VolCalibration:
-    """intervals.volatility: positive finite sigmas, cut points in order, and for the model and naive
-    at exactly the calibration's levels a q (null: unbounded) that does not fall as the level rises."""
+MAX_VARIANCE = 1.0  # a mean squared daily log return above 1 (a sigma of 100% a day, every day) is no market
+MAX_LOG = 10.0      # a sigma or error of 10 log units is a move by a factor of 22,000 in a day
+
+
+def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...], days: int,
+                fixed: dict[str, dict[float, float]]) -> VolCalibration:
+    """intervals.volatility: the validation days' sigmas and errors (each finite, at least 0, below
+    MAX_LOG, one per calibration day) and the training variance (0..MAX_VARIANCE) are what it rests
+    on; every q, cut point, score and median beside them (and the fixed-width q's, `fixed`) must be
+    what they give (interval_methods.volatility_calibration), so an edited one is refused by name."""
     v = c.get(iv, "volatility", dict, "the volatility calibration", prefix="intervals.")
     pre = "intervals.volatility."
     sigma = lambda x: 0 <= x < math.inf  # noqa: E731  (0: prices that never moved)
+    train_variance = c.get(v, "train_variance", (int, float), f"a variance between 0 and {MAX_VARIANCE:g}",
+                           lambda x: 0 <= x <= MAX_VARIANCE, pre)
+    per_day = lambda x: (isinstance(x, list) and len(x) == days  # noqa: E731
+                         and all(is_number(y) and 0 <= y < MAX_LOG for y in x))
+    need = f"{days} numbers from 0 to {MAX_LOG:g}, one per validation day"
+    sigmas = c.get(v, "sigma", list, need, per_day, pre)
+    errors = {who: c.get(v.get("errors"), who, list, need, per_day, f"{pre}errors.") for who in ("model", "naive")}
     cuts = c.get(v, "cuts", list, "two sigmas in order", lambda x: len(x) == 2 and all(is_number(y) and sigma(y)
                                                                                      for y in x) and x[0] <= x[1], pre)
 
@@ -194,23 +218,48 @@ def _volatility(c: _Checker, iv: dict, levels: tuple[float, ...], days: int) -> 
             q = tuple(math.inf if q is None else float(q) for q in items)
             if before is not None and any(a > b for a, b in zip(before, q)):
                 c.fail(f"{pre}{kind}.{who}.{level_key(lv)}", raw, "no narrower than a lower level's")
+            if who == "model" and 0 in q:  # as for the fixed-width q: a model's forecast is never exact
+                c.fail(f"{pre}{kind}.{who}.{level_key(lv)}", raw, "widths above 0 (0 gives ranges whose low and high are equal)")
             out[lv], before = (q if width else q[0]), q
         return out
 
-    scores = {who: _scores(c, v, who, days) for who in ("model", "naive")}
-    scaled = {who: qs("scaled", who, None) for who in ("model", "naive")}
-    for who, by_level in scaled.items():  # each q is its scores' conformal quantile: an edited one is seen
-        for lv, q in by_level.items():
-            if q != conformal_quantile(scores[who], lv):
-                c.fail(f"{pre}scaled.{who}.{level_key(lv)}", _Shown(_q_json(q)),
-                       f"the conformal q of its scores, {_q_json(conformal_quantile(scores[who], lv))}")
-    return VolCalibration(
-        train_variance=c.get(v, "train_variance", (int, float), "a variance of at least 0", sigma, pre),
+    stored = VolCalibration(
+        train_variance=float(train_variance), sigma=tuple(map(float, sigmas)),
+        errors={who: tuple(map(float, e)) for who, e in errors.items()},
         cuts=(float(cuts[0]), float(cuts[1])),
-        median_sigma=c.get(v, "median_sigma", (int, float), "a sigma of at least 0", sigma, pre),
-        scores=scores, scaled=scaled,
+        median_sigma=float(c.get(v, "median_sigma", (int, float), "a sigma of at least 0", sigma, pre)),
+        scores={who: _scores(c, v, who, days) for who in ("model", "naive")},
+        scaled={who: qs("scaled", who, None) for who in ("model", "naive")},
         mondrian={who: qs("mondrian", who, 3) for who in ("model", "naive")},
     )
+    _recomputed(c, stored, fixed, levels)
+    return stored
+
+
+def _recomputed(c: _Checker, stored: VolCalibration, fixed: dict[str, dict[float, float]], levels) -> None:
+    """Each value drawn from the validation days' sigmas and errors is what they give: the first that
+    is not is refused, named, with the value they give."""
+    want = volatility_calibration(stored.train_variance, stored.sigma, stored.errors, levels)
+    pre = "intervals.volatility."
+    shown = lambda x: _Shown(_q_json(x) if isinstance(x, float) else "[" + ", ".join(map(_q_json, x)) + "]")  # noqa: E731
+    checks = [(f"{pre}cuts", stored.cuts, want.cuts, "the validation sigmas' tercile boundaries"),
+              (f"{pre}median_sigma", stored.median_sigma, want.median_sigma, "the validation sigmas' median")]
+    for who in ("model", "naive"):
+        checks.append((f"{pre}scores.{who}", stored.scores[who], want.scores[who], "its errors over its sigmas, sorted"))
+        for lv in sorted(levels):
+            key = level_key(lv)
+            checks += [
+                (f"intervals.{who}.{key}", fixed[who][lv], conformal_quantile(stored.errors[who], lv),
+                 "the conformal q of its validation errors"),
+                (f"{pre}scaled.{who}.{key}", stored.scaled[who][lv], want.scaled[who][lv], "the conformal q of its scores"),
+                (f"{pre}mondrian.{who}.{key}", stored.mondrian[who][lv], want.mondrian[who][lv],
+                 "the conformal q's of its errors in each third of the days by sigma"),
+            ]
+    for key, found, expected, what in checks:
+        if found != expected:
+            if isinstance(found, tuple) and len(found) > 3:
+                c.fail(key, _Shown("not what its errors and sigmas give"), what)
+            c.fail(key, shown(found), f"{what}, {shown(expected)}")
 
 
 def _scores(c: _Checker, v: dict, who: str, days: int) -> tuple[float, ...]:
@@ -252,7 +301,8 @@ def info_from_dict(meta: dict, path: Path) -> ModelInfo:
     if calibration.model.keys() != calibration.naive.keys():  # each level is reported beside naive's
         c.fail("intervals.naive levels", _Shown(", ".join(map(level_key, calibration.naive)) or "none"),
                f"the model's levels ({', '.join(map(level_key, calibration.model))})")
-    volatility = _volatility(c, iv, calibration.levels, calibration.days)
+    volatility = _volatility(c, iv, calibration.levels, calibration.days,
+                             {"model": calibration.model, "naive": calibration.naive})
     d = c.get(meta, "data", dict, "the data description")
     data = DataInfo(
         source=c.get(d, "source", str, "text", prefix="data."),

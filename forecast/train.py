@@ -20,9 +20,10 @@ import numpy as np
 from . import intervals
 from .interval_methods import (Days, MethodMetrics, calibrate_volatility, garch_for, mean_square_return, method_metrics,
                                widths_by_method, window_sigma)
-from .intervals import trailing_volatility
+from .intervals import log_scores, trailing_volatility
+from .jsonio import level_key
 from .prices import Prices
-from .errors import ModelError
+from .errors import DataError, ModelError
 from .model_info import DataInfo, ModelInfo, Span, TestSummary, TrainedModel
 from .inference import forecast_scored, predict_usd
 from .models import build_model
@@ -68,7 +69,24 @@ def _finite(values: np.ndarray) -> None:
 def train(cfg, prices: Prices) -> TrainedModel:
     """Trains on the training split (early stopping on validation only, never test), calibrates
     intervals on validation, evaluates on test; with cfg.all_data, returns the refit model."""
-    return train_dataset(cfg, build_dataset(prices.close, cfg, prices.columns(cfg.inputs)), data_info(prices, cfg))
+    dataset = build_dataset(prices.close, cfg, prices.columns(cfg.inputs))
+    check_calibration_days(dataset, cfg.levels, prices.source)
+    return train_dataset(cfg, dataset, data_info(prices, cfg))
+
+
+def check_calibration_days(dataset: Dataset, levels, source: str) -> None:
+    """DataError, before any training, where the validation days leave no usable interval: a close
+    that does not move on so many of them that a level's conformal q is 0 (an interval of no width,
+    which predict refuses). Constant or nearly constant prices: a delisted coin, a filled stretch."""
+    X_val, y_val, dates = dataset.part("val")
+    naive = log_scores(y_val, X_val[:, -1])  # (n_val,): 0 where the close equals the day before's
+    still = naive == 0
+    for level in sorted(levels):
+        if intervals.conformal_quantile(naive, level) == 0:  # the naive forecast's interval: no width
+            raise DataError(
+                f"{source}: the close does not move on {int(still.sum())} of the {len(still)} validation days "
+                f"({dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}), so the {level_key(level)}% interval calibrated on them "
+                "would have no width; train on prices that move (other --start/--end or --test-start)")
 
 
 def train_dataset(cfg, dataset: Dataset, data: DataInfo, initial: list[np.ndarray] | None = None) -> TrainedModel:

@@ -218,7 +218,7 @@ def test_model_json_from_another_schema(model_copy, capsys):
     csv, out, directory = model_copy
     edit_meta(directory, schema=99)
     code, _, err = run(capsys, "predict", "--csv", csv, "--out", out)
-    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 4; retrain the model (python -m forecast train)")
+    assert_one_error(code, err, f"{directory}/model.json has schema 99, this version reads schema 5; retrain the model (python -m forecast train)")
 
 
 @pytest.mark.parametrize("data", [b'{"schema": 1, "window": ', b"", b"\xff\xfe\x00{}"])

@@ -21,6 +21,7 @@ from forecast.__main__ import _own_source, build_parser, config_from_args, main
 from forecast.config import Config
 from forecast.csv_source import load_csv
 from forecast.errors import ConfigError, DataError
+from forecast.interval_methods import volatility_calibration
 from forecast.intervals import conformal_quantile
 from forecast.prices import Prices
 from forecast.train import data_info
@@ -97,7 +98,7 @@ def naive_mae(first: str, last: str) -> float:
 def test_model_json_records_the_source_as_an_absolute_path(kind, grid):
     cell, fit, scaling, out = kind
     meta = json.loads((out / cell / "model.json").read_text())
-    assert meta["schema"] == 4
+    assert meta["schema"] == 5
     assert (meta["data"]["csv"], meta["data"]["ticker"]) == (str(grid / "prices.csv"), None)
     assert (meta["cell"], meta["scaling"]["name"]) == (cell, scaling)
     assert meta["trained_on"] == dict(zip(("first", "last", "days"), SAW[fit]))
@@ -303,7 +304,7 @@ def test_only_no_csv_and_no_ticker_means_the_models_source(argv, own):
 def test_a_model_json_of_the_previous_schema_is_refused(gru_copy, capsys):
     edit_meta(gru_copy / "gru", schema=3)
     assert one_error(capsys, "predict", "--out", gru_copy) == (
-        f"{gru_copy / 'gru' / 'model.json'} has schema 3, this version reads schema 4; {R}")
+        f"{gru_copy / 'gru' / 'model.json'} has schema 3, this version reads schema 5; {R}")
 
 
 @pytest.mark.parametrize(("csv", "ticker", "message"), [
@@ -341,11 +342,25 @@ def test_inconsistent_intervals_are_refused(gru_copy, capsys, model, naive, mess
         assert one_error(capsys, command, "--out", gru_copy) == f"{gru_copy / 'gru' / 'model.json'}: {message}; {R}"
 
 
+def recalibrated(meta: dict, levels=None, errors=None) -> dict:
+    """model.json's intervals as training would write them from its stored validation sigmas and
+    `errors` (default: the stored ones) at `levels` (default: the stored ones): every q consistent."""
+    v = meta["intervals"]["volatility"]
+    errors = errors or v["errors"]
+    levels = levels or [float(k) for k in meta["intervals"]["model"]]
+    vc = volatility_calibration(v["train_variance"], v["sigma"], errors, levels)
+    fixed = {who: {lv: conformal_quantile(errors[who], lv) for lv in levels} for who in ("model", "naive")}
+    return {**meta["intervals"], **jsonio.jsonable(fixed), "volatility": {**v, **jsonio.jsonable(vc)}}
+
+
 def test_a_naive_q_of_zero_is_accepted(gru_copy, capsys):
     """The naive forecast's errors are exactly 0 on days the close did not move (constant or
     gap-filled prices): a zero-width naive interval is what such validation days say."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
-    edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "naive": {"80": 0, "95": None}})
+    naive = [0.0] * 15 + meta["intervals"]["volatility"]["errors"]["naive"][15:]  # 15 of 17: rank ceil(18 * 0.8) = 15
+    edit_meta(gru_copy / "gru", intervals=recalibrated(meta, errors={**meta["intervals"]["volatility"]["errors"],
+                                                                     "naive": naive}))
+    assert json.loads((gru_copy / "gru" / "model.json").read_text())["intervals"]["naive"]["80"] == 0
     code, _, err = run(capsys, "predict", "--out", gru_copy, "--quiet")
     assert code == 0, err
     record = report_use_model.evaluate_record(use_model.evaluate_range(Config(out=gru_copy, interval_method="fixed"),
@@ -384,12 +399,7 @@ def test_level_keys_read_back_as_the_same_level(level, key):
 def test_a_level_that_printed_as_100_is_usable(gru_copy, capsys):
     """With `:g` keys a 99.99999% level was saved as "100" and the model could not be read back."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
-    v = meta["intervals"]["volatility"]
-    q80 = {who: conformal_quantile([math.inf if x is None else x for x in v["scores"][who]], 80) for who in v["scores"]}
-    volatility = {**v, "scaled": {who: {"80": q80[who], "99.99999": None} for who in ("model", "naive")},
-                  "mondrian": {who: {"80": [0.02, 0.03, 0.04], "99.99999": [None] * 3} for who in ("model", "naive")}}
-    edit_meta(gru_copy / "gru", intervals={**meta["intervals"], "model": {"80": 0.03, "99.99999": None},
-                                           "naive": {"80": 0.03, "99.99999": None}, "volatility": volatility})
+    edit_meta(gru_copy / "gru", intervals=recalibrated(meta, levels=[80.0, 99.99999]))
     code, text, err = run(capsys, "predict", "--out", gru_copy, "--json")
     assert code == 0, err
     assert set(json.loads(text)["intervals"]) == {"80", "99.99999"}
@@ -462,7 +472,8 @@ def _set(path, value):
 
 @pytest.mark.parametrize("change, key, shown, need", [
     (_set(["cuts"], [0.03, 0.02]), "cuts", "[0.03, 0.02]", "two sigmas in order"),
-    (_set(["train_variance"], -0.1), "train_variance", "-0.1", "a variance of at least 0"),
+    (_set(["train_variance"], -0.1), "train_variance", "-0.1", "a variance between 0 and 1"),
+    (_set(["train_variance"], 1e300), "train_variance", "1e+300", "a variance between 0 and 1"),
     (_set(["median_sigma"], None), "median_sigma", "None", "a sigma of at least 0"),
     (_set(["scaled", "model"], {"80": 1.2}), "scaled.model", "{'80': 1.2}", "level -> q at levels 80, 95"),
     (_set(["scaled", "naive", "80"], -1), "scaled.naive.80", "-1", "null (unbounded) or a width of at least 0"),
@@ -473,15 +484,37 @@ def _set(path, value):
     (_set(["scores", "model", 0], 99.0), "scores.model", "not in ascending order", "17 scores in ascending order"),
     (_set(["scores", "naive"], [0.5]), "scores.naive", "[0.5]", "17 scores in ascending order (null: unbounded)"),
     (_set(["scaled", "model", "80"], 1.0), "scaled.model.80", "1.0", "the conformal q of its scores, SCORES_Q"),
-], ids=["cuts", "variance", "median", "level-missing", "negative-q", "two-groups", "narrower", "scores-order",
-        "scores-count", "q-not-its-scores"])
+    # Mondrian's q's, checked against the errors and sigmas they come from (issue 31)
+    (_set(["mondrian", "model", "80"], [0.0, 0.0, 0.0]), "mondrian.model.80", "[0.0, 0.0, 0.0]",
+     "widths above 0 (0 gives ranges whose low and high are equal)"),
+    (lambda v: v["mondrian"]["model"].update({"80": [999999.0] * 3, "95": [999999.0] * 3}), "mondrian.model.80",
+     "[999999.0, 999999.0, 999999.0]", "the conformal q's of its errors in each third of the days by sigma, MONDRIAN"),
+    (lambda v: v["mondrian"]["model"].update({k: [q and q / 2 for q in qs] for k, qs in v["mondrian"]["model"].items()}),
+     "mondrian.model.80", "HALVED", "the conformal q's of its errors in each third of the days by sigma, MONDRIAN"),
+    # what every q is computed from
+    (_set(["sigma", 3], 11.0), "sigma", "SIGMA_LIST", "17 numbers from 0 to 10, one per validation day"),
+    (_set(["errors", "naive"], [0.01] * 16), "errors.naive", repr([0.01] * 16)[:60],
+     "17 numbers from 0 to 10, one per validation day"),
+    (lambda v: v.update(sigma=[2 * x for x in v["sigma"]]), "cuts", "CUTS",
+     "the validation sigmas' tercile boundaries, DOUBLED_CUTS"),
+    (lambda v: v["errors"].update(model=[x / 2 for x in v["errors"]["model"]]), "scores.model",
+     "not what its errors and sigmas give", "its errors over its sigmas, sorted"),
+], ids=["cuts", "variance", "variance-huge", "median", "level-missing", "negative-q", "two-groups", "narrower",
+        "scores-order", "scores-count", "q-not-its-scores", "mondrian-zero", "mondrian-huge", "mondrian-halved",
+        "sigma-huge", "errors-count", "sigmas-doubled", "errors-halved"])
 def test_a_bad_volatility_calibration_is_refused(gru_copy, capsys, change, key, shown, need):
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     if "naive.95" in key:  # a finite 80% q above the edited 95% one
         meta["intervals"]["volatility"]["mondrian"]["naive"]["80"] = [0.01, 0.01, 0.01]
+    v = meta["intervals"]["volatility"]
     edit_meta(gru_copy / "gru", intervals=_volatility_edit(meta, change))
-    scores = meta["intervals"]["volatility"]["scores"]["model"]
-    need = need.replace("SCORES_Q", repr(conformal_quantile(scores, 80)))
+    listed = lambda qs: "[" + ", ".join("null" if q is None else repr(float(q)) for q in qs) + "]"  # noqa: E731
+    shown = (shown.replace("HALVED", listed([q and q / 2 for q in v["mondrian"]["model"]["80"]]))
+             .replace("SIGMA_LIST", repr(v["sigma"][:3] + [11.0] + v["sigma"][4:])[:60])
+             .replace("CUTS", listed(v["cuts"])))
+    need = (need.replace("SCORES_Q", repr(conformal_quantile(v["scores"]["model"], 80)))
+            .replace("MONDRIAN", listed(v["mondrian"]["model"]["80"]))
+            .replace("DOUBLED_CUTS", listed([2 * c for c in v["cuts"]])))
     assert one_error(capsys, "predict", "--out", gru_copy) == (
         f"{gru_copy / 'gru' / 'model.json'}: intervals.volatility.{key} is {shown}, expected {need}; {R}")
 

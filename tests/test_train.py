@@ -78,7 +78,7 @@ def test_save_run_writes_the_run_and_nothing_else(trained):
 def test_model_json(trained, prices):
     cfg, result, directory = trained
     meta = read_json(directory / "model.json")
-    assert meta["schema"] == 4
+    assert meta["schema"] == 5
     assert (meta["cell"], meta["window"], meta["features"], meta["units"]) == (cfg.cell, WINDOW, 1, 4)
     assert meta["model_sha256"] == saved_model.file_sha256(directory / "model.keras")
 
@@ -119,6 +119,18 @@ def test_intervals_are_calibrated_on_the_validation_days(trained, prices):
     assert meta["model"]["80"] == pytest.approx(model_scores[14], rel=1e-5)
     assert meta["naive"]["80"] == pytest.approx(naive_scores[14], rel=1e-12)
     assert meta["model"]["95"] is None and meta["naive"]["95"] is None
+    # What every volatility q is computed from, day by day in date order (and checked when read):
+    # errors as above, and the EWMA sigma by hand, started at the training closes' mean square return.
+    v = meta["volatility"]
+    np.testing.assert_allclose(v["errors"]["model"], np.abs(np.log(y_val / predicted)), atol=1e-6)  # float32 forecasts
+    np.testing.assert_allclose(v["errors"]["naive"], np.abs(np.log(y_val / X_val[:, -1])), rtol=1e-12)
+    closes = prices.close.loc[:"2021-03-27"].to_numpy()
+    assert v["train_variance"] == pytest.approx(np.mean(np.diff(np.log(closes)) ** 2), rel=1e-12)
+    for x, sigma in zip(X_val, v["sigma"]):
+        var = v["train_variance"]
+        for a, b in zip(x, x[1:]):
+            var = 0.94 * var + 0.06 * np.log(b / a) ** 2
+        assert sigma == pytest.approx(np.sqrt(var), rel=1e-12)
 
 
 def naive_metrics(close, first: str, last: str) -> dict:
@@ -278,8 +290,9 @@ def test_the_next_run_cleans_up_after_a_killed_one(trained, other_seed, tmp_path
 
 
 def test_nan_free_json_even_for_flat_prices(tmp_path):
-    """Flat prices give NaN ratios; the JSON holds null there, never NaN (which is not JSON)."""
-    flat = random_walk(DAYS) * 0 + 100.0
+    """Flat test days give NaN ratios (naive's MAE is 0); the JSON holds null there, never NaN."""
+    flat = random_walk(DAYS)
+    flat.iloc[-20:] = 100.0  # the 17 test days' closes and the one before them: naive is exact
     cfg = small_config("gru", tmp_path, epochs=1)
     result = train.train(cfg, Prices(close=flat, source="flat"))
     publish.save_run(tmp_path / "gru", result)
@@ -306,3 +319,62 @@ def test_the_refit_runs_the_best_epoch_count_on_every_target_day(trained, prices
     _, refit = train.refit_all(cfg, build_dataset(prices.close, cfg), info)
     assert calls == [(115, 2, None)]
     assert (refit.refit_epochs, refit.trained_on.days) == (2, 115)
+
+
+# --- prices that leave no usable interval (issue 31) ------------------------------------------------
+# 120 days, window 5: 115 target days, 81 training, 17 validation (2021-03-28..2021-04-13), 17 test.
+# The 80% conformal q is the ceil(18 * 0.8) = 15th smallest of the 17 validation errors: it is 0,
+# an interval of no width, once the close stays put on 15 of those days.
+
+def _still_on(days: int):
+    """random_walk(120) whose close does not move on the first `days` validation days."""
+    close = random_walk(DAYS)
+    first = 5 + 81  # position of the first validation target day
+    close.iloc[first - 1:first + days] = close.iloc[first - 1]
+    return close
+
+
+@pytest.mark.parametrize(("still", "message"), [
+    (17, "the close does not move on 17 of the 17 validation days (2021-03-28..2021-04-13), so the 80% interval calibrated on them"),
+    (15, "the close does not move on 15 of the 17 validation days (2021-03-28..2021-04-13), so the 80% interval calibrated on them"),
+])
+def test_prices_that_leave_no_usable_interval_stop_train_before_anything_is_saved(tmp_path, capsys, still, message):
+    from forecast.__main__ import main
+    from tests.conftest import write_yahoo_csv
+
+    csv = write_yahoo_csv(tmp_path / "p.csv", _still_on(still))
+    (tmp_path / "out").mkdir()
+    capsys.readouterr()
+    code = main(["train", "--csv", str(csv), "--window", "5", "--units", "4", "--epochs", "1", "--no-jit-compile",
+                 "--quiet", "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (1, "", f"error: {csv}: {message} would have no width; train on prices that move "
+                                        "(other --start/--end or --test-start)\n")
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_fourteen_still_days_of_seventeen_leave_an_interval(tmp_path):
+    """One moving day more than the 80% rank needs: the q is that day's error, above 0 (95% needs 18 days, so
+    it is unbounded, not 0)."""
+    result = train.train(small_config("gru", tmp_path, epochs=1), Prices(close=_still_on(14), source="14 still"))
+    assert result.info.calibration.naive[80.0] > 0 and math.isinf(result.info.calibration.naive[95.0])
+
+
+def test_a_model_that_fails_the_read_checks_is_not_saved(trained, other_seed, tmp_path):
+    """What predict would refuse is never written: the save checks model.json as a reader does."""
+    import dataclasses
+
+    cfg, _, saved = trained
+    directory = tmp_path / cfg.cell
+    shutil.copytree(saved, directory)
+    before = {name: (directory / name).read_bytes() for name in FILES}
+    cal = other_seed.info.calibration
+    broken = dataclasses.replace(other_seed, info=dataclasses.replace(
+        other_seed.info, calibration=dataclasses.replace(cal, model={**cal.model, 80.0: 0.0})))
+    with pytest.raises(saved_model.ModelError) as info:
+        publish.save_run(directory, broken)
+    assert str(info.value) == (f"the trained {cfg.cell.upper()} model fails the checks predict makes (intervals.model.80 "
+                               "is 0.0, expected a width above 0 (0 gives intervals whose low and high are equal)); "
+                               "nothing was saved")
+    assert os.listdir(tmp_path) == [cfg.cell]
+    assert {name: (directory / name).read_bytes() for name in FILES} == before
