@@ -96,15 +96,19 @@ COIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also a folder name: <o
 
 
 def coin_file(text: str) -> tuple[str, Path]:
-    """--csv of a backtest: PATH (named by the file's name without its extension) or NAME=PATH."""
+    """--csv of a backtest: PATH (named by the file's name without its extension) or NAME=PATH. Text with
+    an "=" that is no existing file is NAME=PATH, and its NAME is checked before the path is read."""
     name, eq, path = text.partition("=")
-    if not (eq and COIN_NAME.fullmatch(name)):
+    if not eq or Path(text).is_file():
         name, path = Path(text).stem, text
+        if not COIN_NAME.fullmatch(name):
+            raise argparse.ArgumentTypeError(f"cannot name a coin by {text!r}; name it: NAME=PATH, NAME of letters, "
+                                             "digits, '.', '_' and '-'")
+    elif not COIN_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"invalid coin name {name!r} in {text!r}: a NAME is letters, digits, '.', '_' "
+                                         "and '-', starting with a letter or digit (NAME=PATH)")
     if not path:
         raise argparse.ArgumentTypeError(f"no file after the name in {text!r}; expected PATH or NAME=PATH")
-    if not COIN_NAME.fullmatch(name):
-        raise argparse.ArgumentTypeError(f"cannot name a coin by {text!r}; name it: NAME=PATH, NAME of letters, "
-                                         "digits, '.', '_' and '-'")
     return name, Path(path)
 
 
@@ -119,6 +123,17 @@ def inputs_list(text: str) -> tuple[str, ...]:
         return parse_inputs(text)
     except ConfigError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class OneInputSet(argparse.Action):
+    """--inputs of train: one set of inputs per model; a second one is a usage error that points to
+    compare, which takes it repeated (the last one silently winning would train another model)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} is given twice; train fits one set of inputs (to compare sets: "
+                         f"python -m forecast compare {option_string} A {option_string} B)")
+        setattr(namespace, self.dest, values)
 
 
 def iso_date(text: str) -> date:
@@ -189,7 +204,7 @@ def _training(p, test_start: bool = True, sets: bool = False) -> None:
     g.add_argument("--window", type=window_size, default=DEFAULTS.window, help="days of history per input (default: %(default)s)")
     many = sets or not test_start  # compare and backtest compare several sets of inputs in one run
     shorthands = ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_SETS.items())
-    g.add_argument("--inputs", type=inputs_list, action="append" if many else "store", metavar="NAMES",
+    g.add_argument("--inputs", type=inputs_list, action="append" if many else OneInputSet, metavar="NAMES",
                    help=f"what the model reads of each day, comma-separated: {', '.join(INPUTS)}, or {shorthands}; "
                         "close is always in (default: close)"
                         + ("; repeat it to compare sets of inputs in one run" if many else ""))

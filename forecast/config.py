@@ -70,7 +70,9 @@ class Config:
     # prediction intervals
     levels: tuple[float, ...] = (80.0, 95.0)  # central coverage in %, calibrated on validation
     # the band predict and evaluate show; every one is calibrated at training, so it does not change
-    # a trained model. The default was chosen on the 2018-2025 backtest (README, "Prediction intervals")
+    # a trained model. The default is verdicts.choose_default's pick: no method held on every model used
+    # for years after its calibration (benchmarks/interval_methods_long.py), so the 2018-2025 backtest's
+    # stands (README, "Prediction intervals")
     interval_method: str = _io("mondrian")
     aci_gamma: float = _io(0.05)            # adaptive conformal inference's step in evaluate and backtest (reported beside)
     # output
@@ -104,18 +106,18 @@ class Config:
 
 
 def parse_inputs(text: str) -> tuple[str, ...]:
-    """"close,high,low" or a shorthand ("ohlcv") -> the inputs in their channel order; ConfigError
-    quoting a name that is not an input, or one given twice."""
-    if text.strip().lower() in INPUT_SETS:
-        return INPUT_SETS[text.strip().lower()]
-    names = [n.strip().lower() for n in text.split(",")]
+    """"close,high,low", a shorthand ("ohlcv") or both ("ohlcv,range") -> the inputs in their channel
+    order; ConfigError quoting a name that is not an input, or one given twice."""
+    tokens = [t.strip().lower() for t in text.split(",")]
+    names = [name for token in tokens for name in INPUT_SETS.get(token, (token,))]
     for name in names:
         if name not in INPUTS:
             raise ConfigError(f"unknown input {name!r}; valid: {', '.join(INPUTS)} "
                               f"(or {', '.join(INPUT_SETS)}), comma-separated")
     twice = sorted({n for n in names if names.count(n) > 1}, key=INPUTS.index)
     if twice:
-        raise ConfigError(f"input {twice[0]!r} is given twice in {text!r}")
+        within = [f"{k} holds {','.join(v)}" for k, v in INPUT_SETS.items() if k in tokens and twice[0] in v]
+        raise ConfigError(f"input {twice[0]!r} is given twice in {text!r}" + (f" ({within[0]})" if within else ""))
     if "close" not in names:  # the forecast is the next close relative to the window's last close
         names.insert(0, "close")
     return tuple(sorted(names, key=INPUTS.index))

@@ -306,6 +306,15 @@ def test_interrupted_train_keeps_the_previous_model(model_copy, capsys, monkeypa
     (["train", "--inputs", "close,vol"],
      "argument --inputs: unknown input 'vol'; valid: close, open, high, low, range, volume (or ohlcv), comma-separated"),
     (["compare", "--inputs", "high,high"], "argument --inputs: input 'high' is given twice in 'high,high'"),
+    # train fits one set: a repeat used to train the last one silently (issue 31)
+    (["train", "--inputs", "close", "--inputs", "ohlcv"], "error: --inputs is given twice; train fits one set of "
+     "inputs (to compare sets: python -m forecast compare --inputs A --inputs B)"),
+    (["train", "--inputs", "ohlcv", "--inputs", "ohlcv", "--cell", "lstm"], "error: --inputs is given twice; train fits "
+     "one set of inputs (to compare sets: python -m forecast compare --inputs A --inputs B)"),
+    # a coin's name is checked before its path is read (issue 31)
+    *[(["backtest", "--csv", f"{name}=prices.csv"], f"argument --csv: invalid coin name {name!r} in '{name}=prices.csv': "
+       "a NAME is letters, digits, '.', '_' and '-', starting with a letter or digit (NAME=PATH)")
+      for name in ("..", ".", "a/b", "", "a b", "_x")],
     (["train", "--inputs", "high", "--scaling", "minmax"],
      "error: inputs other than close need scaling 'window' (minmax scales price levels), got 'minmax'"),
     (["backtest", "--inputs", "close", "--inputs", "high,close", "--inputs", "close,high"],

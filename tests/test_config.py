@@ -65,6 +65,8 @@ def test_model_settings_are_every_field_but_where_data_comes_from_and_results_go
     ("high,low", ("close", "high", "low")),           # close is always in, and first
     ("Volume, close ,RANGE", ("close", "range", "volume")),  # the channel order, whatever the order given
     ("ohlcv", ("close", "open", "high", "low", "volume")),
+    ("ohlcv,range", ("close", "open", "high", "low", "range", "volume")),  # a shorthand inside a list (issue 31)
+    (" Range , OHLCV", ("close", "open", "high", "low", "range", "volume")),
 ])
 def test_inputs_are_read_in_one_order(text, inputs):
     assert parse_inputs(text) == inputs
@@ -76,6 +78,9 @@ def test_inputs_are_read_in_one_order(text, inputs):
 @pytest.mark.parametrize(("value", "message"), [
     ("close,vol", "unknown input 'vol'; valid: close, open, high, low, range, volume (or ohlcv), comma-separated"),
     ("low,low", "input 'low' is given twice in 'low,low'"),
+    ("ohlcv,volume", "input 'volume' is given twice in 'ohlcv,volume' (ohlcv holds close,open,high,low,volume)"),
+    ("ohlcv,ohlcv", "input 'close' is given twice in 'ohlcv,ohlcv' (ohlcv holds close,open,high,low,volume)"),
+    ("ohlcv,vwap", "unknown input 'vwap'; valid: close, open, high, low, range, volume (or ohlcv), comma-separated"),
     (("high", "close"), "inputs must start with close, name each input once and follow the order close, open, high, "
                         "low, range, volume; got high, close"),
     (("close", "close"), "inputs must start with close, name each input once and follow the order close, open, high, "
