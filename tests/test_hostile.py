@@ -170,6 +170,50 @@ def _unusable(value) -> str:
     return f"unusable scaling {scaling!r} (scale must be a number in (0, 1], got {value!r}); {R}"
 
 
+def _intraday(bad_row: int, column: str, value: str):
+    """120 days of hourly rows (unix seconds) from a seeded walk, one row's `column` set to `value`;
+    `train --inputs ohlcv` on it."""
+    def prepare(w, tmp, mp):
+        walk = random_walk(120 * 24).to_numpy() / 100
+        lines = ["Timestamp,Open,High,Low,Close,Volume"]
+        for i, c in enumerate(walk):
+            row = {"Timestamp": str(1609459200 + 3600 * i), "Open": f"{c:.2f}", "High": f"{c * 1.01:.2f}",
+                   "Low": f"{c * 0.99:.2f}", "Close": f"{c:.2f}", "Volume": "12.5"}
+            if i == bad_row - 1:
+                row[column] = value
+            lines.append(",".join(row.values()))
+        return ["train", "--csv", _csv(tmp, "intraday.csv", "\n".join(lines) + "\n"), *SMALL, "--inputs", "ohlcv",
+                "--out", w[1]]
+    return prepare
+
+
+def _daily_volumes(volumes: dict[int, str]):
+    """The saved run's price file with the volumes of some days replaced; `train --inputs volume` on it."""
+    def prepare(w, tmp, mp):
+        frame = pd.read_csv(w[0])
+        frame["Volume"] = frame["Volume"].astype(str)
+        for i, v in volumes.items():
+            frame.loc[i, "Volume"] = v
+        frame.to_csv(tmp / "volumes.csv", index=False)
+        return ["train", "--csv", tmp / "volumes.csv", *SMALL, "--inputs", "volume", "--out", w[1]]
+    return prepare
+
+
+def _constant(w, tmp, mp):
+    flat = random_walk(120) * 0 + 87_500.0
+    return ["train", "--csv", write_yahoo_csv(tmp / "flat.csv", flat), *SMALL, "--out", w[1]]
+
+
+def _volatility_edit(change, *options):
+    """predict on the saved run after an edit of model.json's volatility calibration, resealed."""
+    def prepare(w, tmp, mp):
+        meta = json.loads((w[1] / "gru" / "model.json").read_text())
+        change(meta["intervals"]["volatility"])
+        _meta_edit(w[1], intervals=meta["intervals"])
+        return ["predict", "--csv", w[0], "--out", w[1], *options]
+    return prepare
+
+
 MISMATCH = f"is not the model described by {{out}}/gru/model.json (changed, truncated or from another run); {R}"
 
 # (name, prepare, exit code, the error message with {out} and {tmp} to fill in)
@@ -191,6 +235,44 @@ HOSTILE = [
     ("model.json without its data (predict)", lambda w, tmp, mp: (
         _meta_edit(w[1], data=None), ["predict", "--csv", w[0], "--out", w[1]])[1], 1,
      "{out}/gru/model.json: data is None, expected the data description; " + R),
+    # issue 31: every row checked before it counts, absurd values, prices that leave no interval,
+    # resealed interval calibrations
+    ("an intraday row with a negative volume", _intraday(17, "Volume", "-5"), 1,
+     "{tmp}/intraday.csv cannot give the input 'volume': volume must be a positive number on every row, got -5 at "
+     "2021-01-01 16:00 (data row 17); it supports close,open,high,low,range"),
+    ("an intraday row with an empty volume", _intraday(30, "Volume", ""), 1,
+     "{tmp}/intraday.csv cannot give the input 'volume': volume must be a positive number on every row, got no value "
+     "at 2021-01-02 05:00 (data row 30); it supports close,open,high,low,range"),
+    ("an intraday high of abc", _intraday(40, "High", "abc"), 1,
+     "{tmp}/intraday.csv cannot give the input 'high': high must be a positive number on every row, got no value at "
+     "2021-01-02 15:00 (data row 40); it supports close,open,low,volume"),
+    ("an intraday high below its low", _intraday(50, "High", "1.00"), 1,
+     "{tmp}/intraday.csv cannot give the input 'high': high 1 is below the open 364.04 at 2021-01-03 01:00 (data row "
+     "50); columns swapped or misread?; it supports close,open,low,volume"),
+    ("two volumes of 1.7e308", _daily_volumes({30: "1.7e308", 31: "1.7e308"}), 1,
+     "{tmp}/volumes.csv cannot give the input 'volume': volume must be at most 1e+20 on every day (no real volume is "
+     "larger), got 1.7e+308 on 2021-01-31; it supports close,open,high,low,range"),
+    ("a volume of 1e25", _daily_volumes({60: "1e25"}), 1,
+     "{tmp}/volumes.csv cannot give the input 'volume': volume must be at most 1e+20 on every day (no real volume is "
+     "larger), got 1e+25 on 2021-03-02; it supports close,open,high,low,range"),
+    ("constant closes (train)", _constant, 1,
+     "{tmp}/flat.csv: the close does not move on 17 of the 17 validation days (2021-03-28..2021-04-13), so the 80% "
+     "interval calibrated on them would have no width; train on prices that move (other --start/--end or --test-start)"),
+    ("Mondrian q's of 0, resealed", _volatility_edit(
+        lambda v: v["mondrian"]["model"].update({"80": [0.0, 0.0, 0.0]})), 1,
+     "{out}/gru/model.json: intervals.volatility.mondrian.model.80 is [0.0, 0.0, 0.0], expected widths above 0 (0 gives "
+     "ranges whose low and high are equal); " + R),
+    ("Mondrian q's of 999999, resealed", _volatility_edit(
+        lambda v: v["mondrian"]["model"].update({k: [999999.0] * 3 for k in v["mondrian"]["model"]})), 1,
+     "{out}/gru/model.json: intervals.volatility.mondrian.model.80 is [999999.0, 999999.0, 999999.0], expected the "
+     "conformal q's of its errors in each third of the days by sigma, [MONDRIAN_80]; " + R),
+    ("Mondrian q's halved, resealed", _volatility_edit(
+        lambda v: v["mondrian"]["model"].update({k: [q and q / 2 for q in qs] for k, qs in v["mondrian"]["model"].items()})),
+     1, "{out}/gru/model.json: intervals.volatility.mondrian.model.80 is [HALVED_80], expected the conformal q's of "
+        "its errors in each third of the days by sigma, [MONDRIAN_80]; " + R),
+    ("train_variance 1e300, resealed (gauss)", _volatility_edit(lambda v: v.update(train_variance=1e300),
+                                                               "--interval-method", "gauss"), 1,
+     "{out}/gru/model.json: intervals.volatility.train_variance is 1e+300, expected a variance between 0 and 1; " + R),
     # resources, interruptions, the disk
     ("out of memory (numpy)", _raise_in(keras.Model, "fit", MemoryError()), 1,
      "out of memory; try a smaller --units, --batch-size or --batch"),
@@ -275,7 +357,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("prepare", "code", "message"), [row[1:] for row in HOSTILE], ids=[row[0] for row in HOSTILE])
-def test_hostile_input_ends_in_one_error_line_and_changes_nothing(world, tmp_path, monkeypatch, capsys,
+def test_hostile_input_ends_in_one_error_line_and_changes_nothing(saved, world, tmp_path, monkeypatch, capsys,
                                                                  prepare, code, message):
     csv, out, cache = world
     argv = [str(a) for a in prepare((str(csv), out, cache), tmp_path, monkeypatch)]
@@ -285,6 +367,9 @@ def test_hostile_input_ends_in_one_error_line_and_changes_nothing(world, tmp_pat
     assert main(argv) == code
     stdout, stderr = capsys.readouterr()
     close3 = f"{random_walk(120).iloc[2]:g}"
+    mondrian = json.loads((saved[1] / "gru" / "model.json").read_text())["intervals"]["volatility"]["mondrian"]["model"]["80"]
+    message = (message.replace("[MONDRIAN_80]", repr([float(q) for q in mondrian]))
+               .replace("[HALVED_80]", repr([q / 2 for q in mondrian])))
     assert stderr.splitlines() == ["error: " + message.format(out=out, tmp=tmp_path, close3=close3)]
     assert snapshot(out, cache) == before
 
