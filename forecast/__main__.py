@@ -96,8 +96,7 @@ COIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also a folder name: <o
 
 
 def coin_file(text: str) -> tuple[str, Path]:
-    """--csv of a backtest: PATH (named by the file's name without its extension) or NAME=PATH. Text with
-    an "=" that is no existing file is NAME=PATH, and its NAME is checked before the path is read."""
+    """--csv of a backtest: PATH (named by its file's stem) or NAME=PATH, its NAME checked before the path."""
     name, eq, path = text.partition("=")
     if not eq or Path(text).is_file():
         name, path = Path(text).stem, text
@@ -126,9 +125,7 @@ def inputs_list(text: str) -> tuple[str, ...]:
 
 
 class OneInputSet(argparse.Action):
-    """--inputs of train: one set of inputs per model; a second one is a usage error that points to
-    compare, which takes it repeated (the last one silently winning would train another model)."""
-
+    """train's --inputs: a repeat is a usage error pointing to compare (not the last one silently)."""
     def __call__(self, parser, namespace, values, option_string=None):
         if getattr(namespace, self.dest, None) is not None:
             parser.error(f"{option_string} is given twice; train fits one set of inputs (to compare sets: "
