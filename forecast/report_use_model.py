@@ -33,6 +33,10 @@ def next_day_record(r: NextDay) -> dict:
             "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
         "trained_until": r.trained_until,
         "inputs": list(r.inputs),
+        "calibration": None if r.calibrated is None else {
+            "first_date": r.calibrated[0], "last_date": r.calibrated[1], "days_before_forecast": r.calibration_age_days,
+            "meaning": "the validation days every interval method was calibrated on, and how many days the "
+                       "last of them lies before the day forecast"},
     }
 
 
@@ -65,6 +69,10 @@ def next_day_text(r: NextDay) -> str:
     times = "" if math.isnan(_ratio(r)) else f"{_ratio(r):.2f}x "
     lines.append(f"  ranges by   {r.method} ({METHOD_WORDS[r.method]}); today's volatility {100 * r.sigma:.2f}% a day, "
                  f"{times}the validation days' median {100 * r.usual_sigma:.2f}% ({THIRDS[r.third]} third)")
+    if r.calibrated is not None:
+        age = r.calibration_age_days  # negative: prices cut (--end) before the model's validation days
+        lines.append(f"  calibrated  on {r.calibrated[0]}..{r.calibrated[1]} (validation days), "
+                     f"{abs(age)} day{'' if abs(age) == 1 else 's'} {'before' if age >= 0 else 'after'} the day forecast")
     if r.test is not None:
         t = r.test
         lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "

@@ -69,6 +69,14 @@ class NextDay:
     third: int                                    # 0 calm, 1 middle, 2 volatile: today's sigma among the calibration days'
     methods: dict[str, dict[float, tuple[float, float]]]  # every method predict can draw -> its intervals
     inputs: tuple[str, ...] = ("close",)          # what the model read of each day of the window
+    calibrated: tuple[str, str] | None = None     # first and last calibration (validation) day of the intervals
+
+    @property
+    def calibration_age_days(self) -> int | None:
+        """Days from the last calibration day to the day forecast: how old the intervals' evidence is."""
+        if self.calibrated is None:
+            return None
+        return (date.fromisoformat(self.date) - date.fromisoformat(self.calibrated[1])).days
 
 
 def next_day(cfg, own_source: bool = False) -> NextDay:
@@ -94,6 +102,7 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
         method=cfg.interval_method, sigma=sigma, usual_sigma=vc.median_sigma, third=int(vc.group([sigma])[0]),
         methods={m: _first_day(g) for m, g in methods.items()},
         inputs=info.inputs,
+        calibrated=(info.calibration.first_date, info.calibration.last_date),
     )
 
 

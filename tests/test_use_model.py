@@ -79,6 +79,23 @@ def test_next_day(trained, csv_path):
     assert default.predicted_close == forecast.predicted_close
 
 
+def test_next_day_says_how_old_the_calibration_is(trained):
+    """115 target days 2021-01-06..2021-04-30: 81 training, 17 validation (2021-03-28..2021-04-13), 17
+    test; the day forecast, 2021-05-01, is 18 days after the last validation day."""
+    cfg, result = trained
+    forecast = use_model.next_day(cfg)
+    assert (forecast.calibrated, forecast.calibration_age_days) == (("2021-03-28", "2021-04-13"), 18)
+    lines = report_use_model.next_day_text(forecast).splitlines()
+    assert lines[-2] == "  calibrated  on 2021-03-28..2021-04-13 (validation days), 18 days before the day forecast"
+    assert report_use_model.next_day_record(forecast)["calibration"] == {
+        "first_date": "2021-03-28", "last_date": "2021-04-13", "days_before_forecast": 18,
+        "meaning": "the validation days every interval method was calibrated on, and how many days the last of "
+                   "them lies before the day forecast"}
+    earlier = use_model.next_day(cfg.replace(end=date(2021, 4, 11)))  # the day forecast, 2021-04-12, is a validation day
+    assert earlier.calibration_age_days == -1
+    assert "(validation days), 1 day after the day forecast" in report_use_model.next_day_text(earlier)
+
+
 def test_next_day_from_an_earlier_end(trained):
     cfg, _ = trained
     forecast = use_model.next_day(cfg.replace(end=date(2021, 2, 28)))
