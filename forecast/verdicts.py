@@ -263,3 +263,94 @@ def choose_method(overall: dict[tuple[str, str, float], MethodMetrics], methods:
     chosen = (min(meeting, key=lambda v: v.score_vs_fixed) if meeting
               else min(verdicts, key=lambda v: (v.worst_gap, v.score_vs_fixed)))
     return MethodChoice(tuple(verdicts), chosen.method, chosen.meets)
+
+
+# --- which interval method, for models used long after their calibration (issue 31) ---------------
+
+# level -> ((low, high) of the coverage over all days, (low, high) of each volatility third's or None):
+# what a method must hold on every case of a model used for years after its validation days
+LONG_HORIZON_BOUNDS = {80.0: ((0.76, 0.84), (0.73, 0.87)), 95.0: ((0.93, 0.97), None)}
+THIRD_NAMES = ("calm", "middle", "volatile")
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One coverage outside its long-horizon bounds."""
+
+    case: str
+    level: float
+    part: str                    # "all days", or "calm" / "middle" / "volatile" third
+    coverage: float              # NaN: an empty third
+    bounds: tuple[float, float]
+
+    @property
+    def by(self) -> float:
+        """How far outside the bounds, as a share (0.021: 2.1 points); inf for an empty third."""
+        low, high = self.bounds
+        return math.inf if math.isnan(self.coverage) else max(low - self.coverage, self.coverage - high)
+
+
+@dataclass(frozen=True)
+class LongHorizonVerdict:
+    method: str
+    cases: int                   # cases judged
+    misses: tuple[Miss, ...]     # every coverage outside its bounds, case by case in the order given
+
+    @property
+    def holds(self) -> bool:
+        return not self.misses
+
+    @property
+    def failing_cases(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.case for m in self.misses))
+
+    @property
+    def worst(self) -> Miss | None:
+        return max(self.misses, key=lambda m: m.by, default=None)
+
+
+def long_horizon_verdict(method: str, cases: dict[str, dict[tuple[str, float], MethodMetrics]],
+                         bounds: dict[float, tuple] = LONG_HORIZON_BOUNDS) -> LongHorizonVerdict:
+    """How `method` held on every long-horizon case (`cases`: case name -> (method, level) -> its
+    metrics over the days after the model's data): each coverage in `bounds`, ends included."""
+    misses = []
+    for case, metrics in cases.items():
+        for lv, (overall, third) in bounds.items():
+            m = metrics[method, lv]
+            parts = [("all days", m.coverage, overall)]
+            if third is not None:
+                parts += [(name, c, third) for name, c in zip(THIRD_NAMES, m.coverage_by_volatility)]
+            misses += [Miss(case, lv, part, float(c), b) for part, c, b in parts
+                       if math.isnan(c) or not b[0] <= c <= b[1]]
+    return LongHorizonVerdict(method, len(cases), tuple(misses))
+
+
+@dataclass(frozen=True)
+class DefaultChoice:
+    long_horizon: tuple[LongHorizonVerdict, ...]  # every candidate, in the order given
+    backtest: MethodChoice   # choose_method on the backtest, among the candidates holding the long horizon (all, if none)
+    chosen: str
+
+    @property
+    def holds_long(self) -> bool:
+        """The chosen method holds on every long-horizon case."""
+        return next(v for v in self.long_horizon if v.method == self.chosen).holds
+
+    @property
+    def meets_backtest(self) -> bool:
+        """The chosen method meets choose_method's whole bar on the backtest."""
+        return self.backtest.met
+
+
+def choose_default(backtest: dict[tuple[str, str, float], MethodMetrics],
+                   cases: dict[str, dict[tuple[str, float], MethodMetrics]], methods: Iterable[str],
+                   forecasts: Iterable[str], levels: Iterable[float], baseline: str = "fixed") -> DefaultChoice:
+    """The interval method to show by default, held on both kinds of use: a model refitted every month
+    (`backtest`, as choose_method reads it) and a model trained once and used for years (`cases`, as
+    long_horizon_verdict reads them). Among the methods holding every long-horizon case, choose_method's
+    pick on the backtest; if none holds, choose_method's pick among all (and holds_long says so)."""
+    methods = tuple(methods)
+    long = tuple(long_horizon_verdict(m, cases) for m in methods)
+    holding = [v.method for v in long if v.holds]
+    choice = choose_method(backtest, holding or methods, forecasts, levels, baseline)
+    return DefaultChoice(long, choice, choice.chosen)

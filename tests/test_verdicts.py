@@ -9,7 +9,8 @@ from forecast import verdicts
 from forecast.interval_methods import MethodMetrics
 from forecast.intervals import IntervalMetrics
 from forecast.metrics import DMTest
-from forecast.verdicts import Folds, LevelFindings, Pace, Standing, Verdict, Versus, choose_method, tercile_tolerance
+from forecast.verdicts import (Folds, LevelFindings, Miss, Pace, Standing, Verdict, Versus, choose_default, choose_method,
+                               long_horizon_verdict, tercile_tolerance)
 
 
 def dm(statistic, p):
@@ -209,3 +210,84 @@ def test_without_a_method_meeting_the_bar_the_closest_to_nominal_is_chosen():
     assert (choice.chosen, choice.met) == ("scaled", False)
     assert {x.method: x.worst_gap for x in choice.verdicts}["mondrian"] == float("inf")
     assert tercile_tolerance(80) == 0.03 and tercile_tolerance(95) == 0.02
+
+
+# --- which interval method, also for a model used long after its calibration (issue 31) ---------
+
+def _case(cov80: float, thirds80: tuple, cov95: float) -> dict:
+    """One long-horizon case of one method: (level -> metrics); only coverage and thirds are read."""
+    return {80.0: _cov(cov80, thirds80),
+            95.0: _cov(cov95, (0.95, 0.95, 0.95))}
+
+
+def _cov(coverage: float, thirds: tuple) -> MethodMetrics:
+    return MethodMetrics(level=0.0, days=700, coverage=coverage, wilson=(0.0, 1.0), kupiec_p_value=0.5,
+                         christoffersen_p_value=0.5, mean_width_pct=1.0, interval_score_pct=1.0, pinball_pct=0.1,
+                         coverage_by_volatility=thirds, unbounded=False)
+
+
+def _cases(rows: dict[str, dict[str, dict]]) -> dict:
+    """case -> method -> level -> metrics, as (case -> (method, level) -> metrics)."""
+    return {case: {(method, lv): m for method, by in methods.items() for lv, m in by.items()}
+            for case, methods in rows.items()}
+
+
+BACKTEST = _overall({
+    "fixed": {80.0: _held((0.90, 0.80, 0.70)), 95.0: _held((0.99, 0.95, 0.90))},
+    # 80%: 3 points off in its calm third (1.0 tolerance, within); 95%: 2.2 points over in its volatile third
+    # (1.1 tolerances): short of the bar, with Kupiec fine and scores 0.9 and 0.8 of fixed's
+    "scaled": {80.0: _held((0.77, 0.80, 0.83), score=9.0), 95.0: _held((0.93, 0.95, 0.972), score=8.0)},
+    # 1 point over everywhere (0.33 and 0.5 tolerances), but Kupiec rejects it
+    "mondrian": {80.0: _held((0.81, 0.81, 0.81), 0.01, 9.5), 95.0: _held((0.96, 0.96, 0.96), 0.01, 9.5)},
+    # the backtest's bar met: nominal in every third, score 0.8 of fixed's
+    "gauss": {80.0: _held((0.80, 0.80, 0.80), score=8.0), 95.0: _held((0.95, 0.95, 0.95), score=8.0)},
+})
+
+
+def _long(scaled_b95: float = 0.93) -> dict:
+    return _cases({
+        "A": {"fixed": _case(0.92, (0.93, 0.92, 0.91), 0.99),                  # 8 points over at 80%
+              "scaled": _case(0.76, (0.73, 0.76, 0.87), 0.97),                 # every bound's end: holds
+              "mondrian": _case(0.80, (0.80, 0.80, 0.80), 0.95),
+              "gauss": _case(0.80, (0.75, 0.779, 0.871), 0.925)},              # volatile third 0.1 over, 95% 0.5 under
+        "B": {"fixed": _case(0.80, (0.80, 0.80, 0.80), 0.95),
+              "scaled": _case(0.84, (0.80, 0.84, 0.86), scaled_b95),
+              "mondrian": _case(0.845, (0.84, 0.84, 0.855), 0.99),             # 0.5 points over at 80%, 2 at 95%
+              "gauss": _case(0.80, (0.80, 0.80, 0.80), 0.95)},
+    })
+
+
+def test_the_long_horizon_bounds_hold_at_their_ends_and_every_miss_is_named():
+    cases = _long()
+    scaled, mondrian, gauss = (long_horizon_verdict(m, cases) for m in ("scaled", "mondrian", "gauss"))
+    assert scaled.holds and scaled.cases == 2 and scaled.worst is None
+    assert mondrian.misses == (Miss("B", 80.0, "all days", 0.845, (0.76, 0.84)),
+                               Miss("B", 95.0, "all days", 0.99, (0.93, 0.97)))
+    assert mondrian.failing_cases == ("B",) and mondrian.worst.by == pytest.approx(0.02)
+    assert [(m.part, round(m.by, 6)) for m in gauss.misses] == [("volatile", 0.001), ("all days", 0.005)]
+    assert gauss.failing_cases == ("A",) and not gauss.holds
+    empty = long_horizon_verdict("x", {"C": {("x", 80.0): _cov(0.80, (0.80, math.nan, 0.80)),
+                                             ("x", 95.0): _cov(0.95, (0.95, 0.95, 0.95))}})
+    assert [(m.part, m.by) for m in empty.misses] == [("middle", math.inf)]   # an empty third misses
+
+
+def test_the_default_holds_the_long_horizon_before_the_backtest_ranks():
+    """gauss alone meets the backtest's bar, but only scaled holds every long-horizon case: scaled."""
+    methods = ("fixed", "scaled", "mondrian", "gauss")
+    assert choose_method(BACKTEST, methods, ("gru", "lstm"), (80.0, 95.0)).chosen == "gauss"
+    choice = choose_default(BACKTEST, _long(), methods, ("gru", "lstm"), (80.0, 95.0))
+    assert (choice.chosen, choice.holds_long, choice.meets_backtest) == ("scaled", True, False)
+    assert [v.method for v in choice.backtest.verdicts] == ["scaled"]
+    assert choice.backtest.verdicts[0].worst_gap == pytest.approx(1.1)
+    assert [len(v.failing_cases) for v in choice.long_horizon] == [1, 0, 1, 1]
+
+
+def test_without_a_method_holding_the_long_horizon_the_backtest_alone_picks_and_says_so():
+    methods = ("fixed", "scaled", "mondrian", "gauss")
+    choice = choose_default(BACKTEST, _long(scaled_b95=0.9299), methods, ("gru", "lstm"), (80.0, 95.0))
+    assert (choice.chosen, choice.holds_long, choice.meets_backtest) == ("gauss", False, True)
+    assert [v.method for v in choice.backtest.verdicts] == list(methods)
+    scaled = choice.long_horizon[1]
+    assert scaled.misses == (Miss("B", 95.0, "all days", 0.9299, (0.93, 0.97)),)
+    assert scaled.worst.by == pytest.approx(0.0001)
+
