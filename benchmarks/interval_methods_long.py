@@ -8,10 +8,10 @@ data, like `python -m forecast evaluate --cell C --since <cutoff + 1>`; the trai
 evaluation are the package's (compare's reuse check, train.train, use_model.evaluate_range).
 
 Per case (cutoff x cell x seed) and pooled per cutoff (the cases of one cutoff share their days), for
-every method `predict` can draw and ACI beside (online): coverage at each level, per volatility third,
-Kupiec's p and the interval score. Then the default by verdicts.choose_default: among the methods
-holding every case (verdicts.LONG_HORIZON_BOUNDS), choose_method's pick on the 2018-2025 backtest,
-whose numbers are read from its report (--backtest-report).
+every method `predict` can draw (ACI's level run from the day after the calibration, as predict runs it):
+coverage at each level, per volatility third, Kupiec's p and the interval score. Then the default by
+verdicts.choose_default: among the methods holding every case (verdicts.LONG_HORIZON_BOUNDS),
+choose_method's pick on the 2018-2025 backtest, whose numbers are read from its backtest.json (--backtest).
 
 Models go to --out (<out>/end-<cutoff>/seed-<seed>/<cell>/) and are reused when a model there was
 trained on the same prices with the same settings. Run from the project root:
@@ -21,8 +21,8 @@ trained on the same prices with the same settings. Run from the project root:
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import re
 import shlex
 import sys
 import time
@@ -37,7 +37,7 @@ from forecast.verdicts import LONG_HORIZON_BOUNDS, DefaultChoice, choose_default
 CUTOFFS = ("2019-12-31", "2020-12-31", "2021-12-31", "2022-12-31")
 SEEDS = (42, 43, 44)
 LEVELS = (80.0, 95.0)
-METHODS = (*PREDICT_METHODS, "aci")   # aci: reported beside, never a default (it reads each day's outcome)
+METHODS = PREDICT_METHODS
 
 
 def say(quiet: bool, text: str) -> None:
@@ -72,34 +72,34 @@ def evaluate_after(cfg, cutoff: date):
     return evaluate_range(cfg.replace(end=None), since=cutoff + timedelta(days=1))
 
 
-# --- the backtest's numbers, as its report prints them (report.methods_table) ----------------
-
-def _pct(text: str) -> float:
-    return math.inf if text == "unbounded" else float(text.rstrip("%")) / 100
-
+# --- the backtest's numbers, from its backtest.json ---------------------------------------------
 
 def backtest_metrics(path: Path) -> dict[tuple[str, str, float], MethodMetrics]:
-    """(method, "gru"/"lstm", level) -> MethodMetrics from the "## 80%" and "## 95%" tables of a
-    backtest's interval-methods report; only what choose_method reads is filled in (coverage, Kupiec p
-    ("< 0.001" as 0), interval score, coverage per third; the rest NaN). Rounded as printed."""
-    found, level = {}, None
-    for line in path.read_text().splitlines():
-        heading = re.fullmatch(r"## (\d+(?:\.\d+)?)%", line.strip())
-        if heading:
-            level = float(heading.group(1))
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if level is None or len(cells) != 9 or cells[1] not in ("GRU", "LSTM"):
-            continue
-        method, who, coverage, kupiec, _, _, score, _, thirds = cells
-        found[method, who.lower(), level] = MethodMetrics(
-            level=level, days=0, coverage=_pct(coverage.split()[0]), wilson=(math.nan, math.nan),
-            kupiec_p_value=0.0 if kupiec == "< 0.001" else float(kupiec), christoffersen_p_value=math.nan,
-            mean_width_pct=math.nan, interval_score_pct=float(score) if score != "unbounded" else math.inf,
-            pinball_pct=math.nan, coverage_by_volatility=tuple(_pct(t) for t in thirds.split(" / ")),
-            unbounded=score == "unbounded")
+    """(method, "gru"/"lstm", level) -> MethodMetrics from a backtest.json's `interval_methods` (what
+    `python -m forecast backtest` writes). Every field choose_method reads is checked; a file without
+    them stops the script in one line."""
+    try:
+        methods = json.loads(path.read_text())["interval_methods"]["methods"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"error: {path} holds no backtest interval methods ({type(e).__name__}: {e})") from None
+    found = {}
+    for method, by_cell in methods.items():
+        for cell in ("gru", "lstm"):
+            for key, r in by_cell.get(cell, {}).items():
+                try:
+                    thirds = r["coverage_by_volatility"]
+                    score = math.inf if r["interval_score_pct"] is None else float(r["interval_score_pct"])
+                    found[method, cell, float(key)] = MethodMetrics(
+                        level=float(key), days=int(r["days"]), coverage=float(r["coverage"]), wilson=tuple(r["wilson_95"]),
+                        kupiec_p_value=float(r["kupiec_p_value"]), christoffersen_p_value=math.nan,
+                        mean_width_pct=math.nan, interval_score_pct=score, pinball_pct=math.nan,
+                        coverage_by_volatility=tuple(float(thirds[t]) for t in ("calm", "middle", "volatile")),
+                        unbounded=bool(r["unbounded"]))
+                except (KeyError, TypeError, ValueError) as e:
+                    raise SystemExit(f"error: {path}: interval_methods.methods.{method}.{cell}.{key} is unusable "
+                                     f"({type(e).__name__}: {e})") from None
     if not found:
-        raise SystemExit(f"no interval-method tables (## 80%, ## 95%) in {path}")
+        raise SystemExit(f"error: no interval methods for gru and lstm in {path}")
     return found
 
 
@@ -188,7 +188,6 @@ def ranges_table(cases: dict[str, dict], choice: DefaultChoice) -> list[str]:
         m80 = [c["model"][method, 80.0] for c in cases.values()]
         m95 = [c["model"][method, 95.0] for c in cases.values()]
         thirds = [t for m in m80 for t in m.coverage_by_volatility]
-        # aci is no candidate: judged here by the same bounds, for the record
         v = verdicts.get(method) or long_horizon_verdict(method, {n: c["model"] for n, c in cases.items()})
         worst = v.worst
         lines.append(f"| {method} | {span([m.coverage for m in m80])} | {span(thirds)} | "
@@ -264,17 +263,16 @@ def write_report(path: Path, command: str, cases: dict[str, dict], choice: Defau
         "the validation days, which end months before the cutoff) and evaluated on every day after the cutoff "
         "to the end of the data (`python -m forecast evaluate --cell C --since CUTOFF+1`), never recalibrated. "
         "Coverage in %, per third of the evaluated days by trailing 30-day volatility (calm / middle / volatile), "
-        "Kupiec's p, interval (Winkler) score in % of the forecast. ACI reads each day's outcome before the next, "
-        "so `predict` cannot draw it: it is beside, not a candidate.", "",
+        "Kupiec's p, interval (Winkler) score in % of the forecast. ACI's level runs from the day after the "
+        "calibration and reads each day's outcome before the next, as `predict` runs it over the days since "
+        "the calibration.", "",
         "## The default", "",
         f"Rule (`verdicts.choose_default`): a method holds the long horizon where, on every case, its 80% "
         f"coverage is within {pc(lo80)}-{pc(hi80)}% with each volatility third within {pc(lo_t)}-{pc(hi_t)}%, and "
         f"its 95% coverage within {pc(lo95)}-{pc(hi95)}%. Among the methods that hold, the backtest rule "
-        f"(`verdicts.choose_method`, on the 2018-2025 backtest's numbers as printed in `{backtest_report}`) "
+        f"(`verdicts.choose_method`, on the 2018-2025 backtest's numbers in `{backtest_report}`) "
         "picks: meeting its bar, the lowest interval score; else the closest to nominal in its worst third.", "",
         *choice_lines(choice), "",
-        "The backtest's columns are computed from that report's numbers as printed (one decimal), so they may "
-        "differ from its own verdict table in the last digit.", "",
         verdict_text(choice), "",
         "## Every case: lowest and highest coverage", "",
         *ranges_table(cases, choice), "",
@@ -314,13 +312,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("artifacts/interval-methods-long"),
                         help="folder of the models, reused when trained on the same prices and settings (default: %(default)s)")
     parser.add_argument("--report", type=Path, default=Path("docs/interval-methods-long-horizon.md"))
-    parser.add_argument("--backtest-report", type=Path, default=Path("docs/interval-methods-2018-2025.md"))
+    parser.add_argument("--backtest", type=Path, default=Path("docs/backtest-2018-2025.json"),
+                        help="backtest.json of the 2018-2025 backtest, whose interval methods the rule reads too "
+                             "(default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="only the verdict and where the report went")
     args = parser.parse_args()
     cutoffs = args.cutoffs or [date.fromisoformat(c) for c in CUTOFFS]
     seeds = args.seeds or list(SEEDS)
     command = " ".join(["python benchmarks/interval_methods_long.py", shlex.join(sys.argv[1:])]).rstrip()
-    backtest = backtest_metrics(args.backtest_report)
+    backtest = backtest_metrics(args.backtest)
     from forecast.runtime import quiet_tensorflow
 
     quiet_tensorflow()
@@ -349,7 +349,7 @@ def main() -> None:
                         f"scaled {pc(c80.coverage)}%; {time.perf_counter() - started:.0f} s so far")
     choice = choose_default(backtest, {n: c["model"] for n, c in cases.items()}, PREDICT_METHODS, ("gru", "lstm"), LEVELS)
     wall = time.perf_counter() - started
-    write_report(args.report, command, cases, choice, args.csv, args.backtest_report, wall, trained, reused,
+    write_report(args.report, command, cases, choice, args.csv, args.backtest, wall, trained, reused,
                  [str(c) for c in cutoffs], seeds)
     record = {"command": command, "wall_seconds": wall, "trained": trained, "reused": reused, "chosen": choice.chosen,
               "holds_long": choice.holds_long, "meets_backtest": choice.meets_backtest,

@@ -171,15 +171,14 @@ def _cell(p, required=False) -> None:
 
 def _interval_method(p) -> None:
     p.add_argument("--interval-method", choices=INTERVAL_METHODS, default=DEFAULTS.interval_method,
-                   help="how the ranges are drawn: mondrian (a width per volatility third) and scaled (a width in "
-                        "proportion to volatility) follow the market, fixed is one width for every day, gauss the EWMA "
-                        "volatility's normal quantile (default: %(default)s, chosen on the 2018-2025 backtest: README)")
+                   help="how the ranges are drawn: aci (scaled, its level adapted to the misses since calibration), "
+                        "scaled (width in proportion to volatility), mondrian (per volatility third), fixed, gauss "
+                        "(default: %(default)s, which held on the backtest and long after calibration: README)")
 
 
 def _aci_gamma(p) -> None:
-    p.add_argument("--aci-gamma", type=float, default=DEFAULTS.aci_gamma, metavar="GAMMA",
-                   help="step of adaptive conformal inference, reported beside the other interval methods: after "
-                        "each day the miss rate it targets moves by GAMMA x (nominal - missed) (default: %(default)s)")
+    p.add_argument("--aci-gamma", type=float, default=DEFAULTS.aci_gamma, metavar="GAMMA", help="aci's step: after "
+                   "each day its target miss rate moves by GAMMA x (nominal - missed) (default: %(default)s)")
 
 
 def _out(p) -> None:
@@ -255,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cell(p)
     _source(p, saved_model=True)
     _interval_method(p)
+    _aci_gamma(p)
     _out(p)
     _json(p, "the forecast")
     _quiet(p)

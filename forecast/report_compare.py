@@ -301,7 +301,8 @@ def comparison_markdown(c: Comparison, *, heading_level: int | None = 1,
         "",
     ] + ([] if g.runs[0].methods is None else [
         f"Every interval method (issue 20), calibrated on the same validation days; width and scores in % of "
-        f"the forecast; the default, {Config().interval_method}, was chosen on the 2018-2025 backtest, not here:",
+        f"the forecast; the default, {Config().interval_method}, was chosen on the 2018-2025 backtest and on models "
+        "used years after their calibration, not here:",
         "",
         methods_table([(f"{method} {_level(lv)}", name, m) for lv in first['gru'].intervals for method in METHODS
                        for name, m in _method_rows(c, method, lv)]),

@@ -17,8 +17,8 @@ METHOD_NOTES = {
     "scaled": "the same scores divided by the EWMA sigma (RiskMetrics lambda 0.94, known the day before); "
               "band forecast * exp(+-q sigma_t)",
     "mondrian": "fixed-width conformal per tercile of the calibration days' EWMA sigma, cut points from those days",
-    "aci": "scaled, with adaptive conformal inference over each fold's days in sequence (gamma {gamma:g}); "
-           "it reads each day's outcome before the next, so `predict` cannot use it",
+    "aci": "scaled, with adaptive conformal inference over each fold's days in sequence (gamma {gamma:g}), "
+           "as `predict` runs it over the days since its calibration: each day's outcome is read after its band",
     "gauss": "forecast * exp(+-z sigma_t), z the normal quantile: the EWMA sigma, no calibration",
     "garch-t": "GARCH(1,1) with Student-t errors (arch), fitted on the fold's training days and filtered "
                "forward without refitting; no calibration; a baseline `predict` does not draw",

@@ -32,6 +32,8 @@ def next_day_record(r: NextDay) -> dict:
             "first_date": r.test.first_date, "last_date": r.test.last_date, "days": r.test.days,
             "mae": r.test.mae, "naive_mae": r.test.naive_mae, "mae_ratio_vs_naive": r.test.mae_ratio_vs_naive},
         "trained_until": r.trained_until,
+        "aci": {"gamma": r.aci_gamma, "adapted_days": r.adapted_days,
+                "meaning": "ACI's level follows the misses of the days since the calibration whose close is known"},
         "inputs": list(r.inputs),
         "calibration": None if r.calibrated is None else {
             "first_date": r.calibrated[0], "last_date": r.calibrated[1], "days_before_forecast": r.calibration_age_days,
@@ -53,7 +55,8 @@ def _ranges(intervals: dict[float, tuple[float, float]]) -> dict:
 
 
 METHOD_WORDS = {"fixed": "one width for every day", "scaled": "width in proportion to today's volatility",
-                "mondrian": "width of today's volatility third", "gauss": "normal quantile of today's volatility"}
+                "mondrian": "width of today's volatility third", "gauss": "normal quantile of today's volatility",
+                "aci": "width in proportion to today's volatility, its level adapted to the misses since calibration"}
 
 
 def next_day_text(r: NextDay) -> str:
@@ -72,7 +75,9 @@ def next_day_text(r: NextDay) -> str:
     if r.calibrated is not None:
         age = r.calibration_age_days  # negative: prices cut (--end) before the model's validation days
         lines.append(f"  calibrated  on {r.calibrated[0]}..{r.calibrated[1]} (validation days), "
-                     f"{abs(age)} day{'' if abs(age) == 1 else 's'} {'before' if age >= 0 else 'after'} the day forecast")
+                     f"{abs(age)} day{'' if abs(age) == 1 else 's'} {'before' if age >= 0 else 'after'} the day forecast"
+                     + ("" if r.method != "aci" else "; aci at its nominal level (no day since)" if not r.adapted_days
+                        else f"; aci adapted over the {r.adapted_days} day{'' if r.adapted_days == 1 else 's'} since"))
     if r.test is not None:
         t = r.test
         lines.append(f"  context     on held-out test days {t.first_date}..{t.last_date} its MAE was "
@@ -82,7 +87,7 @@ def next_day_text(r: NextDay) -> str:
 
 def _method_order(item) -> tuple:
     (method, who, level), _ = item
-    return (level, (*PREDICT_METHODS, "aci").index(method), who != "model")
+    return (level, PREDICT_METHODS.index(method), who != "model")
 
 
 def evaluate_record(r: RangeEvaluation) -> dict:
@@ -112,8 +117,8 @@ def evaluate_text(r: RangeEvaluation) -> str:
         interval_table({name: m.intervals, "naive": m.naive_intervals}),
         *(f"note: {n}" for n in coverage_notes(name, m.intervals)),
         "",
-        f"every interval method a saved model can draw, and ACI (gamma {r.aci_gamma:g}: adjusted after each day's "
-        "outcome); width and scores in % of the forecast:",
+        f"every interval method a saved model can draw (ACI with gamma {r.aci_gamma:g}, its level adjusted after each "
+        "day's outcome since the calibration); width and scores in % of the forecast:",
         methods_table([(f"{method} {_level(lv)}", name if who == "model" else "naive", x)
                        for (method, who, lv), x in sorted((r.methods or {}).items(), key=_method_order)]),
     ]

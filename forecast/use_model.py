@@ -15,10 +15,10 @@ from . import saved_model
 from .prices import Prices
 from .sources import load_prices
 from .errors import DataError, TooLittleData
-from .metrics import Evaluation
+from .metrics import Evaluation, Forecast, score_forecast
 from .model_info import ModelInfo, TestSummary, TrainedModel
-from .inference import forecast, forecast_scored, method_widths
-from .interval_methods import PREDICT_METHODS, Days, aci_widths, method_metrics, window_sigma
+from .inference import forecast, method_widths
+from .interval_methods import PREDICT_METHODS, method_metrics, window_sigma
 from .windows import input_windows, latest_window, target_days, windowed
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class NextDay:
     methods: dict[str, dict[float, tuple[float, float]]]  # every method predict can draw -> its intervals
     inputs: tuple[str, ...] = ("close",)          # what the model read of each day of the window
     calibrated: tuple[str, str] | None = None     # first and last calibration (validation) day of the intervals
+    adapted_days: int = 0                         # days since the calibration whose close ACI's level has read
+    aci_gamma: float = 0.005                      # ACI's step
 
     @property
     def calibration_age_days(self) -> int | None:
@@ -84,7 +86,12 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
     info = saved.info
     X, F = latest_window(prices.close, prices.columns(info.inputs), info.inputs, info.window)  # (1, window), (1, window, k)
     last_day = prices.close.index[-1].date()
-    methods = {m: forecast(saved, X, [last_day + timedelta(days=1)], m, F) for m in PREDICT_METHODS}
+    # ACI's run: every day since the calibration whose close is known, then tomorrow (its close NaN)
+    Xr, yr, dates, Fr = _known_since(info, prices, after_calibration(info))
+    Xr, yr, Fr = np.concatenate([Xr, X]), np.append(yr, np.nan), None if F is None else np.concatenate([Fr, F])
+    dates = dates.append(pd.DatetimeIndex([last_day + timedelta(days=1)]))
+    methods = {m: forecast_from(forecast(saved, Xr, dates, m, Fr, yr, cfg.aci_gamma), len(yr) - 1)
+               for m in PREDICT_METHODS}
     f, vc = methods[cfg.interval_method], saved.info.volatility
     predicted, last_close = float(f.point[0]), float(X[0, -1])
     sigma = float(window_sigma(X, vc.train_variance)[0])
@@ -103,7 +110,21 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
         methods={m: _first_day(g) for m, g in methods.items()},
         inputs=info.inputs,
         calibrated=(info.calibration.first_date, info.calibration.last_date),
+        adapted_days=len(yr) - 1, aci_gamma=cfg.aci_gamma,
     )
+
+
+def _known_since(info: ModelInfo, prices: Prices, since: date):
+    """The target days from `since` on whose close the prices hold (none, where they end before):
+    X (m, window), y (m,), dates (m,), F (m, window, k) or None."""
+    if len(prices.close) <= info.window:  # one window, and no target day with a known close
+        k = len(info.inputs) - 1
+        return (np.empty((0, info.window)), np.empty(0), pd.DatetimeIndex([]),
+                None if k == 0 else np.empty((0, info.window, k)))
+    X, y, dates = windowed(prices.close, info.window)
+    F = input_windows(prices.close, prices.columns(info.inputs), info.inputs, info.window)
+    keep = dates >= pd.Timestamp(since)
+    return X[keep], y[keep], dates[keep], None if F is None else F[keep]
 
 
 def _first_day(f) -> dict[float, tuple[float, float]]:
@@ -157,6 +178,18 @@ class RangeEvaluation:
         return "in-sample" if self.overlap else "out-of-sample"
 
 
+def after_calibration(info: ModelInfo) -> date:
+    """The day after the last calibration day: where ACI's run of days starts."""
+    return date.fromisoformat(info.calibration.last_date) + timedelta(days=1)
+
+
+def forecast_from(f: Forecast, k: int) -> Forecast:
+    """`f` without its first k days."""
+    cut = lambda bands: {lv: (lo[k:], hi[k:]) for lv, (lo, hi) in bands.items()}  # noqa: E731
+    return Forecast(dates=f.dates[k:], point=f.point[k:], previous=f.previous[k:], volatility=f.volatility[k:],
+                    bands=cut(f.bands), naive_bands=cut(f.naive_bands))
+
+
 def after_training(info: ModelInfo, prices: Prices) -> date:
     """The first day after the model's training data, when the prices hold at least 2 target days
     from then on: the range `evaluate` uses by default, out of sample."""
@@ -176,24 +209,24 @@ def after_training(info: ModelInfo, prices: Prices) -> date:
 def evaluate_range(cfg, since: date | None = None, until: date | None = None, *,
                    in_sample: bool = False, own_source: bool = False) -> RangeEvaluation:
     """The saved model's next-day errors on target days since..until; with neither given, on the
-    days after its training data (out of sample), or with `in_sample` on every day the prices allow."""
+    days after its training data (out of sample), or with `in_sample` on every day the prices allow.
+    ACI's run starts the day after the calibration (or at the range, if that is earlier), as predict's
+    does, so each day's band is the one predict would have drawn that day."""
     saved, _, prices = load_for(cfg, min_extra_rows=1, own_source=own_source)
     if since is None and until is None and not in_sample:
         since = after_training(saved.info, prices)
     X, y, dates, F = range_windows(saved.info.window, prices, since, until, saved.info.inputs)
     if len(dates) < 2:
         raise DataError(f"only {len(dates)} target day in the range; need at least 2 to evaluate")
-    evaluation = forecast_scored(saved, X, y, dates, cfg.interval_method, F)
-    f = evaluation.forecast
-    methods = {(m, who, lv): method_metrics(y, f.point if who == "model" else f.previous, w, lv, f.volatility)
-               for m in PREDICT_METHODS for who, by_level in method_widths(saved, X, m).items()
+    run_since = min(dates[0].date(), after_calibration(saved.info))
+    X, y, run_dates, F = range_windows(saved.info.window, prices, run_since, until, saved.info.inputs)
+    k = len(run_dates) - len(dates)  # (n_run,) = k days before the range, then the range
+    whole = forecast(saved, X, run_dates, cfg.interval_method, F, y, cfg.aci_gamma)
+    evaluation = score_forecast(y[k:], forecast_from(whole, k))
+    f, centres = evaluation.forecast, {"model": whole.point, "naive": whole.previous}
+    methods = {(m, who, lv): method_metrics(y[k:], centres[who][k:], w[k:], lv, f.volatility)
+               for m in PREDICT_METHODS for who, by_level in method_widths(saved, X, m, centres, y, cfg.aci_gamma).items()
                for lv, w in by_level.items()}
-    vc = saved.info.volatility
-    sigma = window_sigma(X, vc.train_variance)  # (n,)
-    for who, centre in (("model", f.point), ("naive", f.previous)):  # ACI: the days in order, each after the last
-        for lv in saved.info.calibration.levels:
-            widths = aci_widths(vc.scores[who], Days(centre, y, sigma), lv, cfg.aci_gamma)
-            methods["aci", who, lv] = method_metrics(y, centre, widths, lv, f.volatility)
     seen = saved.info.trained_on
     seen_days = int(((dates >= pd.Timestamp(seen.first)) & (dates <= pd.Timestamp(seen.last))).sum())
     return RangeEvaluation(

@@ -328,13 +328,14 @@ def long_horizon_verdict(method: str, cases: dict[str, dict[tuple[str, float], M
 @dataclass(frozen=True)
 class DefaultChoice:
     long_horizon: tuple[LongHorizonVerdict, ...]  # every candidate, in the order given
-    backtest: MethodChoice   # choose_method on the backtest, among the candidates holding the long horizon (all, if none)
+    backtest: MethodChoice   # choose_method on the backtest, among the candidates holding both (all, if none)
     chosen: str
+    backtest_bounds: tuple[LongHorizonVerdict, ...] = ()  # every candidate on the backtest's days, by the same bounds
 
     @property
     def holds_long(self) -> bool:
-        """The chosen method holds on every long-horizon case."""
-        return next(v for v in self.long_horizon if v.method == self.chosen).holds
+        """The chosen method holds on every long-horizon case and, by the same bounds, on the backtest."""
+        return all(v.holds for v in (*self.long_horizon, *self.backtest_bounds) if v.method == self.chosen)
 
     @property
     def meets_backtest(self) -> bool:
@@ -347,10 +348,13 @@ def choose_default(backtest: dict[tuple[str, str, float], MethodMetrics],
                    forecasts: Iterable[str], levels: Iterable[float], baseline: str = "fixed") -> DefaultChoice:
     """The interval method to show by default, held on both kinds of use: a model refitted every month
     (`backtest`, as choose_method reads it) and a model trained once and used for years (`cases`, as
-    long_horizon_verdict reads them). Among the methods holding every long-horizon case, choose_method's
-    pick on the backtest; if none holds, choose_method's pick among all (and holds_long says so)."""
-    methods = tuple(methods)
+    long_horizon_verdict reads them). A method holds both where every long-horizon case and the
+    backtest's days of each forecast are within LONG_HORIZON_BOUNDS; among those, choose_method's pick
+    on the backtest; if none holds both, choose_method's pick among all (and holds_long says so)."""
+    methods, forecasts = tuple(methods), tuple(forecasts)
     long = tuple(long_horizon_verdict(m, cases) for m in methods)
-    holding = [v.method for v in long if v.holds]
+    on_backtest = tuple(long_horizon_verdict(m, {f"backtest {f}": {(m, lv): backtest[m, f, lv] for lv in levels}
+                                                  for f in forecasts}) for m in methods)
+    holding = [a.method for a, b in zip(long, on_backtest) if a.holds and b.holds]
     choice = choose_method(backtest, holding or methods, forecasts, levels, baseline)
-    return DefaultChoice(long, choice, choice.chosen)
+    return DefaultChoice(long, choice, choice.chosen, on_backtest)

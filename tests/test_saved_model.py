@@ -117,7 +117,7 @@ def test_predict_reads_the_models_own_csv(kind, capsys, grid):
     lo, hi = r["intervals"]["80"]["lower"], r["intervals"]["80"]["upper"]
     assert lo < r["predicted_close"] < hi
     assert hi / r["predicted_close"] == pytest.approx(r["predicted_close"] / lo)  # predicted * exp(+-q)
-    assert r["intervals"]["95"] == {"lower": 0.0, "upper": None}  # 17 validation days: unbounded
+    assert r["methods"]["scaled"]["95"] == {"lower": 0.0, "upper": None}  # 17 validation days: unbounded
     assert r["trained_until"] == SAW[fit][1]
     assert (r["test"]["first_date"], r["test"]["last_date"], r["test"]["days"]) == ("2021-04-14", "2021-04-30", 17)
 
@@ -559,24 +559,28 @@ def test_predict_draws_every_method_from_the_last_window(gru_copy, capsys):
     assert r["methods"]["mondrian"]["80"]["upper"] == (None if qm is None else pytest.approx(point * math.exp(qm)))
     code, text, _ = run(capsys, "predict", "--out", gru_copy, "--interval-method", "fixed", "--json")
     assert json.loads(text)["intervals"] == r["methods"]["fixed"]
-    code, text, _ = run(capsys, "predict", "--out", gru_copy, "--json")  # the default: mondrian
-    assert (json.loads(text)["interval_method"], json.loads(text)["intervals"]) == ("mondrian", r["methods"]["mondrian"])
-    code, text, _ = run(capsys, "predict", "--out", gru_copy)
+    code, text, _ = run(capsys, "predict", "--out", gru_copy, "--json")  # the default: aci
+    assert (json.loads(text)["interval_method"], json.loads(text)["intervals"]) == ("aci", r["methods"]["aci"])
+    code, text, _ = run(capsys, "predict", "--out", gru_copy, "--interval-method", "mondrian")
     assert (f"  ranges by   mondrian (width of today's volatility third); today's volatility {100 * sigma:.2f}% "
             f"a day, {sigma / v['median_sigma']:.2f}x the validation days' median {100 * v['median_sigma']:.2f}% "
             f"({r['volatility']['third']} third)") in text.splitlines()
 
 
-def test_evaluate_runs_aci_over_the_days_in_order(gru_copy, capsys):
+@pytest.mark.parametrize("since", [None, "2021-05-10"])
+def test_evaluate_runs_aci_over_the_days_in_order(gru_copy, capsys, since):
     """By hand: each day's q is the stored scores' conformal quantile at 1 - alpha_t, alpha moving by
-    gamma (0.2 - missed) after each day; the band is the point * exp(+-q sigma)."""
+    gamma (0.2 - missed) after each day; the band is the point * exp(+-q sigma). The run starts the day
+    after the calibration (2021-04-14) whatever the range, as predict's does: a range from 2021-05-10
+    gets the bands of a level that has adapted over the 26 days before it."""
     meta = json.loads((gru_copy / "gru" / "model.json").read_text())
     v = meta["intervals"]["volatility"]
-    code, text, err = run(capsys, "evaluate", "--out", gru_copy, "--aci-gamma", "0.02", "--json")
+    code, text, err = run(capsys, "evaluate", "--out", gru_copy, "--aci-gamma", "0.02", "--json",
+                          *(["--since", since] if since else []))
     assert code == 0, err
     r = json.loads(text)
-    assert r["aci_gamma"] == 0.02
-    first, last = date.fromisoformat(r["first_date"]), date.fromisoformat(r["last_date"])
+    assert r["aci_gamma"] == 0.02 and r["first_date"] == (since or "2021-04-14")
+    first, last = date(2021, 4, 14), date.fromisoformat(r["last_date"])
     closes = WALK.loc[:last.isoformat()].to_numpy()
     days = (last - first).days + 1
     alpha, inside, widths = 0.2, [], []
@@ -588,10 +592,12 @@ def test_evaluate_runs_aci_over_the_days_in_order(gru_copy, capsys):
         inside.append(held)
         widths.append(100 * (math.exp(q * sigma) - math.exp(-q * sigma)))  # % of the forecast
         alpha += 0.02 * (0.2 - (not held))
-    assert r["interval_methods"]["aci"]["naive"]["80"]["coverage"] == pytest.approx(np.mean(inside))
+    shown = r["days"]  # the range: the run's last days
+    assert shown == (days if since is None else 21)
+    assert r["interval_methods"]["aci"]["naive"]["80"]["coverage"] == pytest.approx(np.mean(inside[-shown:]))
     assert math.isfinite(max(widths))  # gamma 0.02 keeps alpha inside (0, 1) here: every band finite
-    assert r["interval_methods"]["aci"]["naive"]["80"]["mean_width_pct"] == pytest.approx(np.mean(widths))
-    assert r["interval_methods"]["aci"]["naive"]["80"]["days"] == days == r["days"]
+    assert r["interval_methods"]["aci"]["naive"]["80"]["mean_width_pct"] == pytest.approx(np.mean(widths[-shown:]))
+    assert r["interval_methods"]["aci"]["naive"]["80"]["days"] == shown
     with pytest.raises(SystemExit) as info:
         main(["evaluate", "--out", str(gru_copy), "--aci-gamma", "1"])
     assert info.value.code == 2
@@ -604,7 +610,7 @@ def test_an_unknown_interval_method_is_a_usage_error(gru_copy, capsys):
         main(["predict", "--out", str(gru_copy), "--interval-method", "garch-t"])
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
-        "argument --interval-method: invalid choice: 'garch-t' (choose from 'fixed', 'scaled', 'mondrian', 'gauss')")
+        "argument --interval-method: invalid choice: 'garch-t' (choose from 'fixed', 'scaled', 'mondrian', 'gauss', 'aci')")
 
 
 # --- a model that reads more than the close -------------------------------------------------------

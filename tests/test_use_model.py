@@ -1,6 +1,7 @@
 """Saved models in use: the load round trip, the next day's forecast and errors over a range."""
 
 import json
+import math
 import shutil
 from datetime import date
 
@@ -74,8 +75,8 @@ def test_next_day(trained, csv_path):
                                                       forecast.predicted_close * np.exp(q)))
     assert forecast.test == result.info.test
     json.dumps(report_use_model.next_day_record(forecast))  # plain JSON (an unbounded 95% interval included)
-    default = use_model.next_day(cfg)  # mondrian, chosen on the 2018-2025 backtest
-    assert default.method == "mondrian" and default.intervals == forecast.methods["mondrian"]
+    default = use_model.next_day(cfg)  # aci: it held on the 2018-2025 backtest and long after calibration
+    assert default.method == "aci" and default.intervals == forecast.methods["aci"]
     assert default.predicted_close == forecast.predicted_close
 
 
@@ -86,14 +87,57 @@ def test_next_day_says_how_old_the_calibration_is(trained):
     forecast = use_model.next_day(cfg)
     assert (forecast.calibrated, forecast.calibration_age_days) == (("2021-03-28", "2021-04-13"), 18)
     lines = report_use_model.next_day_text(forecast).splitlines()
-    assert lines[-2] == "  calibrated  on 2021-03-28..2021-04-13 (validation days), 18 days before the day forecast"
+    assert lines[-2] == ("  calibrated  on 2021-03-28..2021-04-13 (validation days), 18 days before the day forecast; "
+                         "aci adapted over the 17 days since")
     assert report_use_model.next_day_record(forecast)["calibration"] == {
         "first_date": "2021-03-28", "last_date": "2021-04-13", "days_before_forecast": 18,
         "meaning": "the validation days every interval method was calibrated on, and how many days the last of "
                    "them lies before the day forecast"}
     earlier = use_model.next_day(cfg.replace(end=date(2021, 4, 11)))  # the day forecast, 2021-04-12, is a validation day
     assert earlier.calibration_age_days == -1
-    assert "(validation days), 1 day after the day forecast" in report_use_model.next_day_text(earlier)
+    assert "(validation days), 1 day after the day forecast; aci at its nominal level (no day since)" in \
+        report_use_model.next_day_text(earlier)
+    assert earlier.adapted_days == 0 and earlier.intervals == earlier.methods["scaled"]  # alpha never moved
+
+
+def test_predict_draws_aci_over_the_days_since_the_calibration(trained, csv_path):
+    """By hand: ACI's level runs over the 17 days after the calibration whose close is known
+    (2021-04-14..2021-04-30), starting at alpha 0.2; each day's q is the ceil(18 (1 - alpha))-th of the 17
+    sorted validation scores (|log error| / sigma; unbounded past the 17th), the band point * exp(+-q sigma),
+    and alpha moves by gamma (0.2 - missed). Tomorrow's band is q(alpha after the 17 days) x tomorrow's sigma.
+    gamma 0.3 moves alpha by 0.06 after a day inside: past one rank (1/18) at every step."""
+    cfg, result = trained
+    r = use_model.next_day(cfg.replace(aci_gamma=0.3))
+    assert (r.method, r.adapted_days, r.aci_gamma) == ("aci", 17, 0.3)
+    close = load_csv(csv_path).close.to_numpy()
+    scale, vc = result.info.scaling.scale, result.info.volatility
+    scores = sorted(vc.scores["model"])
+
+    def point(window):
+        z = result.model.predict((np.log(window / window[-1]) / scale)[None, :, None].astype("float32"), verbose=0)
+        return window[-1] * np.exp(float(z[0, 0]) * scale)
+
+    def sigma(window):
+        var = vc.train_variance
+        for a, b in zip(window, window[1:]):
+            var = 0.94 * var + 0.06 * np.log(b / a) ** 2
+        return np.sqrt(var)
+
+    def q(alpha):
+        rank = math.ceil(round(18 * (1 - alpha), 9))
+        return math.inf if alpha <= 0 or rank > 17 else 0.0 if alpha >= 1 else scores[rank - 1]
+
+    alpha, ranks = 0.2, set()
+    for i in range(len(close) - 17, len(close)):  # 2021-04-14..2021-04-30
+        window = close[i - WINDOW:i]
+        width = q(alpha) * sigma(window)
+        ranks.add(math.ceil(round(18 * (1 - alpha), 9)))
+        alpha += 0.3 * (0.2 - (abs(np.log(close[i] / point(window))) > width))
+    last = close[-WINDOW:]
+    width = q(alpha) * sigma(last)
+    assert len(ranks) > 1  # the level did move: this is not the scaled band
+    assert r.intervals[80.0] == pytest.approx((point(last) * np.exp(-width), point(last) * np.exp(width)), rel=1e-6)
+    assert r.intervals == r.methods["aci"]
 
 
 def test_next_day_from_an_earlier_end(trained):
