@@ -19,6 +19,7 @@ from .metrics import Evaluation, Forecast, score_forecast
 from .model_info import ModelInfo, TestSummary, TrainedModel
 from .inference import forecast, method_widths
 from .interval_methods import PREDICT_METHODS, method_metrics, window_sigma
+from .intervals import band
 from .windows import input_windows, latest_window, target_days, windowed
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,13 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
     Xr, yr, dates, Fr = _known_since(info, prices, after_calibration(info))
     Xr, yr, Fr = np.concatenate([Xr, X]), np.append(yr, np.nan), None if F is None else np.concatenate([Fr, F])
     dates = dates.append(pd.DatetimeIndex([last_day + timedelta(days=1)]))
-    methods = {m: forecast_from(forecast(saved, Xr, dates, m, Fr, yr, cfg.aci_gamma), len(yr) - 1)
+    run = forecast(saved, Xr, dates, "fixed", Fr)  # the model's forecasts, once; every method's bands below
+    centres = {"model": run.point, "naive": run.previous}
+    methods = {m: {lv: band(run.point[-1:], w[-1:]) for lv, w in method_widths(saved, Xr, m, centres, yr,
+                                                                                 cfg.aci_gamma)["model"].items()}
                for m in PREDICT_METHODS}
-    f, vc = methods[cfg.interval_method], saved.info.volatility
-    predicted, last_close = float(f.point[0]), float(X[0, -1])
+    vc = saved.info.volatility
+    predicted, last_close = float(run.point[-1]), float(X[0, -1])
     sigma = float(window_sigma(X, vc.train_variance)[0])
     return NextDay(
         cell=saved.info.cell,
@@ -103,11 +107,11 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
         date=(last_day + timedelta(days=1)).isoformat(),
         predicted_close=predicted,
         change_pct=100 * (predicted / last_close - 1),
-        intervals=_first_day(f),
+        intervals=_first_day(methods[cfg.interval_method]),
         test=saved.info.test,
         trained_until=saved.info.trained_on.last,
         method=cfg.interval_method, sigma=sigma, usual_sigma=vc.median_sigma, third=int(vc.group([sigma])[0]),
-        methods={m: _first_day(g) for m, g in methods.items()},
+        methods={m: _first_day(bands) for m, bands in methods.items()},
         inputs=info.inputs,
         calibrated=(info.calibration.first_date, info.calibration.last_date),
         adapted_days=len(yr) - 1, aci_gamma=cfg.aci_gamma,
@@ -127,8 +131,8 @@ def _known_since(info: ModelInfo, prices: Prices, since: date):
     return X[keep], y[keep], dates[keep], None if F is None else F[keep]
 
 
-def _first_day(f) -> dict[float, tuple[float, float]]:
-    return {lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in f.bands.items()}
+def _first_day(bands: dict) -> dict[float, tuple[float, float]]:
+    return {lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in bands.items()}
 
 
 def range_windows(window: int, prices: Prices, since: date | None, until: date | None,
