@@ -83,7 +83,10 @@ def intervals_markdown(bi: BacktestIntervals, band: float) -> list[str]:
     for lv in bi.levels:
         lines += [f"### {_level(lv)}", "",
                   methods_table([(m, NAMES[f], bi.get(m, f, lv).overall) for m in METHODS for f in FORECASTS]), ""]
-    lines += ["### The default for `predict`", "", f"Rule: {choice_rule(bi)}.", "",
+    lines += ["### The backtest's pick", "", f"Rule: {choice_rule(bi)}.", "",
+              "This is the backtest's half of the rule for `predict`'s default: `verdicts.choose_default` also asks "
+              "every method to hold on models used for years after their calibration "
+              "(`benchmarks/interval_methods_long.py`), and ranks by this rule only among those that hold both.", "",
               "| method | worst third, in tolerances | Kupiec p >= 0.05 everywhere | interval score / fixed's | meets |",
               "|---|---:|---|---:|---|",
               *(f"| {v.method} | {number(v.worst_gap)} | {'yes' if v.kupiec_ok else 'no'} | {number(v.score_vs_fixed, 3)} "

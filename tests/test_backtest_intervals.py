@@ -84,4 +84,4 @@ def test_the_report_and_the_json(tiny_serial, result):
     assert record["choice"]["chosen"] == result.intervals.choice.chosen
     markdown = (out / "backtest.md").read_text()
     assert "## Interval methods (issue 20), seed 42" in markdown
-    assert "### The default for `predict`" in markdown
+    assert "### The backtest's pick" in markdown
