@@ -50,6 +50,7 @@ SPECIAL_FILES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (s
 
 COMMA_HINT = ("a comma inside a value, such as 87,508.83 or Sep 17, 2014? write plain numbers "
               "and YYYY-MM-DD dates, or quote such values")
+MISSING_TEXT = ("", "nan", "NaN", "null", "None")  # a field holding no number (astype(str) of an empty one is "nan")
 SHORT_HINT = "a cut-off row? every row needs a field for each column, even an empty one"
 MIXED_HINT = "a trailing comma on some rows only? end every row alike"
 
@@ -265,7 +266,7 @@ def _parse_closes(raw: pd.Series, index: pd.DatetimeIndex, column: str, path) ->
     text = raw.str.strip()
     values = pd.to_numeric(plain_numbers(text, column, path), errors="coerce")
     values = values.where(np.isfinite(values))  # "inf" is no price either
-    missing = raw.isna() | text.isin(["", "nan", "NaN", "null", "None"])
+    missing = raw.isna() | text.isin(MISSING_TEXT)
     nonnumeric = values.isna() & ~missing
     if nonnumeric.any():
         i = int(np.argmax(nonnumeric.to_numpy()))
@@ -380,7 +381,7 @@ def _other_columns(frame: pd.DataFrame, close: pd.Series, daily: pd.Series, intr
     traded rows (the day's first open, highest high, lowest low, summed volume). An intraday file's
     rows are checked as a daily file's days are, before they are summed up: a row's volume of -5 or
     high below its low must not vanish into its day's (`problems`, prices.checked_table)."""
-    raw, missing = {}, {}
+    raw, missing, written = {}, {}, {}
     for column in COLUMNS:
         name = next((n for n in COLUMN_NAMES[column] if n in frame.columns), None)
         if name is None:
@@ -393,15 +394,16 @@ def _other_columns(frame: pd.DataFrame, close: pd.Series, daily: pd.Series, intr
             missing[column] = str(e).removeprefix(f"{path}: ")
             continue
         raw[column] = pd.Series(values.to_numpy(dtype="float64"), index=close.index)
+        written[column] = text.where(~(text.isna() | text.isin(MISSING_TEXT)), "").to_numpy(dtype=object)  # for messages
     if not intraday:
         return PriceColumns(daily, raw, missing=missing)
-    return PriceColumns(daily, *_intraday_days(raw, close), missing=missing)
+    return PriceColumns(daily, *_intraday_days(raw, close, written), missing=missing)
 
 
 AGGREGATES = {"open": "first", "high": "max", "low": "min", "volume": "sum"}  # an intraday day from its rows
 
 
-def _intraday_days(raw: dict[str, pd.Series], close: pd.Series):
+def _intraday_days(raw: dict[str, pd.Series], close: pd.Series, written: dict[str, np.ndarray]):
     """An intraday file's other columns per day over its traded rows, and what those rows got wrong:
     each checked as a daily file's day is (prices.checked_table), by (column, check) the reason of each
     day's first bad row."""
@@ -420,7 +422,8 @@ def _intraday_days(raw: dict[str, pd.Series], close: pd.Series):
                                         index=times[first].normalize())
 
     for column, v in values.items():
-        note((column, "value"), ~usable(column, v), lambda j, at: unusable(column, v[j], at, "row"))
+        text = written[column][traded]
+        note((column, "value"), ~usable(column, v), lambda j, at: unusable(column, v[j], at, "row", text[j]))
     closes = close.to_numpy()[traded]
     for column, side in (("high", "below"), ("low", "above")):
         for other in ("open", "close"):

@@ -214,10 +214,11 @@ def usable(column: str, values) -> np.ndarray:
         return (v >= MIN_PRICE) & (v <= MAX_PRICE)
 
 
-def unusable(column: str, value: float, where: str, unit: str = "day") -> str:
-    """Why `value` cannot be the column's on every `unit` ("day", "row"); `where` the day or row it is on."""
+def unusable(column: str, value: float, where: str, unit: str = "day", text: str = "") -> str:
+    """Why `value` cannot be the column's on every `unit` ("day", "row"); `where` the day or row it is on;
+    `text`, what the file wrote there, where that is known and read as no number ("abc")."""
     if pd.isna(value) or not np.isfinite(value) or value <= 0:
-        got = "no value" if pd.isna(value) else f"{value:g}"
+        got = (f"{text!r}" if text else "no value") if pd.isna(value) else f"{value:g}"
         return f"{column} must be a positive number on every {unit}, got {got} {where}"
     bound, why = _bound(column, value)
     return f"{column} must be {bound} on every {unit} {why}, got {value:g} {where}"

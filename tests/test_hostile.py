@@ -244,7 +244,7 @@ HOSTILE = [
      "{tmp}/intraday.csv cannot give the input 'volume': volume must be a positive number on every row, got no value "
      "at 2021-01-02 05:00 (data row 30); it supports close,open,high,low,range"),
     ("an intraday high of abc", _intraday(40, "High", "abc"), 1,
-     "{tmp}/intraday.csv cannot give the input 'high': high must be a positive number on every row, got no value at "
+     "{tmp}/intraday.csv cannot give the input 'high': high must be a positive number on every row, got 'abc' at "
      "2021-01-02 15:00 (data row 40); it supports close,open,low,volume"),
     ("an intraday high below its low", _intraday(50, "High", "1.00"), 1,
      "{tmp}/intraday.csv cannot give the input 'high': high 1 is below the open 364.04 at 2021-01-03 01:00 (data row "
