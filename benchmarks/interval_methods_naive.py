@@ -33,7 +33,7 @@ from scipy import stats
 from forecast import intervals
 from forecast.backtest_plan import BacktestSettings, make_folds
 from forecast.csv_source import load_csv
-from forecast.interval_methods import (aci_alphas, christoffersen_independence, ewma_sigma, garch_t, mondrian,
+from forecast.interval_methods import (Days, aci_widths, christoffersen_independence, ewma_sigma, garch_t, mondrian,
                                        scaled_band, scaled_quantile, wilson_interval)
 
 WINDOW = 60
@@ -54,23 +54,14 @@ def bands_for_fold(fold, days, close, returns, sigma, level, gamma):
     g_sigma = garch.sigma[test - 1]
     # ACI: each day's level from the misses of the fold's days before it, on the scaled scores
     scores_val = intervals.log_scores(actual_val, point_val) / sigma[val]
-    lower_aci, upper_aci, alpha = [], [], 1 - level / 100
-    misses = []
-    for k, t in enumerate(test):
-        alpha_t = aci_alphas(misses + [0], level, gamma)[k] if k else alpha
-        q_t = math.inf if alpha_t <= 0 else (0.0 if alpha_t >= 1 else
-                                             intervals.conformal_quantile(scores_val, 100 * (1 - alpha_t)))
-        lo, hi = close[t - 1] * math.exp(-q_t * sigma[t]), close[t - 1] * math.exp(q_t * sigma[t])
-        lower_aci.append(lo)
-        upper_aci.append(hi)
-        misses.append(int(not lo <= close[t] <= hi))
+    aci = aci_widths(scores_val, Days(point, close[test], sigma[test]), level, gamma)
     return test, {
         "fixed": intervals.band(point, q),
         "scaled": scaled_band(point, sigma[test], qs),
         "mondrian": m.band(point, sigma[test]),
         "gauss": scaled_band(point, sigma[test], z),
         "garch-t": scaled_band(point, g_sigma, garch.z(level)),
-        "aci": (np.array(lower_aci), np.array(upper_aci)),
+        "aci": intervals.band(point, aci),
     }
 
 

@@ -26,7 +26,7 @@ from scipy.special import xlogy
 from sklearn.metrics import mean_pinball_loss
 
 from .config import INTERVAL_METHODS
-from .intervals import band, conformal_quantile, kupiec_p_value, log_scores, terciles, winkler_score
+from .intervals import band, conformal_quantile, conformal_rank, kupiec_p_value, log_scores, terciles, winkler_score
 
 RISKMETRICS_LAMBDA = 0.94  # J.P. Morgan RiskMetrics (1996), daily data
 
@@ -259,10 +259,16 @@ def _aci(cal: Days, days: Days, level: float, gamma: float) -> np.ndarray:
     return aci_widths(scaled_scores(cal.actual, cal.point, cal.sigma), days, level, gamma)
 
 
-def aci_q(scores, alpha: float) -> float:
-    """ACI's q on a day whose target miss rate is `alpha`: the sorted calibration `scores`' conformal
-    quantile at 1 - alpha; unbounded at alpha <= 0 (no score is wide enough), zero at alpha >= 1."""
-    return math.inf if alpha <= 0 else 0.0 if alpha >= 1 else conformal_quantile(scores, 100 * (1 - alpha))
+def aci_q(ascending: np.ndarray, alpha: float) -> float:
+    """ACI's q on a day whose target miss rate is `alpha`: the calibration scores' (`ascending`, sorted
+    once by the caller, not on every day) conformal quantile at 1 - alpha; unbounded at alpha <= 0 (no
+    score is wide enough), zero at alpha >= 1."""
+    if alpha <= 0:
+        return math.inf
+    if alpha >= 1:
+        return 0.0
+    rank = conformal_rank(len(ascending), 100 * (1 - alpha))
+    return float(ascending[rank - 1]) if rank <= len(ascending) else math.inf
 
 
 def aci_widths(scores, days: Days, level: float, gamma: float = ACI_GAMMA) -> np.ndarray:

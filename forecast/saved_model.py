@@ -99,14 +99,14 @@ def write_model(directory: Path, trained: TrainedModel) -> None:
     model_path = Path(directory) / MODEL_FILE
     trained.model.save(model_path)
     meta = seal({"schema": SCHEMA, **info_to_dict(trained.info), "model_sha256": file_sha256(model_path)})
-    text = dumps(meta)
+    text, path = dumps(meta), Path(directory) / META_FILE
     try:  # nothing is saved that predict and evaluate would refuse: the same checks, before the swap
-        info_from_dict(json.loads(text), Path(directory) / META_FILE)
+        info_from_dict(json.loads(text), path)
     except ModelError as e:
-        reason = str(e).split(": ", 1)[1].removesuffix(f"; {RETRAIN}")
+        reason = str(e).removeprefix(f"{path}: ").removesuffix(f"; {RETRAIN}")
         raise ModelError(f"the trained {trained.info.cell.upper()} model fails the checks predict makes "
                          f"({reason}); nothing was saved") from None
-    (Path(directory) / META_FILE).write_text(text)
+    path.write_text(text)
 
 
 # --- reading back, every used field checked ----------------------------------------------

@@ -88,7 +88,7 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
     X, F = latest_window(prices.close, prices.columns(info.inputs), info.inputs, info.window)  # (1, window), (1, window, k)
     last_day = prices.close.index[-1].date()
     # ACI's run: every day since the calibration whose close is known, then tomorrow (its close NaN)
-    Xr, yr, dates, Fr = _known_since(info, prices, after_calibration(info))
+    Xr, yr, dates, Fr = windows_between(info.window, prices, after_calibration(info), None, info.inputs)
     Xr, yr, Fr = np.concatenate([Xr, X]), np.append(yr, np.nan), None if F is None else np.concatenate([Fr, F])
     dates = dates.append(pd.DatetimeIndex([last_day + timedelta(days=1)]))
     run = forecast(saved, Xr, dates, "fixed", Fr)  # the model's forecasts, once; every method's bands below
@@ -118,27 +118,18 @@ def next_day(cfg, own_source: bool = False) -> NextDay:
     )
 
 
-def _known_since(info: ModelInfo, prices: Prices, since: date):
-    """The target days from `since` on whose close the prices hold (none, where they end before):
-    X (m, window), y (m,), dates (m,), F (m, window, k) or None."""
-    if len(prices.close) <= info.window:  # one window, and no target day with a known close
-        k = len(info.inputs) - 1
-        return (np.empty((0, info.window)), np.empty(0), pd.DatetimeIndex([]),
-                None if k == 0 else np.empty((0, info.window, k)))
-    X, y, dates = windowed(prices.close, info.window)
-    F = input_windows(prices.close, prices.columns(info.inputs), info.inputs, info.window)
-    keep = dates >= pd.Timestamp(since)
-    return X[keep], y[keep], dates[keep], None if F is None else F[keep]
-
-
 def _first_day(bands: dict) -> dict[float, tuple[float, float]]:
     return {lv: (float(lo[0]), float(hi[0])) for lv, (lo, hi) in bands.items()}
 
 
-def range_windows(window: int, prices: Prices, since: date | None, until: date | None,
-                  inputs: tuple[str, ...] = ("close",)):
-    """Every target day in [since, until], each with its own previous `window` days:
-    X (n, window), y (n,), target days (n,), and the inputs after the close (n, window, k) or None."""
+def windows_between(window: int, prices: Prices, since: date | None, until: date | None,
+                    inputs: tuple[str, ...] = ("close",)):
+    """Every target day in [since, until] whose close the prices hold (none, where there is none),
+    each with its own previous `window` days: X (n, window), y (n,), target days (n,), and the inputs
+    after the close (n, window, k) or None."""
+    if len(prices.close) <= window:  # one window at most: no target day with a known close
+        k = len(inputs) - 1
+        return (np.empty((0, window)), np.empty(0), pd.DatetimeIndex([]), None if k == 0 else np.empty((0, window, k)))
     X, y, dates = windowed(prices.close, window)  # (n, window), (n,), (n,)
     F = input_windows(prices.close, prices.columns(inputs), inputs, window)  # (n, window, k) or None
     keep = np.ones(len(dates), dtype=bool)
@@ -146,13 +137,20 @@ def range_windows(window: int, prices: Prices, since: date | None, until: date |
         keep &= dates >= pd.Timestamp(since)
     if until:
         keep &= dates <= pd.Timestamp(until)
-    if not keep.any():
-        first, last = dates[0], dates[-1]
+    return X[keep], y[keep], dates[keep], None if F is None else F[keep]
+
+
+def range_windows(window: int, prices: Prices, since: date | None, until: date | None,
+                  inputs: tuple[str, ...] = ("close",)):
+    """windows_between, refusing a range without a target day."""
+    found = windows_between(window, prices, since, until, inputs)
+    if not len(found[2]):
+        days = target_days(prices.close.index, window)
         raise DataError(
             f"no target days between {since or 'the start'} and {until or 'the end'}: with a "
-            f"{window}-day window the data allow {first:%Y-%m-%d}..{last:%Y-%m-%d}"
+            f"{window}-day window the data allow {days[0]:%Y-%m-%d}..{days[-1]:%Y-%m-%d}"
         )
-    return X[keep], y[keep], dates[keep], None if F is None else F[keep]
+    return found
 
 
 @dataclass(frozen=True)
